@@ -1,0 +1,51 @@
+"""Route the app's own log records raised during a job into that job's log.
+
+One handler (installed once through settings.LOGGING) looks up the sink of the job that
+runs in the current contextvars context. asyncio tasks copy the context, so records from
+concurrent jobs in one process never cross; outside a job nothing is captured.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobs.sink import JobSink
+
+current_sink: ContextVar[JobSink | None] = ContextVar("livchat_current_sink", default=None)
+_emitting = threading.local()
+
+
+@contextmanager
+def capture_into(sink: JobSink):
+    token = current_sink.set(sink)
+    try:
+        yield sink
+    finally:
+        current_sink.reset(token)
+
+
+class JobLogHandler(logging.Handler):
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sink = current_sink.get()
+        if sink is None or getattr(_emitting, "active", False):
+            return
+        _emitting.active = True  # a record raised while storing a record must not recurse
+        try:
+            level = record.levelname if record.levelname in _LEVELS else "INFO"
+            sink.write(self.format(record), level=level, stream="system")
+        except Exception:  # noqa: BLE001
+            self.handleError(record)
+        finally:
+            _emitting.active = False
+
+
+_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})

@@ -1,0 +1,223 @@
+"""Run one shell command on one server and stream its output, for jobs and inline calls.
+
+Reads stdout and stderr concurrently in 64 KiB chunks (never readline), splits lines
+itself (jobs/lines.py) and hands whole batches to the sink. Only the last 64 KiB of each
+stream is kept in memory, for the job result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncssh
+
+from jobs.lines import LineSplitter
+from servers import ssh
+
+logger = logging.getLogger("jobs.remote")
+
+CHUNK = 65536
+TAIL_BYTES = 64 * 1024
+CANCEL_POLL_SECONDS = 0.25
+DRAIN_AFTER_KILL_SECONDS = 3.0
+
+LinesCallback = Callable[[str, list[str]], None]
+CancelCheck = Callable[[], Awaitable[str | None]]
+
+
+class Tail:
+    """The last `limit` bytes of a stream, plus how much passed through."""
+
+    __slots__ = ("buf", "limit", "total", "lines")
+
+    def __init__(self, limit: int = TAIL_BYTES) -> None:
+        self.buf = bytearray()
+        self.limit = limit
+        self.total = 0
+        self.lines = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        self.lines += data.count(b"\n")
+        self.buf += data
+        if len(self.buf) > 2 * self.limit:
+            del self.buf[: -self.limit]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.limit
+
+    def text(self) -> str:
+        data = bytes(self.buf[-self.limit :])
+        if self.truncated:  # the cut may fall inside a character: drop the orphaned bytes
+            return data.decode("utf-8", "ignore")
+        return data.decode("utf-8", "replace")
+
+
+@dataclass
+class Outcome:
+    status: str  # succeeded | failed | timed_out | cancelled
+    exit_code: int | None = None
+    error: str = ""
+    result: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Run:
+    process: asyncssh.SSHClientProcess
+    on_lines: LinesCallback | None
+    stdout: Tail = field(default_factory=Tail)
+    stderr: Tail = field(default_factory=Tail)
+    pgid: int | None = None
+    pgid_known: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def pump(self, stream: str) -> None:
+        reader = self.process.stdout if stream == "stdout" else self.process.stderr
+        tail = self.stdout if stream == "stdout" else self.stderr
+        splitter = LineSplitter()
+        emit = self.on_lines
+        head = b""
+        try:
+            while True:
+                data = await reader.read(CHUNK)
+                if not data:
+                    break
+                if stream == "stdout" and not self.pgid_known.is_set():
+                    head += data
+                    if b"\n" not in head and len(head) < 256:
+                        continue
+                    data, head = self._take_marker(head), b""
+                    if not data:
+                        continue
+                tail.add(data)
+                if emit is not None:
+                    lines = splitter.feed(data)
+                    if lines:
+                        emit(stream, lines)
+        except (asyncssh.Error, OSError) as exc:
+            logger.warning("Reading %s stopped: %s", stream, exc)
+        finally:
+            if head:
+                tail.add(head)
+                if emit is not None:
+                    emit(stream, splitter.feed(head))
+            self.pgid_known.set()
+            if emit is not None:
+                rest = splitter.finish()
+                if rest:
+                    emit(stream, rest)
+
+    def _take_marker(self, head: bytes) -> bytes:
+        first, sep, rest = head.partition(b"\n")
+        self.pgid = ssh.parse_pgid_marker(first)
+        self.pgid_known.set()
+        return rest if self.pgid is not None else head
+
+    def result(self, exit_code: int | None) -> dict:
+        return {
+            "exit_code": exit_code,
+            "stdout": self.stdout.text(),
+            "stderr": self.stderr.text(),
+            "stdout_bytes": self.stdout.total,
+            "stderr_bytes": self.stderr.total,
+            "stdout_lines": self.stdout.lines,
+            "stderr_lines": self.stderr.lines,
+            "truncated": self.stdout.truncated or self.stderr.truncated,
+        }
+
+
+async def stream_command(
+    conn: asyncssh.SSHClientConnection,
+    *,
+    command: str,
+    working_dir: str = "",
+    timeout: float,
+    on_lines: LinesCallback | None = None,
+    cancel_check: CancelCheck | None = None,
+    tail_bytes: int = TAIL_BYTES,
+) -> Outcome:
+    """Run `command`, stream its lines to `on_lines`, stop it on timeout or cancel."""
+    process = await conn.create_process(ssh.wrap_command(command, working_dir), encoding=None)
+    process.stdin.write_eof()
+    run = _Run(process=process, on_lines=on_lines, stdout=Tail(tail_bytes), stderr=Tail(tail_bytes))
+    pumps = asyncio.gather(run.pump("stdout"), run.pump("stderr"))
+    finished = asyncio.ensure_future(_finish(process, pumps))
+    watchers = [asyncio.ensure_future(asyncio.sleep(timeout))]
+    if cancel_check is not None:
+        watchers.append(asyncio.ensure_future(_wait_for_cancel(cancel_check)))
+    started = time.monotonic()
+    try:
+        done, _ = await asyncio.wait([finished, *watchers], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in watchers:
+            w.cancel()
+    if finished in done:
+        exit_code = finished.result()
+        if exit_code is None:
+            return Outcome(
+                status="failed",
+                error=f"Connection lost before the command finished (after {time.monotonic() - started:.1f} s).",
+                result=run.result(None),
+            )
+        status = "succeeded" if exit_code == 0 else "failed"
+        error = "" if exit_code == 0 else f"Command exited with code {exit_code}."
+        return Outcome(status=status, exit_code=exit_code, error=error, result=run.result(exit_code))
+
+    cancelled_by = watchers[1].result() if len(watchers) > 1 and watchers[1] in done else None
+    if cancelled_by is not None:
+        logger.warning("Cancel requested by %s: stopping the remote process", cancelled_by)
+    else:
+        logger.error("Timed out after %s s: stopping the remote process", _fmt(timeout))
+    gone = await _kill(conn, run)
+    try:
+        exit_code = await asyncio.wait_for(asyncio.shield(finished), DRAIN_AFTER_KILL_SECONDS)
+    except TimeoutError:
+        finished.cancel()
+        process.close()
+        exit_code = None
+    if gone:
+        logger.info("Remote process group %s is gone", run.pgid)
+    if cancelled_by is not None:
+        return Outcome(
+            status="cancelled", exit_code=exit_code, error=f"Cancelled by {cancelled_by}.", result=run.result(exit_code)
+        )
+    return Outcome(
+        status="timed_out",
+        exit_code=exit_code,
+        error=f"Timed out after {_fmt(timeout)} s.",
+        result=run.result(exit_code),
+    )
+
+
+async def _finish(process: asyncssh.SSHClientProcess, pumps: asyncio.Future) -> int | None:
+    await pumps
+    await process.wait_closed()
+    return ssh.exit_code_of(process)
+
+
+async def _wait_for_cancel(check: CancelCheck) -> str:
+    while True:
+        who = await check()
+        if who is not None:
+            return who
+        await asyncio.sleep(CANCEL_POLL_SECONDS)
+
+
+async def _kill(conn: asyncssh.SSHClientConnection, run: _Run) -> bool:
+    try:
+        await asyncio.wait_for(run.pgid_known.wait(), 5)
+    except TimeoutError:
+        pass
+    if run.pgid is None:
+        logger.warning("The remote process id is unknown; closing the channel instead")
+        run.process.close()
+        return False
+    return await ssh.kill_process_group(conn, run.pgid)
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:g}"

@@ -1,0 +1,74 @@
+"""Turn a byte stream into complete text lines, cheaply and without losing anything.
+
+Decoding happens on whole blocks of complete lines: a UTF-8 sequence never contains the
+byte 0x0A, so decoding a block equals decoding each line, and a character split across
+two reads stays intact because the incomplete tail waits for the next chunk.
+"""
+
+from __future__ import annotations
+
+MAX_LINE_BYTES = 64 * 1024
+NUL_REPLACEMENT = "\u2400"  # ␀: PostgreSQL text cannot hold NUL, and it must stay visible
+
+
+def _finalize(text: str) -> list[str]:
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_REPLACEMENT)
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [_redraw(line) for line in lines]
+    return lines
+
+
+def _redraw(line: str) -> str:
+    """What a terminal finally shows for a line rewritten with carriage returns."""
+    line = line.rstrip("\r")
+    if "\r" not in line:
+        return line
+    for part in reversed(line.split("\r")):
+        if part:
+            return part
+    return ""
+
+
+def _utf8_cut(buf: bytes | bytearray, limit: int) -> int:
+    """An index ≤ limit that does not split a UTF-8 character."""
+    i = limit
+    while i > limit - 4 and i > 0 and (buf[i] & 0xC0) == 0x80:
+        i -= 1
+    return i if i > 0 else limit
+
+
+class LineSplitter:
+    __slots__ = ("_pending", "max_line")
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self._pending = b""
+        self.max_line = max_line
+
+    def feed(self, data: bytes) -> list[str]:
+        buf = self._pending + data if self._pending else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self._pending = buf
+            return self._split_oversized() if len(buf) > self.max_line else []
+        self._pending = buf[cut + 1 :]
+        lines = _finalize(buf[:cut].decode("utf-8", "replace"))
+        if len(self._pending) > self.max_line:
+            lines.extend(self._split_oversized())
+        return lines
+
+    def _split_oversized(self) -> list[str]:
+        pieces = []
+        buf = self._pending
+        while len(buf) > self.max_line:
+            i = _utf8_cut(buf, self.max_line)
+            pieces.append(buf[:i].decode("utf-8", "replace"))
+            buf = buf[i:]
+        self._pending = buf
+        return _finalize("\n".join(pieces))
+
+    def finish(self) -> list[str]:
+        """The last line when the stream ended without a newline."""
+        rest, self._pending = self._pending, b""
+        return _finalize(rest.decode("utf-8", "replace")) if rest else []

@@ -1,0 +1,104 @@
+from django.conf import settings
+from django.db import models
+
+from servers.models import Server
+
+
+class JobType(models.TextChoices):
+    REMOTE_EXEC = "remote_exec", "Remote command"
+    PLAYBOOK = "playbook", "Ansible playbook"
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT})
+
+
+class Job(models.Model):
+    job_id = models.CharField(max_length=64, unique=True)
+    job_type = models.CharField(max_length=32, choices=JobType.choices)
+    params = models.JSONField(default=dict, blank=True)
+    server = models.ForeignKey(Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    servers = models.ManyToManyField(Server, blank=True, related_name="all_jobs")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    current_step = models.CharField(max_length=255, blank=True, default="")
+    exit_code = models.IntegerField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    timeout = models.PositiveIntegerField(default=300)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.CharField(max_length=150, blank=True, default="")
+    log_file = models.CharField(max_length=500, blank=True, default="")
+    line_count = models.PositiveBigIntegerField(default=0)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    logs_expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["job_type", "created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.job_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def command(self) -> str:
+        return self.params.get("command", "") if isinstance(self.params, dict) else ""
+
+
+class Level(models.TextChoices):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+LEVEL_ORDER = [Level.DEBUG, Level.INFO, Level.WARNING, Level.ERROR, Level.CRITICAL]
+
+
+class Stream(models.TextChoices):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    SYSTEM = "system"
+
+
+class JobLogLine(models.Model):
+    """One output line. Written only by jobs/sink.py, in batches; (job, seq) is the cursor."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    seq = models.PositiveBigIntegerField()
+    ts = models.DateTimeField()
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    stream = models.CharField(max_length=8, choices=Stream.choices, default=Stream.STDOUT)
+    message = models.TextField()
+    host = models.CharField(max_length=255, blank=True, default="")
+    task = models.CharField(max_length=255, blank=True, default="")
+    event = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="joblogline_job_seq_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.seq}"

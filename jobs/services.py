@@ -1,0 +1,195 @@
+"""Job use cases: create and enqueue, record status changes, request cancellation."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
+from jobs.sink import log_path_for
+from servers.models import Server
+
+logger = logging.getLogger("jobs.services")
+
+
+class JobInputError(ValueError):
+    """Input a person can fix; the message says how."""
+
+
+def new_job_id(job_type: str) -> str:
+    return f"{job_type}-{secrets.token_hex(4)}"
+
+
+def validate_timeout(timeout: int | float | None, *, default: int, maximum: int) -> int:
+    if timeout is None:
+        return default
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout != timeout:
+        raise JobInputError("timeout must be a number of seconds.")
+    if not 1 <= timeout <= maximum:
+        raise JobInputError(f"timeout must be between 1 and {maximum} seconds.")
+    return int(timeout)
+
+
+def validate_command(command: str) -> str:
+    if not isinstance(command, str) or not command.strip():
+        raise JobInputError("command must be a non-empty string.")
+    if "\x00" in command:
+        raise JobInputError("command must not contain NUL characters.")
+    if len(command) > 100_000:
+        raise JobInputError("command is longer than 100000 characters.")
+    return command
+
+
+def validate_working_dir(working_dir: str | None) -> str:
+    if working_dir is None:
+        return ""
+    if not isinstance(working_dir, str) or "\x00" in working_dir or "\n" in working_dir:
+        raise JobInputError("working_dir must be a path without NUL or newline characters.")
+    return working_dir
+
+
+def create_job(
+    *,
+    job_type: str,
+    servers: list[Server],
+    params: dict,
+    timeout: int,
+    created_by=None,
+    enqueue: bool = True,
+) -> Job:
+    job_id = new_job_id(job_type)
+    with transaction.atomic():
+        job = Job.objects.create(
+            job_id=job_id,
+            job_type=job_type,
+            params=params,
+            server=servers[0] if servers else None,
+            timeout=timeout,
+            created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+            log_file=str(log_path_for(job_id)),
+        )
+        job.servers.set(servers)
+        if enqueue:
+            transaction.on_commit(lambda: enqueue_job(job_id=job_id, timeout=timeout))
+    return job
+
+
+def create_remote_exec_job(
+    *,
+    server: Server,
+    command: str,
+    timeout: int | None = None,
+    working_dir: str | None = None,
+    created_by=None,
+    enqueue: bool = True,
+) -> Job:
+    params = {"command": validate_command(command), "working_dir": validate_working_dir(working_dir)}
+    timeout = validate_timeout(timeout, default=settings.JOB_DEFAULT_TIMEOUT, maximum=settings.JOB_MAX_TIMEOUT)
+    return create_job(
+        job_type=JobType.REMOTE_EXEC,
+        servers=[server],
+        params=params,
+        timeout=timeout,
+        created_by=created_by,
+        enqueue=enqueue,
+    )
+
+
+def enqueue_job(*, job_id: str, timeout: int) -> None:
+    from django_q.tasks import async_task
+
+    # q2's own timeout sits above the job's so q2 never kills a job that cleans up after
+    # itself; one attempt only, so a job never runs twice.
+    async_task(
+        "jobs.tasks.run_job",
+        job_id,
+        task_name=job_id,
+        group="jobs",
+        timeout=timeout + 120,
+        ack_failure=True,
+        q_options={"max_attempts": 1},
+    )
+
+
+def mark_running(*, job: Job) -> bool:
+    """pending → running, atomically; False if someone else took it or it was cancelled."""
+    now = timezone.now()
+    updated = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING, cancel_requested_at__isnull=True).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if updated:
+        job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, now, now
+        notify_status(job=job)
+    return bool(updated)
+
+
+def finish_job(
+    *, job: Job, status: str, exit_code: int | None = None, error: str = "", result: dict | None = None
+) -> None:
+    """Write the final status. Callers store the job's last line before calling this."""
+    assert status in FINAL_STATUSES
+    job.status, job.exit_code, job.error = status, exit_code, error
+    job.result = result if result is not None else job.result
+    job.finished_at = timezone.now()
+    if status == JobStatus.SUCCEEDED:
+        job.progress = 100
+    Job.objects.filter(pk=job.pk).update(
+        status=status,
+        exit_code=exit_code,
+        error=error,
+        result=job.result,
+        finished_at=job.finished_at,
+        progress=job.progress,
+        current_step=job.current_step,
+    )
+    notify_status(job=job)
+
+
+def request_cancel(*, job: Job, requested_by: str) -> Job:
+    """Pending jobs end now; running ones are stopped by their worker, which logs it."""
+    now = timezone.now()
+    if job.is_final:
+        raise JobInputError(f"Job {job.job_id} has already finished ({job.status}).")
+    Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(
+        cancel_requested_at=now, cancel_requested_by=requested_by[:150]
+    )
+    pending = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+        status=JobStatus.CANCELLED, finished_at=now, error=f"Cancelled by {requested_by} before it started."
+    )
+    job.refresh_from_db()
+    if pending:
+        notify_status(job=job)
+    return job
+
+
+def status_payload(job: Job) -> dict:
+    return {
+        "type": "status",
+        "job_id": job.job_id,
+        "status": job.status,
+        "progress": job.progress,
+        "current_step": job.current_step,
+        "exit_code": job.exit_code,
+        "line_count": job.line_count,
+        "last_seq": job.last_seq,
+    }
+
+
+def notify_status(*, job: Job) -> None:
+    """Tell dashboards a job changed; with no cross-process layer they poll instead."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return
+    message = {"type": "job.status", **{k: v for k, v in status_payload(job).items() if k != "type"}}
+    try:
+        async_to_sync(layer.group_send)("jobs", message)
+        async_to_sync(layer.group_send)(f"job.{job.job_id}", message)
+    except Exception as exc:  # noqa: BLE001 - viewers fall back to reading the database
+        logger.debug("status notification failed: %s", exc)

@@ -1,0 +1,204 @@
+"""The hot path's store: one JobSink per running job, in the worker process.
+
+Producers (the executor's asyncio loop, the logging handler) append lines to a buffer; a
+writer thread takes the buffer every ~50 ms or ~1000 lines and, per batch:
+  1. one multi-row INSERT of JobLogLine rows (executemany / COPY, never one save() a line),
+  2. one append to the job's log file,
+  3. one Job update (line_count, last_seq, heartbeat_at),
+  4. one wake-up on channel-layer group `job.<job_id>`.
+seq is assigned here, in buffer order, so stdout/stderr/system lines share one order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from jobs.models import Job, JobLogLine
+
+logger = logging.getLogger("jobs.sink")
+
+FLUSH_INTERVAL = 0.05
+BATCH_LINES = 1000
+MAX_BATCH_LINES = 20_000
+MAX_PENDING_LINES = 100_000  # producers wait above this: memory stays flat on huge output
+HEARTBEAT_SECONDS = 5.0
+
+_COLUMNS = ("job_id", "seq", "ts", "level", "stream", "message", "host", "task", "event")
+_INSERT_SQL = (
+    f"INSERT INTO {JobLogLine._meta.db_table} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+)
+_COPY_SQL = f"COPY {JobLogLine._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+
+
+def log_path_for(job_id: str) -> Path:
+    return Path(settings.JOB_LOG_DIR) / f"{job_id}.log"
+
+
+def format_file_line(ts_text: str, level: str, stream: str, message: str) -> str:
+    return f"[{ts_text}] {level} {stream}: {message}\n"
+
+
+class SinkWriteError(RuntimeError):
+    pass
+
+
+class JobSink:
+    def __init__(self, *, job_pk: int, job_id: str, start_seq: int = 0, line_count: int = 0) -> None:
+        self.job_pk = job_pk
+        self.job_id = job_id
+        self.path = log_path_for(job_id)
+        self.last_seq = start_seq
+        self.line_count = line_count
+        self._buf: list[tuple] = []
+        self._lock = threading.Lock()
+        self._has_work = threading.Condition(self._lock)
+        self._has_room = threading.Condition(self._lock)
+        self._closing = False
+        self._error: BaseException | None = None
+        self._last_flush = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"sink-{job_id}", daemon=True)
+        self._file = None
+        self._wake = _wake_sender()
+
+    # ---- producers -------------------------------------------------------------------
+    def start(self) -> JobSink:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
+        self._thread.start()
+        return self
+
+    def write_lines(
+        self, stream: str, messages: list[str], *, level: str = "INFO", host: str = "", task: str = "", event: str = ""
+    ) -> None:
+        if not messages:
+            return
+        ts = time.time()
+        with self._lock:
+            while len(self._buf) >= MAX_PENDING_LINES and self._error is None and not self._closing:
+                self._has_room.wait(0.5)
+            self._buf.extend([(ts, level, stream, m, host, task, event) for m in messages])
+            if len(self._buf) >= BATCH_LINES:
+                self._has_work.notify()
+
+    def write(self, message: str, *, level: str = "INFO", stream: str = "system", **tags: str) -> None:
+        """One system/app message; multi-line text becomes one row per line."""
+        self.write_lines(stream, message.split("\n"), level=level, **tags)
+
+    def close(self) -> None:
+        """Flush everything and stop. Raises SinkWriteError if lines could not be stored."""
+        with self._lock:
+            self._closing = True
+            self._has_work.notify()
+            self._has_room.notify_all()
+        self._thread.join()
+        if self._file:
+            self._file.close()
+        if self._error is not None:
+            raise SinkWriteError(f"Could not store log lines: {self._error}") from self._error
+
+    # ---- writer thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if not self._closing and len(self._buf) < BATCH_LINES:
+                        self._has_work.wait(FLUSH_INTERVAL)
+                    batch = self._buf[:MAX_BATCH_LINES]
+                    del self._buf[:MAX_BATCH_LINES]
+                    self._has_room.notify_all()
+                    done = self._closing and not self._buf
+                if batch or time.monotonic() - self._last_flush >= HEARTBEAT_SECONDS:
+                    self._flush_with_retry(batch)
+                if done:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - reported by close()
+            self._error = exc
+        finally:
+            connection.close()
+
+    def _flush_with_retry(self, batch: list[tuple]) -> None:
+        delay = 0.2
+        for attempt in range(8):
+            try:
+                self._flush(batch)
+                return
+            except DatabaseError as exc:
+                # A database hiccup must not lose lines: keep the batch and try again.
+                connection.close()
+                if attempt == 7:
+                    raise
+                logger.warning("Storing lines of %s failed (%s); retrying", self.job_id, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    def _flush(self, batch: list[tuple]) -> None:
+        seq = self.last_seq
+        rows = []
+        file_lines = []
+        ts_cache: dict[float, tuple] = {}
+        for ts, level, stream, message, host, task, event in batch:
+            seq += 1
+            cached = ts_cache.get(ts)
+            if cached is None:
+                dt = datetime.fromtimestamp(ts, tz=UTC)
+                cached = ts_cache[ts] = (_db_ts(dt), dt.strftime("%Y-%m-%d %H:%M:%S"))
+            rows.append((self.job_pk, seq, cached[0], level, stream, message, host, task, event))
+            file_lines.append(format_file_line(cached[1], level, stream, message))
+        now = timezone.now()
+        with transaction.atomic():
+            if rows:
+                _insert_rows(rows)
+            Job.objects.filter(pk=self.job_pk).update(
+                line_count=self.line_count + len(rows), last_seq=seq, heartbeat_at=now
+            )
+        self.last_seq = seq
+        self.line_count += len(rows)
+        self._last_flush = time.monotonic()
+        if file_lines:
+            self._file.write("".join(file_lines))
+            self._file.flush()
+            self._wake(self.job_id, seq)
+
+
+def _db_ts(dt: datetime):
+    if connection.vendor == "sqlite":
+        return dt.replace(tzinfo=None).isoformat(" ")
+    return dt
+
+
+def _insert_rows(rows: list[tuple]) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(_COPY_SQL) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(_INSERT_SQL, rows)
+
+
+def _wake_sender():
+    """A function that tells viewers new rows exist; a no-op without a channel layer."""
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    layer = get_channel_layer()
+    # An in-memory layer cannot cross processes or event loops: viewers poll instead.
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return lambda job_id, seq: None
+    send = async_to_sync(layer.group_send)
+
+    def wake(job_id: str, seq: int) -> None:
+        try:
+            send(f"job.{job_id}", {"type": "job.wake", "last_seq": seq})
+        except Exception as exc:  # noqa: BLE001 - viewers poll; a lost wake-up only delays them
+            logger.debug("wake-up for %s failed: %s", job_id, exc)
+
+    return wake

@@ -1,0 +1,70 @@
+"""The django-q2 entry point: one job, from pending to its final status.
+
+tasks.run_job → executors (remote.py / playbook.py) → sink.py → database → consumers.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.db import close_old_connections
+
+from jobs import services
+from jobs.capture import capture_into
+from jobs.executors import dispatch
+from jobs.models import Job, JobStatus
+from jobs.sink import JobSink, SinkWriteError
+
+logger = logging.getLogger("jobs.tasks")
+
+
+def run_job(job_id: str) -> str:
+    close_old_connections()
+    job = Job.objects.select_related("server", "server__credential").filter(job_id=job_id).first()
+    if job is None:
+        logger.warning("run_job: no job %s", job_id)
+        return "missing"
+    if not services.mark_running(job=job):
+        job.refresh_from_db()
+        return job.status  # cancelled while pending, or already taken: never run twice
+
+    sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
+    outcome = None
+    crash = None
+    with capture_into(sink):
+        try:
+            outcome = asyncio.run(dispatch(job=job, sink=sink))
+        except Exception as exc:  # noqa: BLE001 - any failure must end the job, with a reason
+            crash = exc
+            logger.exception("Job failed: %s", exc)
+        if outcome is not None:
+            _log_outcome(outcome)
+    try:
+        sink.close()  # every line is stored before the final status is written
+    except SinkWriteError as exc:
+        services.finish_job(job=job, status=JobStatus.FAILED, error=str(exc))
+        return JobStatus.FAILED
+    job.line_count, job.last_seq = sink.line_count, sink.last_seq
+    if crash is not None:
+        services.finish_job(job=job, status=JobStatus.FAILED, error=_user_message(crash))
+        return JobStatus.FAILED
+    services.finish_job(
+        job=job, status=outcome.status, exit_code=outcome.exit_code, error=outcome.error, result=outcome.result
+    )
+    return outcome.status
+
+
+def _log_outcome(outcome) -> None:
+    if outcome.status == JobStatus.SUCCEEDED:
+        logger.info("Finished: exit code %s", outcome.exit_code)
+    elif outcome.error:
+        logger.error("Finished %s: %s", outcome.status, outcome.error)
+
+
+def _user_message(exc: BaseException) -> str:
+    from servers.ssh import SshError
+
+    if isinstance(exc, SshError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}"

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from livchat.api import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+]

@@ -1,0 +1,135 @@
+"""Self-test for tests/sshd.py: a real sshd we can log into, drop and re-key.
+
+Run without Django: ``.venv/bin/pytest -p no:django tests/test_sshd_fixture.py -q``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import asyncssh
+import pytest
+
+from tests.sshd import SshServer, start_sshd
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def root_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    server = start_sshd(tmp_path_factory.mktemp("sshd-root"), allow_root=True)
+    yield server
+    server.close()
+
+
+@asynccontextmanager
+async def connect(server: SshServer, username: str | None = None) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    # config=None / agent_path=None keep this machine's ssh setup out of the test.
+    async with asyncssh.connect(
+        server.host,
+        port=server.port,
+        username=username or server.username,
+        client_keys=[asyncssh.import_private_key(server.private_key_text)],
+        known_hosts=None,
+        agent_path=None,
+        config=None,
+        connect_timeout=5,
+    ) as conn:
+        yield conn
+
+
+async def run_remote(server: SshServer, command: str, username: str | None = None) -> str:
+    async with connect(server, username) as conn:
+        result = await conn.run(command, check=True, timeout=10)
+        return str(result.stdout).strip()
+
+
+async def host_key_fingerprint(server: SshServer) -> str:
+    key = await asyncssh.get_server_host_key(server.host, server.port)
+    assert key is not None
+    return key.get_fingerprint()
+
+
+def test_ssh_cli_runs_command(sshd: SshServer) -> None:
+    result = subprocess.run(
+        sshd.ssh_command("echo hi"),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi\n"
+
+
+def test_asyncssh_logs_in_as_test_user(sshd: SshServer) -> None:
+    assert asyncio.run(run_remote(sshd, "id -un")) == sshd.username
+
+
+def test_kill_drops_connection_and_start_restores(sshd: SshServer) -> None:
+    async def scenario() -> set[int]:
+        async with connect(sshd) as conn:
+            process = await conn.create_process("while true; do echo tick; sleep 0.1; done")
+            assert (await asyncio.wait_for(process.stdout.readline(), 5)).strip() == "tick"
+            session_pids = set(sshd.pids_of_user())  # sshd session + shell loop
+
+            sshd.kill()
+
+            # The stream must end and the connection close instead of hanging.
+            async with asyncio.timeout(5):
+                try:
+                    while await process.stdout.readline():
+                        pass
+                except (asyncssh.Error, OSError):
+                    pass
+                await conn.wait_closed()
+
+        with pytest.raises(OSError):  # nothing listens any more
+            async with connect(sshd):
+                pass
+        return session_pids
+
+    session_pids = asyncio.run(scenario())
+    assert session_pids
+    assert not session_pids & set(sshd.pids_of_user())
+
+    sshd.start()
+    assert asyncio.run(run_remote(sshd, "echo back")) == "back"
+
+
+def test_regenerated_host_key_changes_fingerprint(sshd: SshServer) -> None:
+    before = asyncio.run(host_key_fingerprint(sshd))
+    sshd.regenerate_host_keys()
+    sshd.stop()
+    sshd.start()
+    after = asyncio.run(host_key_fingerprint(sshd))
+    assert after != before
+
+
+def test_allow_root_logs_in_as_root(root_sshd: SshServer) -> None:
+    assert asyncio.run(run_remote(root_sshd, "id -u", username="root")) == "0"
+
+
+def test_run_local_sees_detached_remote_process(sshd: SshServer) -> None:
+    # The session ends right away; the nohup'd sleep outlives it, like a job.
+    pid = int(asyncio.run(run_remote(sshd, "nohup sleep 30 >/dev/null 2>&1 & echo $!")))
+    try:
+        assert pid in sshd.pids_of_user()
+        ps = sshd.run_local(f"ps -o comm= -p {pid}")
+        assert ps.stdout.strip() == "sleep", ps.stderr
+    finally:
+        sshd.run_local(f"kill {pid}")
+
+    deadline = time.monotonic() + 5  # the kill is asynchronous
+    while pid in sshd.pids_of_user() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pid not in sshd.pids_of_user()
