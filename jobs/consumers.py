@@ -1,0 +1,214 @@
+"""Websockets: /ws/jobs/<job_id>/ streams a job's lines; /ws/jobs/ streams status changes.
+
+Messages are built from database rows after the consumer's own cursor, so a late,
+reconnecting or wake-up-missing viewer still gets every line exactly once, in order.
+Wake-ups (channel-layer group `job.<job_id>`) only shorten the wait; without a
+cross-process layer the consumer polls on a short tick instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import InMemoryChannelLayer
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs.models import FINAL_STATUSES, Job, JobLogLine, JobStatus
+
+logger = logging.getLogger("jobs.consumers")
+
+BATCH = 1000
+POLL_TICK = 0.1  # without a cross-process channel layer
+SAFETY_TICK = 2.0  # with one: wake-ups drive, this only guards against a lost one
+LINE_FIELDS = ("seq", "ts", "level", "stream", "message", "host", "task", "event")
+STATUS_FIELDS = ("status", "progress", "current_step", "exit_code", "line_count", "last_seq", "error")
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_BAD_REQUEST = 4400
+
+
+def _is_staff(scope) -> bool:
+    user = scope.get("user")
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def _tick(layer) -> float:
+    return POLL_TICK if layer is None or isinstance(layer, InMemoryChannelLayer) else SAFETY_TICK
+
+
+def _line_json(row: dict) -> dict:
+    out = {k: row[k] for k in ("seq", "level", "stream", "message")}
+    out["ts"] = row["ts"].isoformat()
+    for key in ("host", "task", "event"):
+        if row[key]:
+            out[key] = row[key]
+    return out
+
+
+@database_sync_to_async
+def _rows_after(job_pk: int, cursor: int, limit: int) -> list[dict]:
+    return list(JobLogLine.objects.filter(job_id=job_pk, seq__gt=cursor).order_by("seq").values(*LINE_FIELDS)[:limit])
+
+
+@database_sync_to_async
+def _job_state(job_pk: int) -> dict | None:
+    return Job.objects.filter(pk=job_pk).values(*STATUS_FIELDS).first()
+
+
+@database_sync_to_async
+def _find_job(job_id: str) -> int | None:
+    return Job.objects.filter(job_id=job_id).values_list("pk", flat=True).first()
+
+
+class _Pumping(AsyncJsonWebsocketConsumer):
+    """A consumer with one background pump, woken by group messages or a tick."""
+
+    group: str = ""
+
+    async def start_pump(self) -> None:
+        self.wake = asyncio.Event()
+        self.tick = _tick(self.channel_layer)
+        if self.channel_layer is not None and self.group:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        self.pump_task = asyncio.ensure_future(self._guarded_pump())
+
+    async def _guarded_pump(self) -> None:
+        try:
+            await self.pump()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a viewer error must not leave a half-open socket
+            logger.exception("websocket pump failed")
+            await self.close(code=1011)
+
+    async def wait_for_wake(self) -> None:
+        try:
+            await asyncio.wait_for(self.wake.wait(), self.tick)
+        except TimeoutError:
+            pass
+        self.wake.clear()
+
+    async def disconnect(self, code) -> None:
+        task = getattr(self, "pump_task", None)
+        if task is not None:
+            task.cancel()
+        if self.channel_layer is not None and self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def job_wake(self, event) -> None:
+        self.wake.set()
+
+    async def job_status(self, event) -> None:
+        self.wake.set()
+
+    async def receive_json(self, content, **kwargs) -> None:
+        # Viewers only listen; a ping keeps proxies from closing an idle socket.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+
+class JobLogConsumer(_Pumping):
+    async def connect(self) -> None:
+        if not _is_staff(self.scope):
+            await self.close(code=CLOSE_UNAUTHORIZED if not self.scope.get("user") else CLOSE_FORBIDDEN)
+            return
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        query = dict(
+            part.split("=", 1)
+            for part in self.scope.get("query_string", b"").decode("latin-1").split("&")
+            if "=" in part
+        )
+        after_text = query.get("after", "0") or "0"
+        await self.accept()
+        if not after_text.isdigit() or len(after_text) > 18:
+            await self.send_json({"type": "error", "error": "after must be a whole number ≥ 0 (a line seq)."})
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        self.job_pk = await _find_job(job_id)
+        if self.job_pk is None:
+            await self.send_json({"type": "error", "error": f"No job with id {job_id!r}."})
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.job_id = job_id
+        self.cursor = int(after_text)
+        self.group = f"job.{job_id}"
+        await self.start_pump()
+
+    async def pump(self) -> None:
+        last_status = None
+        while True:
+            # Status first: a final status is written only after the last line is stored,
+            # so once we see it, the rows read below are complete.
+            state = await _job_state(self.job_pk)
+            if state is None:
+                await self.send_json({"type": "error", "error": "The job was deleted."})
+                await self.close(code=CLOSE_NOT_FOUND)
+                return
+            while True:
+                rows = await _rows_after(self.job_pk, self.cursor, BATCH)
+                if not rows:
+                    break
+                self.cursor = rows[-1]["seq"]
+                await self.send_json({"type": "lines", "lines": [_line_json(r) for r in rows]})
+                if len(rows) < BATCH:
+                    break
+            status = {k: state[k] for k in ("status", "progress", "current_step", "exit_code")}
+            if status != last_status:
+                await self.send_json({"type": "status", **status, "line_count": state["line_count"]})
+                last_status = status
+            if state["status"] in FINAL_STATUSES and self.cursor >= state["last_seq"]:
+                await self.send_json({"type": "end", "last_seq": self.cursor, "status": state["status"]})
+                await self.close()
+                return
+            await self.wait_for_wake()
+
+
+@database_sync_to_async
+def _dashboard_states(since) -> list[dict]:
+    active = Q(status__in=[JobStatus.PENDING, JobStatus.RUNNING]) | Q(finished_at__gte=since) | Q(created_at__gte=since)
+    return list(
+        Job.objects.filter(active)
+        .select_related("server")
+        .values("job_id", "job_type", "server__name", "created_at", *STATUS_FIELDS)[:200]
+    )
+
+
+class JobListConsumer(_Pumping):
+    group = "jobs"
+
+    async def connect(self) -> None:
+        if not _is_staff(self.scope):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.accept()
+        await self.start_pump()
+
+    async def pump(self) -> None:
+        known: dict[str, tuple] = {}
+        since = timezone.now()
+        self.tick = max(self.tick, 0.5)
+        while True:
+            now = timezone.now()
+            for state in await _dashboard_states(since):
+                key = tuple(state[k] for k in STATUS_FIELDS)
+                if known.get(state["job_id"]) != key:
+                    known[state["job_id"]] = key
+                    await self.send_json(
+                        {
+                            "type": "status",
+                            "job_id": state["job_id"],
+                            "job_type": state["job_type"],
+                            "server": state["server__name"],
+                            "created_at": state["created_at"].isoformat(),
+                            **{k: state[k] for k in STATUS_FIELDS},
+                        }
+                    )
+            since = now - timedelta(seconds=5)
+            await self.wait_for_wake()
