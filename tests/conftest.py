@@ -70,3 +70,70 @@ def run_job_in_thread():
     yield start
     for t in threads:
         t.join(timeout=60)
+
+
+@pytest.fixture
+def subprocess_env(transactional_db):
+    """Environment for a manage.py subprocess that shares this test's database and data dir."""
+    import os
+
+    from django.conf import settings
+    from django.db import connection
+
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["LIVCHAT_DATA_DIR"] = str(settings.DATA_DIR)
+    if connection.vendor == "sqlite":
+        env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
+    else:
+        sd = connection.settings_dict
+        env["DATABASE_URL"] = f"postgres://{sd['USER']}@{sd['HOST']}:{sd['PORT']}/{sd['NAME']}"
+    return env
+
+
+@pytest.fixture
+def qcluster(subprocess_env):
+    """A real django-q2 cluster process working on this test's database."""
+    import signal
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = dict(subprocess_env, LIVCHAT_WORKERS="2")
+    proc = subprocess.Popen(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    yield proc
+    if proc.poll() is None:
+        os_killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os_killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def os_killpg(pid: int, sig) -> None:
+    import os
+
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
