@@ -34,9 +34,14 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
 
 
-def _is_staff(scope) -> bool:
+def _refusal(scope) -> int | None:
+    """The close code for a viewer who may not watch, or None when they may."""
     user = scope.get("user")
-    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+    if user is None or not user.is_authenticated:
+        return CLOSE_UNAUTHORIZED
+    if not (user.is_active and user.is_staff):
+        return CLOSE_FORBIDDEN
+    return None
 
 
 def _tick(layer) -> float:
@@ -116,8 +121,9 @@ class _Pumping(AsyncJsonWebsocketConsumer):
 
 class JobLogConsumer(_Pumping):
     async def connect(self) -> None:
-        if not _is_staff(self.scope):
-            await self.close(code=CLOSE_UNAUTHORIZED if not self.scope.get("user") else CLOSE_FORBIDDEN)
+        refusal = _refusal(self.scope)
+        if refusal is not None:
+            await self.close(code=refusal)
             return
         job_id = self.scope["url_route"]["kwargs"]["job_id"]
         query = dict(
@@ -184,8 +190,9 @@ class JobListConsumer(_Pumping):
     group = "jobs"
 
     async def connect(self) -> None:
-        if not _is_staff(self.scope):
-            await self.close(code=CLOSE_FORBIDDEN)
+        refusal = _refusal(self.scope)
+        if refusal is not None:
+            await self.close(code=refusal)
             return
         await self.accept()
         await self.start_pump()
