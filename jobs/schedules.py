@@ -4,6 +4,8 @@ from __future__ import annotations
 
 SCHEDULES: dict[str, tuple[str, int]] = {
     # name: (function, every N minutes)
+    "livchat-cleanup-logs": ("jobs.retention.cleanup_scheduled", 60),
+    "livchat-reap-lost-jobs": ("jobs.reaper.reap_scheduled", 1),
 }
 
 

@@ -115,18 +115,6 @@ def enqueue_job(*, job_id: str, timeout: int) -> None:
     )
 
 
-def mark_running(*, job: Job) -> bool:
-    """pending → running, atomically; False if someone else took it or it was cancelled."""
-    now = timezone.now()
-    updated = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING, cancel_requested_at__isnull=True).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
-    )
-    if updated:
-        job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, now, now
-        notify_status(job=job)
-    return bool(updated)
-
-
 def finish_job(
     *, job: Job, status: str, exit_code: int | None = None, error: str = "", result: dict | None = None
 ) -> None:

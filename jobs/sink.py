@@ -202,3 +202,22 @@ def _wake_sender():
             logger.debug("wake-up for %s failed: %s", job_id, exc)
 
     return wake
+
+
+def append_system_line(*, job_pk: int, job_id: str, message: str, level: str = "ERROR") -> int:
+    """One line written outside a running sink (the reaper, for a job whose worker is gone).
+
+    Locks the job row so the seq follows the last stored line; returns the new seq.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job.objects.select_for_update().only("last_seq", "line_count").get(pk=job_pk)
+        seq = job.last_seq + 1
+        _insert_rows([(job_pk, seq, _db_ts(now), level, "system", message, "", "", "")])
+        Job.objects.filter(pk=job_pk).update(last_seq=seq, line_count=job.line_count + 1)
+    path = log_path_for(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(format_file_line(now.strftime("%Y-%m-%d %H:%M:%S"), level, "system", message))
+    _wake_sender()(job_id, seq)
+    return seq

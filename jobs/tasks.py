@@ -10,7 +10,7 @@ import logging
 
 from django.db import close_old_connections
 
-from jobs import services
+from jobs import services, slots
 from jobs.capture import capture_into
 from jobs.executors import dispatch
 from jobs.models import Job, JobStatus
@@ -25,9 +25,10 @@ def run_job(job_id: str) -> str:
     if job is None:
         logger.warning("run_job: no job %s", job_id)
         return "missing"
-    if not services.mark_running(job=job):
+    if job.status != JobStatus.PENDING or not slots.try_claim(job=job):
         job.refresh_from_db()
-        return job.status  # cancelled while pending, or already taken: never run twice
+        return job.status  # cancelled, already taken (never run twice) or waiting for a slot
+    services.notify_status(job=job)
 
     sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
     outcome = None
@@ -43,16 +44,16 @@ def run_job(job_id: str) -> str:
     try:
         sink.close()  # every line is stored before the final status is written
     except SinkWriteError as exc:
-        services.finish_job(job=job, status=JobStatus.FAILED, error=str(exc))
-        return JobStatus.FAILED
+        outcome, crash = None, exc
     job.line_count, job.last_seq = sink.line_count, sink.last_seq
     if crash is not None:
         services.finish_job(job=job, status=JobStatus.FAILED, error=_user_message(crash))
-        return JobStatus.FAILED
-    services.finish_job(
-        job=job, status=outcome.status, exit_code=outcome.exit_code, error=outcome.error, result=outcome.result
-    )
-    return outcome.status
+    else:
+        services.finish_job(
+            job=job, status=outcome.status, exit_code=outcome.exit_code, error=outcome.error, result=outcome.result
+        )
+    slots.release(job=job)
+    return job.status
 
 
 def _log_outcome(outcome) -> None:

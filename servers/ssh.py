@@ -18,7 +18,7 @@ logger = logging.getLogger("servers.ssh")
 
 PGID_MARKER = b"__LIVCHAT_PGID__="
 DEFAULT_CONNECT_TIMEOUT = 15.0
-KILL_GRACE_SECONDS = 2.0
+KILL_GRACE_SECONDS = 1.0
 
 
 class SshError(Exception):
@@ -178,10 +178,17 @@ async def kill_process_group(
     closing a channel without a PTY leaves the process running. True when the group is gone.
     """
     steps = max(1, int(grace / 0.1))
+    # "alive" ignores zombies: a killed process whose parent died too may never be reaped
+    # by a container's init, yet it runs nothing. Without ps, kill -0 is the best we have.
+    alive = (
+        f"alive() {{ if command -v ps >/dev/null 2>&1; then ps -e -o pgid=,stat= | "
+        f"awk '$1=={pgid} && $2 !~ /^Z/ {{f=1}} END {{exit !f}}'; else kill -0 -- -{pgid} 2>/dev/null; fi; }}"
+    )
     script = (
-        f"kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; "
-        f"while [ $i -lt {steps} ]; do kill -0 -- -{pgid} 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; "
-        f"kill -KILL -- -{pgid} 2>/dev/null; sleep 0.1; kill -0 -- -{pgid} 2>/dev/null && exit 1; exit 0"
+        f"{alive}; kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; "
+        f"while [ $i -lt {steps} ]; do alive || exit 0; sleep 0.1; i=$((i+1)); done; "
+        f"kill -KILL -- -{pgid} 2>/dev/null; i=0; "
+        f"while [ $i -lt 20 ]; do alive || exit 0; sleep 0.1; i=$((i+1)); done; exit 1"
     )
     try:
         result = await asyncio.wait_for(conn.run(script, check=False), timeout=grace + 10)

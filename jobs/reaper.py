@@ -1,0 +1,67 @@
+"""Nothing stays "running" forever: jobs whose worker stopped heartbeating end `failed`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs import slots
+from jobs.models import Job, JobStatus
+from jobs.sink import append_system_line
+from servers.models import Server
+
+logger = logging.getLogger("jobs.reaper")
+
+WORKER_LOST = "worker lost"
+PENDING_KICK_AFTER = timedelta(seconds=30)
+
+
+def reap_lost_jobs(*, stale_after: float | None = None) -> list[str]:
+    """Fail running jobs with a heartbeat older than `stale_after` seconds (default 60)."""
+    stale_after = settings.HEARTBEAT_STALE_SECONDS if stale_after is None else stale_after
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=stale_after)
+    lost = Job.objects.filter(status=JobStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    reaped = []
+    for job in lost:
+        last = job.heartbeat_at or job.started_at
+        # The line first, then the status: a final status always follows the last line.
+        append_system_line(
+            job_pk=job.pk,
+            job_id=job.job_id,
+            message=f"Worker lost: no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC (over {stale_after:g} s). "
+            "The job is marked failed; the lines stored before the loss are kept.",
+        )
+        updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.FAILED, error=WORKER_LOST, finished_at=timezone.now()
+        )
+        if updated:
+            from jobs.services import notify_status
+
+            job.refresh_from_db()
+            notify_status(job=job)
+            slots.release(job=job)
+            reaped.append(job.job_id)
+            logger.warning("Reaped %s: worker lost", job.job_id)
+    return reaped
+
+
+def kick_waiting_jobs() -> int:
+    """Re-enqueue pending jobs that have waited a while (their q2 task may be gone)."""
+    old = timezone.now() - PENDING_KICK_AFTER
+    servers = Server.objects.filter(
+        all_jobs__status=JobStatus.PENDING, all_jobs__created_at__lt=old, all_jobs__cancel_requested_at__isnull=True
+    ).distinct()
+    return sum(slots.start_waiting(server=s) for s in servers)
+
+
+def reap_scheduled() -> str:
+    reaped = reap_lost_jobs()
+    kicked = kick_waiting_jobs()
+    return f"reaped {len(reaped)} lost job(s), re-enqueued {kicked} waiting job(s)"

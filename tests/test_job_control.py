@@ -1,0 +1,154 @@
+"""Cancel, timeout, lost workers, dropped connections and per-server limits — for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from jobs.models import Job, JobLogLine
+from jobs.reaper import reap_lost_jobs
+from jobs.services import create_remote_exec_job, request_cancel
+from tests.conftest import os_killpg, wait_for
+from tests.sshd import start_sshd
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A parent and a child that both ignore SIGTERM: only SIGKILL of the whole group stops them.
+STUBBORN = "trap '' TERM; (trap '' TERM; sleep {child}) & echo started; sleep {parent}; wait"
+
+
+def _unique() -> tuple[str, str]:
+    n = time.monotonic_ns() % 100000
+    return f"3{n:05d}.1", f"3{n:05d}.2"
+
+
+def _remote_left(pattern_a: str, pattern_b: str) -> str:
+    out = subprocess.run(["pgrep", "-af", f"[s]leep ({pattern_a}|{pattern_b})"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def _wait_running_with_output(job: Job, text: str) -> None:
+    def ready():
+        job.refresh_from_db()
+        return job.status == "running" and JobLogLine.objects.filter(job=job, message=text).exists()
+
+    wait_for(ready, timeout=20, interval=0.05, message="the job to print its first line")
+
+
+def _cancel_and_check(server, run_job_in_thread) -> float:
+    child, parent = _unique()
+    job = create_remote_exec_job(server=server, command=STUBBORN.format(child=child, parent=parent), enqueue=False)
+    thread = run_job_in_thread(job)
+    _wait_running_with_output(job, "started")
+    assert _remote_left(child, parent), "the remote processes should be running before the cancel"
+    t0 = time.monotonic()
+    request_cancel(job=job, requested_by="alice")
+    thread.join(timeout=30)
+    latency = time.monotonic() - t0
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.error == "Cancelled by alice."
+    assert _remote_left(child, parent) == "", "a process of the cancelled job is still running"
+    system = list(job.lines.filter(stream="system").values_list("message", flat=True))
+    assert any("Cancel requested by alice" in line for line in system)
+    assert any("is gone" in line for line in system)
+    return latency
+
+
+def test_cancel_kills_the_whole_remote_tree_non_root(server, run_job_in_thread):
+    latency = _cancel_and_check(server, run_job_in_thread)
+    assert latency < 10  # generous bound: the figure itself is printed by the bench
+
+
+@pytest.fixture(scope="module")
+def root_sshd(tmp_path_factory):
+    ssh = start_sshd(tmp_path_factory.mktemp("root-sshd"), allow_root=True)
+    yield ssh
+    ssh.close()
+
+
+def test_cancel_kills_the_whole_remote_tree_as_root(root_sshd, make_server, run_job_in_thread):
+    server = make_server(name="as-root", ssh=root_sshd, username="root")
+    _cancel_and_check(server, run_job_in_thread)
+
+
+def test_timeout_kills_stubborn_processes(server, run_job):
+    child, parent = _unique()
+    job = run_job(
+        create_remote_exec_job(
+            server=server, command=STUBBORN.format(child=child, parent=parent), timeout=2, enqueue=False
+        )
+    )
+    assert job.status == "timed_out"
+    assert _remote_left(child, parent) == ""
+
+
+def test_cancel_pending_job_never_runs(server, run_job):
+    job = create_remote_exec_job(server=server, command="echo should-not-run", enqueue=False)
+    request_cancel(job=job, requested_by="bob")
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+    job = run_job(job)  # the queued task still arrives: it must not run
+    assert job.status == "cancelled" and job.started_at is None
+    assert not job.lines.exists()
+
+
+def test_ssh_drop_mid_stream_fails_clearly_and_keeps_lines(tmp_path_factory, make_server, run_job_in_thread):
+    ssh = start_sshd(tmp_path_factory.mktemp("drop-sshd"))
+    try:
+        server = make_server(name="dropper", ssh=ssh)
+        job = create_remote_exec_job(
+            server=server, command="for i in $(seq 1 200); do echo n$i; sleep 0.05; done", enqueue=False
+        )
+        thread = run_job_in_thread(job)
+        _wait_running_with_output(job, "n10")
+        ssh.kill()
+        thread.join(timeout=60)
+        job.refresh_from_db()
+        assert job.status == "failed"
+        assert "Connection lost" in job.error
+        stdout = list(job.lines.filter(stream="stdout").order_by("seq").values_list("message", flat=True))
+        assert stdout[:10] == [f"n{i}" for i in range(1, 11)]
+        assert stdout == [f"n{i}" for i in range(1, len(stdout) + 1)]  # no hole in what arrived
+    finally:
+        ssh.close()
+
+
+def test_kill_9_of_a_real_worker_is_reaped(server, qcluster):
+    job = create_remote_exec_job(server=server, command="for i in $(seq 1 600); do echo beat$i; sleep 0.1; done")
+    _wait_running_with_output(job, "beat5")
+    os_killpg(qcluster.pid, signal.SIGKILL)
+    qcluster.wait(timeout=10)
+    job.refresh_from_db()
+    assert job.status == "running"  # nobody told the database yet
+    stored = job.lines.count()
+    time.sleep(2.5)
+    assert reap_lost_jobs(stale_after=60) == []  # a 2 s old heartbeat is not lost
+    assert reap_lost_jobs(stale_after=2) == [job.job_id]
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error == "worker lost" and job.finished_at
+    last = job.lines.order_by("-seq").first()
+    assert last.stream == "system" and last.message.startswith("Worker lost") and last.seq == job.last_seq
+    assert job.lines.count() >= stored + 1
+    with open(job.log_file, encoding="utf-8") as fh:
+        assert "Worker lost" in fh.read().splitlines()[-1]
+    subprocess.run(["pkill", "-u", "livchat-test", "-f", "beat"], check=False)
+
+
+def test_per_server_limit_queues_jobs_in_order(make_server, qcluster):
+    server = make_server(name="one-at-a-time", max_concurrent_jobs=1)
+    jobs = [create_remote_exec_job(server=server, command=f"echo job{i}; sleep 1") for i in range(3)]
+
+    def all_done():
+        return all(Job.objects.get(pk=j.pk).is_final for j in jobs)
+
+    wait_for(all_done, timeout=90, interval=0.2, message="three jobs on a one-slot server")
+    done = [Job.objects.get(pk=j.pk) for j in jobs]
+    assert [j.status for j in done] == ["succeeded"] * 3
+    assert done[0].started_at < done[1].started_at < done[2].started_at
+    for a, b in zip(done, done[1:], strict=False):
+        assert a.finished_at <= b.started_at, "two jobs ran at once on a one-slot server"
+    assert os.environ.get("LIVCHAT_DATA_DIR")
