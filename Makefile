@@ -27,9 +27,21 @@ run: venv
 system-deps:
 	./scripts/system-deps.sh
 
+# Storage, streaming and websocket tests that run a second time on Postgres + Redis.
+SCALEOUT_TESTS := tests/test_remote_exec_pipeline.py tests/test_consumers.py tests/test_capture.py \
+	tests/test_job_control.py tests/test_worker_e2e.py
+
 test: venv system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -x $(PYTEST_ARGS)
+	@if env_line=$$(./scripts/scaleout-env.sh); then \
+		echo "== again on Postgres + Redis: $$env_line"; \
+		eval "$$env_line"; $(PY) -m pytest -x $(SCALEOUT_TESTS); \
+	elif [ "$${CI:-}" = "true" ]; then \
+		echo "Postgres/Redis unreachable in CI: the scale-out tests must run" >&2; exit 1; \
+	else \
+		echo "== Postgres/Redis not reachable here: scale-out tests not run"; \
+	fi
 
 bench: venv system-deps
 	$(PY) bench/run_all.py

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from jobs.lines import LineSplitter
+from jobs.lines import NUL_REPLACEMENT, LineSplitter
 from servers import ssh
 
 logger = logging.getLogger("jobs.remote")
@@ -53,9 +53,9 @@ class Tail:
 
     def text(self) -> str:
         data = bytes(self.buf[-self.limit :])
-        if self.truncated:  # the cut may fall inside a character: drop the orphaned bytes
-            return data.decode("utf-8", "ignore")
-        return data.decode("utf-8", "replace")
+        # the cut may fall inside a character: drop the orphaned bytes
+        text = data.decode("utf-8", "ignore" if self.truncated else "replace")
+        return text.replace("\x00", NUL_REPLACEMENT) if "\x00" in text else text
 
 
 @dataclass
