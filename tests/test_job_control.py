@@ -152,3 +152,32 @@ def test_per_server_limit_queues_jobs_in_order(make_server, qcluster):
     for a, b in zip(done, done[1:], strict=False):
         assert a.finished_at <= b.started_at, "two jobs ran at once on a one-slot server"
     assert os.environ.get("LIVCHAT_DATA_DIR")
+
+
+def test_heartbeat_is_refreshed_while_the_command_is_silent(server, run_job_in_thread):
+    job = create_remote_exec_job(server=server, command="echo begin; sleep 7; echo end", enqueue=False)
+    thread = run_job_in_thread(job)
+    _wait_running_with_output(job, "begin")
+    first = Job.objects.get(pk=job.pk).heartbeat_at
+    beats = set()
+    while thread.is_alive():
+        beats.add(Job.objects.get(pk=job.pk).heartbeat_at)
+        time.sleep(0.2)
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    silent_beats = sorted(b for b in beats if b and b > first)
+    assert silent_beats, "no heartbeat while the command printed nothing"
+    assert (silent_beats[0] - first).total_seconds() <= 6.5
+
+
+def test_schedules_are_created_once():
+    from django_q.models import Schedule
+
+    from jobs.schedules import ensure_schedules
+
+    ensure_schedules()
+    ensure_schedules()
+    names = list(Schedule.objects.values_list("name", flat=True))
+    assert sorted(names) == ["livchat-cleanup-logs", "livchat-reap-lost-jobs"]
+    reaper = Schedule.objects.get(name="livchat-reap-lost-jobs")
+    assert reaper.func == "jobs.reaper.reap_scheduled" and reaper.minutes == 1 and reaper.repeats == -1
