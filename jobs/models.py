@@ -83,6 +83,10 @@ class Stream(models.TextChoices):
     SYSTEM = "system"
 
 
+IMPORTANT_LEVELS = ["WARNING", "ERROR", "CRITICAL"]
+NOT_STDOUT = ["stderr", "system"]
+
+
 class JobLogLine(models.Model):
     """One output line. Written only by jobs/sink.py, in batches; (job, seq) is the cursor."""
 
@@ -99,6 +103,16 @@ class JobLogLine(models.Model):
     class Meta:
         ordering = ["job", "seq"]
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="joblogline_job_seq_uniq")]
+        # Small partial indexes for the rare lines people filter for (warnings and errors,
+        # stderr/system): a level or stream filter on a million-line job reads only these.
+        indexes = [
+            models.Index(
+                fields=["job", "seq"], name="joblogline_important", condition=models.Q(level__in=IMPORTANT_LEVELS)
+            ),
+            models.Index(
+                fields=["job", "seq"], name="joblogline_not_stdout", condition=models.Q(stream__in=NOT_STDOUT)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.seq}"
