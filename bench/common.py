@@ -35,11 +35,16 @@ def start_sshd():
     return start(Path(tempfile.mkdtemp(prefix="livchat-bench-sshd-")))
 
 
-def make_server(ssh, name: str = "bench"):
+def make_server(ssh, name: str = "bench", max_concurrent_jobs: int = 100):
     from servers.services import create_or_update_server
 
     server, _ = create_or_update_server(
-        name=name, host=ssh.host, port=ssh.port, username=ssh.username, private_key=ssh.private_key_text
+        name=name,
+        host=ssh.host,
+        port=ssh.port,
+        username=ssh.username,
+        private_key=ssh.private_key_text,
+        max_concurrent_jobs=max_concurrent_jobs,
     )
     return server
 

@@ -29,7 +29,9 @@ logger = logging.getLogger("jobs.sink")
 FLUSH_INTERVAL = 0.05
 BATCH_LINES = 1000
 MAX_BATCH_LINES = 20_000
-MAX_PENDING_LINES = 100_000  # producers wait above this: memory stays flat on huge output
+MAX_PENDING_LINES = 100_000  # producers wait above either bound: memory stays flat on huge output
+MAX_PENDING_BYTES = 8 * 1024 * 1024
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 HEARTBEAT_SECONDS = 5.0
 
 _COLUMNS = ("job_id", "seq", "ts", "level", "stream", "message", "host", "task", "event")
@@ -59,6 +61,7 @@ class JobSink:
         self.last_seq = start_seq
         self.line_count = line_count
         self._buf: list[tuple] = []
+        self._pending_bytes = 0
         self._lock = threading.Lock()
         self._has_work = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
@@ -82,10 +85,15 @@ class JobSink:
         if not messages:
             return
         ts = time.time()
+        size = sum(map(len, messages))
         with self._lock:
-            while len(self._buf) >= MAX_PENDING_LINES and self._error is None and not self._closing:
+            while (
+                len(self._buf) >= MAX_PENDING_LINES or self._pending_bytes >= MAX_PENDING_BYTES
+            ) and self._error is None:
+                self._has_work.notify()
                 self._has_room.wait(0.5)
             self._buf.extend([(ts, level, stream, m, host, task, event) for m in messages])
+            self._pending_bytes += size
             if len(self._buf) >= BATCH_LINES:
                 self._has_work.notify()
 
@@ -112,8 +120,10 @@ class JobSink:
                 with self._lock:
                     if not self._closing and len(self._buf) < BATCH_LINES:
                         self._has_work.wait(FLUSH_INTERVAL)
-                    batch = self._buf[:MAX_BATCH_LINES]
-                    del self._buf[:MAX_BATCH_LINES]
+                    take = _batch_size(self._buf)
+                    batch = self._buf[:take]
+                    del self._buf[:take]
+                    self._pending_bytes = max(0, self._pending_bytes - sum(len(row[3]) for row in batch))
                     self._has_room.notify_all()
                     done = self._closing and not self._buf
                 if batch or time.monotonic() - self._last_flush >= HEARTBEAT_SECONDS:
@@ -167,6 +177,17 @@ class JobSink:
             self._file.write("".join(file_lines))
             self._file.flush()
             self._wake(self.job_id, seq)
+
+
+def _batch_size(buf: list[tuple]) -> int:
+    """Up to MAX_BATCH_LINES lines, fewer when they are long (bounded bytes per batch)."""
+    take = min(len(buf), MAX_BATCH_LINES)
+    size = 0
+    for i in range(take):
+        size += len(buf[i][3])
+        if size >= MAX_BATCH_BYTES:
+            return i + 1
+    return take
 
 
 def _db_ts(dt: datetime):

@@ -35,12 +35,13 @@ def try_claim(*, job: Job) -> bool:
         servers = list(Server.objects.select_for_update().filter(all_jobs=job).order_by("pk"))
         for server in servers:
             running = Job.objects.filter(servers=server, status=JobStatus.RUNNING).count()
-            if running >= server.max_concurrent_jobs:
-                _set_waiting(job, f"Waiting for a free slot on {server.name} ({running} running).")
-                return False
-            if _waiting_before(job, server).exists():
-                _set_waiting(job, f"Waiting behind older jobs on {server.name}.")
-                transaction.on_commit(lambda server=server: start_waiting(server=server))
+            # Older waiting jobs keep their place: they are owed a slot before this one.
+            older = _waiting_before(job, server).count()
+            if running + older >= server.max_concurrent_jobs:
+                text = f"Waiting for a free slot on {server.name} ({running} running, {older} ahead)."
+                _set_waiting(job, text)
+                if older and running < server.max_concurrent_jobs:
+                    transaction.on_commit(lambda server=server: start_waiting(server=server))
                 return False
         now = timezone.now()
         claimed = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING, cancel_requested_at__isnull=True).update(
