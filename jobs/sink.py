@@ -15,7 +15,9 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
+from typing import NamedTuple
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -53,6 +55,19 @@ class SinkWriteError(RuntimeError):
     pass
 
 
+class _Entry(NamedTuple):
+    """One producer call: many lines sharing a timestamp and tags (cheap to buffer)."""
+
+    ts: float
+    level: str
+    stream: str
+    host: str
+    task: str
+    event: str
+    messages: list[str]
+    size: int
+
+
 class JobSink:
     def __init__(self, *, job_pk: int, job_id: str, start_seq: int = 0, line_count: int = 0) -> None:
         self.job_pk = job_pk
@@ -60,7 +75,8 @@ class JobSink:
         self.path = log_path_for(job_id)
         self.last_seq = start_seq
         self.line_count = line_count
-        self._buf: list[tuple] = []
+        self._buf: list[_Entry] = []
+        self._pending_lines = 0
         self._pending_bytes = 0
         self._lock = threading.Lock()
         self._has_work = threading.Condition(self._lock)
@@ -82,19 +98,21 @@ class JobSink:
     def write_lines(
         self, stream: str, messages: list[str], *, level: str = "INFO", host: str = "", task: str = "", event: str = ""
     ) -> None:
+        """Queue lines (already split, without newlines). Thread-safe; blocks only when the
+        store is far behind, which slows the reader and so the remote side (SSH flow control)."""
         if not messages:
             return
-        ts = time.time()
-        size = sum(map(len, messages))
+        entry = _Entry(time.time(), level, stream, host, task, event, messages, sum(map(len, messages)))
         with self._lock:
             while (
-                len(self._buf) >= MAX_PENDING_LINES or self._pending_bytes >= MAX_PENDING_BYTES
+                self._pending_lines >= MAX_PENDING_LINES or self._pending_bytes >= MAX_PENDING_BYTES
             ) and self._error is None:
                 self._has_work.notify()
                 self._has_room.wait(0.5)
-            self._buf.extend([(ts, level, stream, m, host, task, event) for m in messages])
-            self._pending_bytes += size
-            if len(self._buf) >= BATCH_LINES:
+            self._buf.append(entry)
+            self._pending_lines += len(messages)
+            self._pending_bytes += entry.size
+            if self._pending_lines >= BATCH_LINES:
                 self._has_work.notify()
 
     def write(self, message: str, *, level: str = "INFO", stream: str = "system", **tags: str) -> None:
@@ -118,13 +136,9 @@ class JobSink:
         try:
             while True:
                 with self._lock:
-                    if not self._closing and len(self._buf) < BATCH_LINES:
+                    if not self._closing and self._pending_lines < BATCH_LINES:
                         self._has_work.wait(FLUSH_INTERVAL)
-                    take = _batch_size(self._buf)
-                    batch = self._buf[:take]
-                    del self._buf[:take]
-                    self._pending_bytes = max(0, self._pending_bytes - sum(len(row[3]) for row in batch))
-                    self._has_room.notify_all()
+                    batch = self._take_batch()
                     done = self._closing and not self._buf
                 if batch or time.monotonic() - self._last_flush >= HEARTBEAT_SECONDS:
                     self._flush_with_retry(batch)
@@ -135,7 +149,23 @@ class JobSink:
         finally:
             connection.close()
 
-    def _flush_with_retry(self, batch: list[tuple]) -> None:
+    def _take_batch(self) -> list[_Entry]:
+        """Whole entries up to ~MAX_BATCH_LINES lines / MAX_BATCH_BYTES bytes (at least one)."""
+        lines = size = taken = 0
+        for entry in self._buf:
+            if taken and (lines + len(entry.messages) > MAX_BATCH_LINES or size + entry.size > MAX_BATCH_BYTES):
+                break
+            lines += len(entry.messages)
+            size += entry.size
+            taken += 1
+        batch = self._buf[:taken]
+        del self._buf[:taken]
+        self._pending_lines -= lines
+        self._pending_bytes -= size
+        self._has_room.notify_all()
+        return batch
+
+    def _flush_with_retry(self, batch: list[_Entry]) -> None:
         delay = 0.2
         for attempt in range(8):
             try:
@@ -150,19 +180,25 @@ class JobSink:
                 time.sleep(delay)
                 delay = min(delay * 2, 5)
 
-    def _flush(self, batch: list[tuple]) -> None:
+    def _flush(self, batch: list[_Entry]) -> None:
+        # Rows and file text are built per entry with zip/repeat/join (C loops), not per line.
         seq = self.last_seq
-        rows = []
-        file_lines = []
-        ts_cache: dict[float, tuple] = {}
-        for ts, level, stream, message, host, task, event in batch:
-            seq += 1
-            cached = ts_cache.get(ts)
-            if cached is None:
-                dt = datetime.fromtimestamp(ts, tz=UTC)
-                cached = ts_cache[ts] = (_db_ts(dt), dt.strftime("%Y-%m-%d %H:%M:%S"))
-            rows.append((self.job_pk, seq, cached[0], level, stream, message, host, task, event))
-            file_lines.append(format_file_line(cached[1], level, stream, message))
+        rows: list[tuple] = []
+        parts: list[str] = []
+        pk = self.job_pk
+        for e in batch:
+            n = len(e.messages)
+            dt = datetime.fromtimestamp(e.ts, tz=UTC)
+            db_ts = _db_ts(dt)
+            rows.extend(
+                zip(
+                    repeat(pk, n), range(seq + 1, seq + n + 1), repeat(db_ts, n), repeat(e.level, n),
+                    repeat(e.stream, n), e.messages, repeat(e.host, n), repeat(e.task, n), repeat(e.event, n), strict=True,
+                )
+            )  # fmt: skip
+            prefix = f"[{dt:%Y-%m-%d %H:%M:%S}] {e.level} {e.stream}: "
+            parts.append(prefix + ("\n" + prefix).join(e.messages) + "\n")
+            seq += n
         now = timezone.now()
         with transaction.atomic():
             if rows:
@@ -173,21 +209,10 @@ class JobSink:
         self.last_seq = seq
         self.line_count += len(rows)
         self._last_flush = time.monotonic()
-        if file_lines:
-            self._file.write("".join(file_lines))
+        if parts:
+            self._file.write("".join(parts))
             self._file.flush()
             self._wake(self.job_id, seq)
-
-
-def _batch_size(buf: list[tuple]) -> int:
-    """Up to MAX_BATCH_LINES lines, fewer when they are long (bounded bytes per batch)."""
-    take = min(len(buf), MAX_BATCH_LINES)
-    size = 0
-    for i in range(take):
-        size += len(buf[i][3])
-        if size >= MAX_BATCH_BYTES:
-            return i + 1
-    return take
 
 
 def _db_ts(dt: datetime):
