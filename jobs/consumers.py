@@ -26,7 +26,7 @@ BATCH = 1000
 POLL_TICK = 0.1  # without a cross-process channel layer
 SAFETY_TICK = 2.0  # with one: wake-ups drive, this only guards against a lost one
 LINE_FIELDS = ("seq", "ts", "level", "stream", "message", "host", "task", "event")
-STATUS_FIELDS = ("status", "progress", "current_step", "exit_code", "line_count", "last_seq", "error")
+STATUS_FIELDS = ("status", "progress", "current_step", "exit_code", "line_count", "last_seq", "error", "logs_expired_at")
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -169,8 +169,12 @@ class JobLogConsumer(_Pumping):
             if status != last_status:
                 await self.send_json({"type": "status", **status, "line_count": state["line_count"]})
                 last_status = status
-            if state["status"] in FINAL_STATUSES and self.cursor >= state["last_seq"]:
-                await self.send_json({"type": "end", "last_seq": self.cursor, "status": state["status"]})
+            expired = state["logs_expired_at"] is not None
+            if state["status"] in FINAL_STATUSES and (self.cursor >= state["last_seq"] or expired):
+                end = {"type": "end", "last_seq": self.cursor, "status": state["status"]}
+                if expired:
+                    end["note"] = "The lines of this job were removed by log retention."
+                await self.send_json(end)
                 await self.close()
                 return
             await self.wait_for_wake()
@@ -214,7 +218,8 @@ class JobListConsumer(_Pumping):
                             "job_type": state["job_type"],
                             "server": state["server__name"],
                             "created_at": state["created_at"].isoformat(),
-                            **{k: state[k] for k in STATUS_FIELDS},
+                            **{k: state[k] for k in STATUS_FIELDS if k != "logs_expired_at"},
+                            "logs_expired": state["logs_expired_at"] is not None,
                         }
                     )
             since = now - timedelta(seconds=5)

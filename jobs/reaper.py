@@ -52,9 +52,10 @@ def reap_lost_jobs(*, stale_after: float | None = None) -> list[str]:
     return reaped
 
 
-def kick_waiting_jobs() -> int:
-    """Re-enqueue pending jobs that have waited a while (their q2 task may be gone)."""
-    old = timezone.now() - PENDING_KICK_AFTER
+def kick_waiting_jobs(*, older_than: timedelta = PENDING_KICK_AFTER) -> int:
+    """Re-enqueue pending jobs that have waited a while (their q2 task may be gone with a
+    killed worker). A job enqueued twice still runs once: the claim is atomic."""
+    old = timezone.now() - older_than
     servers = Server.objects.filter(
         all_jobs__status=JobStatus.PENDING, all_jobs__created_at__lt=old, all_jobs__cancel_requested_at__isnull=True
     ).distinct()

@@ -1,0 +1,315 @@
+"""Shared pieces of the jobs management commands: exit codes, lookups, line output, inline exec.
+
+Commands stay thin: they parse options, call services/selectors and print. What every
+command needs the same way lives here: a person-readable error instead of a traceback,
+exit codes a shell script can test, quiet handling of a closed pipe and of Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+
+import asyncssh
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.executors.remote import Outcome, stream_command
+from jobs.models import Job, JobStatus
+from jobs.services import JobInputError, validate_timeout
+from jobs.sink import format_file_line
+from servers import ssh
+from servers.models import Server
+
+EXIT_TIMED_OUT = 124  # like timeout(1)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, like a shell
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `seq 1 1000000 | head` reports
+EXIT_SSH_ERROR = 255  # like ssh(1)
+
+APP_LOGGERS = ("livchat", "servers", "jobs", "accounts")
+
+
+class CommandExit(CommandError):
+    """Leave with `returncode`; `message` (may be empty) goes to stderr as is, no prefix."""
+
+    def __init__(self, returncode: int, message: str = "") -> None:
+        super().__init__(message, returncode=returncode)
+        self.message = message
+
+
+class JobCommand(BaseCommand):
+    """A command whose exit code means something and whose output may be piped or stopped."""
+
+    def execute(self, *args, **options):
+        from_shell = getattr(self, "_called_from_command_line", False)
+        try:
+            return super().execute(*args, **options)
+        except CommandExit as exc:
+            if not from_shell:
+                raise
+            if exc.message:
+                self.stderr.write(exc.message)
+            _flush(self.stdout)
+            sys.exit(exc.returncode)
+        except BrokenPipeError:
+            if not from_shell:
+                raise
+            _silence_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
+        except KeyboardInterrupt:
+            if not from_shell:
+                raise
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _flush(out) -> None:
+    try:
+        out.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    # The reader is gone: point stdout at /dev/null so the interpreter's final flush does
+    # not print "Exception ignored ... BrokenPipeError".
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+# ---- lookups and option parsing ----------------------------------------------------------
+def get_job(job_id: str) -> Job:
+    job = Job.objects.select_related("server", "created_by").filter(job_id=job_id).first()
+    if job is None:
+        raise CommandError(f"No job with id {job_id!r} (list jobs at /jobs/ or GET /api/jobs/).")
+    return job
+
+
+def get_server(name: str) -> Server:
+    server = Server.objects.select_related("credential").filter(name=name).first()
+    if server is None:
+        known = list(Server.objects.order_by("name").values_list("name", flat=True)[:20])
+        hint = f" Known servers: {', '.join(known)}." if known else " Add one with `manage.py add_server`."
+        raise CommandError(f"No server named {name!r}.{hint}")
+    return server
+
+
+def parse_timeout(text: str | None) -> int:
+    if text is None:
+        return settings.JOB_DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(f"--timeout must be a number of seconds (got {text!r}).") from None
+    try:
+        return validate_timeout(value, default=settings.JOB_DEFAULT_TIMEOUT, maximum=settings.JOB_MAX_TIMEOUT)
+    except JobInputError as exc:
+        raise CommandError(f"--{str(exc).rstrip('.')} (got {text!r}).") from None
+
+
+def parse_count(text: str | None, *, option: str, minimum: int, maximum: int) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not minimum <= value <= maximum:
+        raise CommandError(f"{option} must be a whole number between {minimum} and {maximum} (got {text!r}).")
+    return value
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+# ---- lines ---------------------------------------------------------------------------------
+def format_line(row: dict) -> str:
+    """A row as in the job's log file: `[YYYY-MM-DD HH:MM:SS] LEVEL stream: message\\n`."""
+    ts = row["ts"]
+    ts_text = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(ts, datetime) else str(ts)
+    return format_file_line(ts_text, row["level"], row["stream"], row["message"])
+
+
+def exit_code_for(status: str, exit_code: int | None) -> int:
+    """The process exit code that stands for a job's outcome."""
+    if status == JobStatus.SUCCEEDED:
+        return 0
+    if status == JobStatus.TIMED_OUT:
+        return EXIT_TIMED_OUT
+    return exit_code if exit_code else 1
+
+
+def end_message(*, job_id: str, status: str, exit_code: int | None, error: str) -> str:
+    code = f" (exit code {exit_code})" if exit_code is not None else ""
+    return f"Job {job_id} {status}{code}" + (f": {error}" if error else ".")
+
+
+class LogPrinter:
+    """Writes rows in the log-file format, one write and one flush per batch."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.count = 0
+
+    def __call__(self, rows: list[dict]) -> None:
+        if rows:
+            self.out.write("".join(format_line(r) for r in rows), ending="")
+            self.out.flush()
+            self.count += len(rows)
+
+
+class RawPrinter:
+    """A remote command's own output, as if run over ssh: stdout lines to stdout, stderr
+    lines to stderr. LivChat's system lines go to stderr in the log format, only
+    warnings and errors unless `verbose`."""
+
+    def __init__(self, stdout, stderr, *, verbose: bool = False) -> None:
+        self.stdout, self.stderr = stdout, stderr
+        self.verbose = verbose
+        self.system_shown: list[str] = []
+
+    def __call__(self, rows: list[dict]) -> None:
+        out: list[str] = []
+        err: list[str] = []
+        for row in rows:
+            if row["stream"] == "stdout":
+                out.append(row["message"] + "\n")
+            elif row["stream"] == "stderr":
+                err.append(row["message"] + "\n")
+            elif self.verbose or row["level"] in ("WARNING", "ERROR", "CRITICAL"):
+                err.append(format_line(row))
+                self.system_shown.append(row["message"])
+        if err:
+            self.stderr.write("".join(err), style_func=_plain, ending="")
+            self.stderr.flush()
+        if out:
+            self.stdout.write("".join(out), ending="")
+            self.stdout.flush()
+
+    def already_said(self, error: str) -> bool:
+        return bool(error) and any(error in message for message in self.system_shown)
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+# ---- inline exec ----------------------------------------------------------------------------
+class InlineOutput:
+    """Streams an inline command's lines to our stdout/stderr as they arrive, each one ended
+    with a newline at once so that a pipe reader (grep, head) sees it without delay."""
+
+    def __init__(self, stdout, stderr) -> None:
+        self.outs = {"stdout": stdout, "stderr": stderr}
+        self.broken = False
+        self.seen_host_key: ssh.SeenHostKey | None = None  # to pin after the run, outside the loop
+
+    def __call__(self, stream: str, lines: list[str]) -> None:
+        if self.broken or not lines:
+            return
+        try:
+            self.outs[stream].write("\n".join(lines) + "\n", style_func=_plain, ending="")
+            self.outs[stream].flush()
+        except BrokenPipeError:
+            self.broken = True  # the reader left: stop the remote command (see run_inline)
+
+
+@contextlib.contextmanager
+def quiet_console_logging(verbosity: int):
+    """Keep the app's INFO/WARNING records off the terminal during an inline command.
+
+    The command reports the outcome itself; `-v 2` shows every record. Only console
+    handlers are filtered: a job's own log handler is untouched.
+    """
+    if verbosity >= 2:
+        yield
+        return
+    handlers = {
+        h
+        for name in APP_LOGGERS
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    }
+
+    def only_critical(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.CRITICAL
+
+    for h in handlers:
+        h.addFilter(only_critical)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(only_critical)
+
+
+def run_inline(target: ssh.Target, *, command: str, working_dir: str, timeout: int, output: InlineOutput) -> Outcome:
+    """Run one command now over SSH (no job, no rows), streaming to `output`.
+
+    Ctrl-C stops the remote process group (like a cancel) and a closed stdout pipe does the
+    same; a second Ctrl-C gives up at once. Raises KeyboardInterrupt in that last case.
+    A host key seen on first contact is left in `output.seen_host_key` for the caller to
+    pin: the database is not used from inside the event loop.
+    """
+    return asyncio.run(_inline(target, command=command, working_dir=working_dir, timeout=timeout, output=output))
+
+
+async def _inline(target, *, command, working_dir, timeout, output: InlineOutput):
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    state = {"stop": None, "running": False}
+
+    def on_sigint() -> None:
+        if state["running"] and state["stop"] is None:
+            state["stop"] = f"Ctrl-C (cli:{os_user()})"
+            return
+        main.cancel()
+
+    async def stop_requested() -> str | None:
+        if output.broken and state["stop"] is None:
+            state["stop"] = "the reader of our output (closed pipe)"
+        return state["stop"]
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        installed = True
+    except (ValueError, RuntimeError, NotImplementedError):
+        installed = False  # not the main thread: Ctrl-C keeps its default behaviour
+    try:
+        try:
+            conn, output.seen_host_key = await ssh.connect(target)
+        except ssh.SshError as exc:
+            return Outcome(status=JobStatus.FAILED, error=str(exc))
+        try:
+            async with conn:
+                state["running"] = True
+                return await stream_command(
+                    conn,
+                    command=command,
+                    working_dir=working_dir,
+                    timeout=timeout,
+                    on_lines=output,
+                    cancel_check=stop_requested,
+                    tail_bytes=4096,  # the output was already printed: keep little of it
+                )
+        except (asyncssh.Error, OSError) as exc:
+            # Connected, but the session failed (channel refused, connection dropped, ...).
+            reason = getattr(exc, "reason", "") or str(exc) or exc.__class__.__name__
+            return Outcome(status=JobStatus.FAILED, error=f"The command could not run on {target.name}: {reason}")
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+            signal.signal(signal.SIGINT, previous)
