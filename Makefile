@@ -29,11 +29,11 @@ system-deps:
 
 # Storage, streaming and websocket tests that run a second time on Postgres + Redis.
 SCALEOUT_TESTS := tests/test_remote_exec_pipeline.py tests/test_consumers.py tests/test_capture.py \
-	tests/test_job_control.py tests/test_worker_e2e.py
+	tests/test_job_control.py tests/test_worker_e2e.py tests/test_selectors.py tests/test_scaleout.py
 
 test: venv system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest -x $(PYTEST_ARGS)
+	$(PY) -m pytest -x --ignore=tests/test_scaleout.py $(PYTEST_ARGS)
 	@if env_line=$$(./scripts/scaleout-env.sh); then \
 		echo "== again on Postgres + Redis: $$env_line"; \
 		eval "$$env_line"; $(PY) -m pytest -x $(SCALEOUT_TESTS); \
