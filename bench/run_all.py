@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPORT_DIR = HERE.parent / "var" / "bench"
-BENCHES = ["ingest.py", "queries.py", "scale.py"]
+BENCHES = ["ingest.py", "queries.py", "scale.py", "live.py"]
 
 
 def main() -> int:
