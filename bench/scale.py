@@ -172,7 +172,7 @@ def main() -> None:
         if connection.vendor == "sqlite":
             env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
         rows = [bench_overhead(ssh, server), bench_fifty(server), bench_parallel_workers(server, env)]
-        if not args.skip_memory:
+        if not (args.skip_memory or os.environ.get("SCALE_SKIP_MEMORY")):
             rows.append(bench_memory(server, env))
         record(f"scale-{connection.vendor}", rows)
     finally:

@@ -194,3 +194,20 @@ def _search(pattern: regex.Pattern, text: str, pos: int, deadline: float):
 
 def _too_slow() -> str:
     return f"q took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler expression."
+
+
+def iter_log_text(*, job: Job, chunk: int = 5000):
+    """The log file's text rebuilt from rows, in seq order, a chunk of rows at a time."""
+    from jobs.sink import format_file_line
+
+    after = 0
+    while True:
+        rows = list(
+            JobLogLine.objects.filter(job=job, seq__gt=after)
+            .order_by("seq")
+            .values_list("seq", "ts", "level", "stream", "message")[:chunk]
+        )
+        if not rows:
+            return
+        yield "".join(format_file_line(f"{ts:%Y-%m-%d %H:%M:%S}", lv, st, msg) for _, ts, lv, st, msg in rows)
+        after = rows[-1][0]

@@ -109,10 +109,13 @@ class JobSink:
             ) and self._error is None:
                 self._has_work.notify()
                 self._has_room.wait(0.5)
+            idle = not self._buf and time.monotonic() - self._last_flush >= FLUSH_INTERVAL
             self._buf.append(entry)
             self._pending_lines += len(messages)
             self._pending_bytes += entry.size
-            if self._pending_lines >= BATCH_LINES:
+            # A full batch goes now; so does the first line after a quiet spell (a trickle
+            # is seen at once, a flood is still batched every FLUSH_INTERVAL).
+            if idle or self._pending_lines >= BATCH_LINES:
                 self._has_work.notify()
 
     def write(self, message: str, *, level: str = "INFO", stream: str = "system", **tags: str) -> None:

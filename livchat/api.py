@@ -1,23 +1,35 @@
 """The JSON API: one NinjaAPI, routers from the apps, errors always `{"error": "..."}`."""
 
+import logging
+
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from accounts.auth import api_auth
-from jobs.api import jobs_router, playbooks_router, server_exec_router
+from accounts.auth import AUTH_REQUIRED, api_auth, staff_api_view
+from jobs.api import jobs_router, server_exec_router
+from jobs.api_playbooks import playbooks_router
 from jobs.services import JobInputError
+from livchat.middleware import too_big_message
 from servers.api import router as servers_router
 from servers.services import ServerInputError
+
+logger = logging.getLogger("livchat.api")
 
 api = NinjaAPI(
     title="LivChat API",
     version="1.0",
-    description="Run shell commands and Ansible playbooks on servers and read their output live.",
+    description=(
+        "Run shell commands and Ansible playbooks on servers and read their output live. "
+        "Authenticate with 'Authorization: Bearer <token>' (manage.py create_token USER) or a staff "
+        'session (unsafe methods then need the X-CSRFToken header). Errors are {"error": "..."}.'
+    ),
     auth=api_auth,
     urls_namespace="api",
     openapi_url="/schema",
     docs_url="/docs",
+    docs_decorator=staff_api_view,
 )
 api.add_router("/servers/", servers_router)
 api.add_router("/servers/", server_exec_router)
@@ -33,16 +45,20 @@ def _error(request, message: str, status: int):
 def _validation(request, exc: ValidationError):
     parts = []
     for err in exc.errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path"))
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else err.get("msg", "invalid"))
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path", "filters"))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc and err.get("type") == "missing":
+            msg = "a JSON object is required as the request body"
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return _error(request, "Invalid input: " + "; ".join(parts), 422)
 
 
 @api.exception_handler(AuthenticationError)
-def _unauthenticated(request, exc):
-    return _error(
-        request, "Authentication required: log in as a staff user or send 'Authorization: Bearer <token>'.", 401
-    )
+def _unauthenticated(request, exc: AuthenticationError):
+    message = exc.message if exc.message and exc.message != "Unauthorized" else AUTH_REQUIRED
+    response = _error(request, message, 401)
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
 
 
 @api.exception_handler(HttpError)
@@ -62,3 +78,15 @@ def _not_found(request, exc):
 @api.exception_handler(ServerInputError)
 def _bad_input(request, exc):
     return _error(request, str(exc), 400)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    return _error(request, too_big_message(), 413)
+
+
+@api.exception_handler(Exception)
+def _unexpected(request, exc):
+    # Replaces ninja's default, which answers with a plain-text traceback under DEBUG.
+    logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return _error(request, "Internal error; it has been logged.", 500)

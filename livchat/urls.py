@@ -7,4 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("servers.urls")),
+    path("", include("jobs.urls")),
 ]

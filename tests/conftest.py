@@ -112,7 +112,7 @@ def qcluster(subprocess_env):
     if proc.poll() is None:
         os_killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             os_killpg(proc.pid, signal.SIGKILL)
             proc.wait()

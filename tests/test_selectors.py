@@ -13,7 +13,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def job():
-    job = Job.objects.create(job_id="remote_exec-5e1ec700", job_type="remote_exec", status="succeeded")
+    from jobs.services import new_job_id
+
+    # A fresh id each time: the data dir (and so the log file) outlives one test.
+    job = Job.objects.create(job_id=new_job_id("remote_exec"), job_type="remote_exec", status="succeeded")
     sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
     for i in range(1, 120_001):  # spans several scan chunks
         if i % 1000 == 0:
@@ -83,3 +86,11 @@ def test_catastrophic_regex_is_stopped(job, monkeypatch):
     job.refresh_from_db()
     with pytest.raises(LogQueryError, match="took longer than"):
         read_lines(job=job, flt=parse_filter(q=r"(a|aa)+$"), tail=10)
+
+
+def test_log_text_rebuilt_from_rows_equals_the_file(job):
+    from jobs.selectors import iter_log_text
+    from jobs.sink import log_path_for
+
+    with open(log_path_for(job.job_id), encoding="utf-8") as fh:
+        assert "".join(iter_log_text(job=job, chunk=7000)) == fh.read()

@@ -80,7 +80,10 @@ def test_kill_drops_connection_and_start_restores(sshd: SshServer) -> None:
         async with connect(sshd) as conn:
             process = await conn.create_process("while true; do echo tick; sleep 0.1; done")
             assert (await asyncio.wait_for(process.stdout.readline(), 5)).strip() == "tick"
-            session_pids = set(sshd.pids_of_user())  # sshd session + shell loop
+            # This daemon's session + shell loop (other test runs may share the user).
+            from tests.sshd import _descendants, _proc_table
+
+            session_pids = set(sshd.pids_of_user()) & _descendants(sshd._proc.pid, _proc_table())
 
             sshd.kill()
 

@@ -37,10 +37,11 @@ class Command(BaseCommand):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         children: dict[str, subprocess.Popen] = {}
         if not no_worker:
-            children["worker"] = subprocess.Popen([*manage, "qcluster"])
+            children["worker"] = subprocess.Popen([*manage, "qcluster"], start_new_session=True)
         if not no_web:
             children["web"] = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "livchat.asgi:application"]
+                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "livchat.asgi:application"],
+                start_new_session=True,
             )
             shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
             self.stdout.write(self.style.SUCCESS(f"LivChat is running at http://{shown}:{port}/  (Ctrl-C stops it)"))
@@ -66,13 +67,26 @@ class Command(BaseCommand):
 
 
 def _stop_all(procs) -> None:
-    procs = [p for p in procs if p.poll() is None]
+    """SIGTERM each child's whole process group (q2 forks its workers), SIGKILL stragglers.
+
+    Each child runs in its own session, so Ctrl-C reaches only us and we stop them in order;
+    signalling the group makes sure no q2 worker outlives `serve`.
+    """
+    procs = list(procs)
     for proc in procs:
-        proc.send_signal(signal.SIGTERM)
+        _signal_group(proc, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            pass
+        _signal_group(proc, signal.SIGKILL)  # leftovers of the group, if any
+        proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

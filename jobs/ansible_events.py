@@ -1,0 +1,232 @@
+"""ansible-runner events → job log lines, the running task, progress and the recap.
+
+EventMapper is the runner's `event_handler`: it runs in the runner's thread once per
+event, turns the event's stdout into rows (with host, task and event set) through the
+thread-safe sink, and keeps a little state the executor reads to update the Job row.
+It never touches the database itself, so Ansible's output is never held up by it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from jobs.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
+from jobs.sink import JobSink
+
+FIELD_MAX = 255  # host/task columns
+EVENT_MAX = 64
+ERROR_EVENTS = frozenset(
+    {"runner_on_failed", "runner_on_unreachable", "runner_item_on_failed", "runner_on_async_failed"}
+)
+WARNING_EVENTS = frozenset({"warning", "deprecated", "system_warning", "runner_retry"})
+WARNING_PREFIXES = ("[WARNING]", "[DEPRECATION WARNING]")
+ERROR_PREFIXES = ("[ERROR]", "ERROR!")
+RECAP_KEYS = (
+    ("ok", "ok"),
+    ("changed", "changed"),
+    ("failed", "failures"),
+    ("unreachable", "dark"),
+    ("skipped", "skipped"),
+    ("rescued", "rescued"),
+    ("ignored", "ignored"),
+)
+MAX_FAILURES_KEPT = 20
+_RECAP_BAD = re.compile(r"\b(?:unreachable|failed)=[1-9]")
+
+
+class EventMapper:
+    def __init__(self, *, sink: JobSink, tasks_expected: int = 0) -> None:
+        self.sink = sink
+        self.tasks_expected = tasks_expected
+        self.tasks_started = 0
+        self.current_task = ""
+        self.events = 0
+        self.recap: dict[str, dict] | None = None
+        self.failures: list[str] = []  # "host: task: message", first ones only
+        self.last_error_line = ""  # an [ERROR] outside any host (syntax error, missing file...)
+        self._carry = ""  # the level of the [ERROR]/[WARNING] block plain output is in
+
+    def __call__(self, event: dict) -> bool:
+        self.events += 1
+        name = event.get("event") or "verbose"
+        data = event.get("event_data") or {}
+        if name == "playbook_on_task_start":
+            self.tasks_started += 1
+            self.current_task = _field(str(data.get("task") or data.get("name") or ""))
+        elif name == "playbook_on_stats":
+            self.recap = recap_from_stats(data)
+        host = _field(str(data.get("host") or ""))
+        task = _field(str(data.get("task") or ""))
+        ignored = bool(data.get("ignore_errors"))
+        if name in ERROR_EVENTS and not ignored:
+            self._note_failure(host, task, data)
+        text = event.get("stdout") or ""
+        if text:
+            self._write(text, _event_level(name, data, ignored), host=host, task=task, event=name[:EVENT_MAX])
+        return False  # the rows are the record: no per-event JSON file in the artifacts
+
+    @property
+    def progress(self) -> int:
+        """Tasks done over tasks known (the static count, or more once more have started)."""
+        known = max(self.tasks_expected, self.tasks_started)
+        if known == 0:
+            return 0
+        done = max(self.tasks_started - 1, 0)  # the current task is still running
+        return min(99, int(100 * done / known))
+
+    def _write(self, text: str, level: str, **tags: str) -> None:
+        runs: list[tuple[str, list[str]]] = []
+        recap = tags["event"] == "playbook_on_stats"
+        verbose = tags["event"] == "verbose" and not tags["host"]
+        if not verbose:
+            self._carry = ""
+        for line in _lines(text):
+            if recap:
+                self._write_recap_line(line)
+                continue
+            if not tags["host"] and line.startswith(ERROR_PREFIXES):
+                level = "ERROR"  # Ansible's own errors: syntax, missing file, no hosts...
+                self.last_error_line = self.last_error_line or line
+            elif level == "INFO" and line.startswith(WARNING_PREFIXES):
+                level = "WARNING"
+            elif verbose and line.startswith("["):
+                self._carry = ""
+            elif verbose and self._carry:
+                level = self._carry
+            if verbose and level != "INFO":
+                # Plain output comes one line per event: the lines after an [ERROR] or
+                # [WARNING] (Origin:, the quoted source) keep its level.
+                self._carry = level
+            line_level = level
+            if runs and runs[-1][0] == line_level:
+                runs[-1][1].append(line)
+            else:
+                runs.append((line_level, [line]))
+        for line_level, lines in runs:
+            self.sink.write_lines("stdout", lines, level=line_level, **tags)
+
+    def _write_recap_line(self, line: str) -> None:
+        # "web1   : ok=3 changed=1 unreachable=0 failed=1 ..." gets its host, and ERROR when it failed.
+        host, sep, counts = line.partition(" : ")
+        host = host.strip() if sep and " " not in host.strip() else ""
+        level = "ERROR" if host and _RECAP_BAD.search(counts) else "INFO"
+        self.sink.write_lines("stdout", [line], level=level, host=_field(host), event="playbook_on_stats")
+
+    def _note_failure(self, host: str, task: str, data: dict) -> None:
+        if len(self.failures) >= MAX_FAILURES_KEPT:
+            return
+        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed").strip()
+        message = message.splitlines()[0][:300] if message else "failed"
+        self.failures.append(f"{host or '?'}: {task or '?'}: {message}")
+
+
+def _event_level(name: str, data: dict, ignored: bool) -> str:
+    if name in ERROR_EVENTS:
+        return "WARNING" if ignored else "ERROR"
+    if name == "error":
+        return "ERROR"
+    if name in WARNING_EVENTS:
+        return "WARNING"
+    res = data.get("res") if isinstance(data.get("res"), dict) else {}
+    if data.get("warnings") or data.get("deprecations") or res.get("warnings") or res.get("deprecations"):
+        return "WARNING"
+    return "INFO"
+
+
+def _lines(text: str) -> list[str]:
+    """Non-blank lines of an event's stdout (a pty's \\r\\n endings), long ones cut in pieces."""
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_REPLACEMENT)
+    out: list[str] = []
+    for raw in text.split("\n"):
+        line = raw.rstrip()
+        if not line:
+            continue  # Ansible's section spacing; a row per blank line helps no one
+        while len(line) > MAX_LINE_BYTES:
+            out.append(line[:MAX_LINE_BYTES])
+            line = line[MAX_LINE_BYTES:]
+        out.append(line)
+    return out
+
+
+def _field(value: str) -> str:
+    return value[:FIELD_MAX]
+
+
+def recap_from_stats(data: dict) -> dict[str, dict]:
+    """`{host: {ok, changed, failed, unreachable, skipped, rescued, ignored}}` from playbook_on_stats."""
+    hosts: set[str] = set()
+    for _, key in RECAP_KEYS:
+        hosts.update((data.get(key) or {}).keys())
+    hosts.update((data.get("processed") or {}).keys())
+    return {host: {out: int((data.get(key) or {}).get(host, 0)) for out, key in RECAP_KEYS} for host in sorted(hosts)}
+
+
+def empty_recap() -> dict:
+    return {out: 0 for out, _ in RECAP_KEYS}
+
+
+# ---- how many tasks a playbook has, for progress ---------------------------------------------
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads Ansible's own tags (!vault, !unsafe, ...) as plain values."""
+
+
+def _any_tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+_Loader.add_multi_constructor("!", _any_tag)
+
+
+def count_tasks(path: Path) -> int:
+    """The tasks a playbook will start, counted statically (0 when it cannot be read).
+
+    Included files and roles count as one task each; progress then grows its total as more
+    tasks start, so it never goes backwards past 99 %.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            plays = yaml.load(fh, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return 0
+    if not isinstance(plays, list):
+        return 0
+    total = 0
+    for play in plays:
+        if not isinstance(play, dict) or "hosts" not in play:
+            continue
+        if _truthy(play.get("gather_facts", True)):
+            total += 1
+        for key in ("pre_tasks", "tasks", "post_tasks"):
+            total += _count_list(play.get(key))
+        roles = play.get("roles")
+        total += len(roles) if isinstance(roles, list) else 0
+    return total
+
+
+def _count_list(items) -> int:
+    if not isinstance(items, list):
+        return 0
+    n = 0
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if "block" in item:
+            n += _count_list(item.get("block")) + _count_list(item.get("always"))
+        else:
+            n += 1
+    return n
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("yes", "true", "1", "on", "y")
+    return bool(value)

@@ -1,0 +1,85 @@
+"""Playbooks over the JSON API: list the playbooks that can be run, run one as a job.
+
+Thin views: names, servers, extra vars and the timeout are checked in jobs.playbooks
+(JobInputError → 400), unknown servers are a 404, the work happens in the job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from ninja import Field, Router, Schema, Status
+from pydantic import ConfigDict
+
+from jobs.playbooks import MAX_NAME_LENGTH, MAX_SERVERS, create_playbook_job, default_timeout, list_playbooks
+from livchat.api_errors import Line, error_responses
+from servers.api import get_server_or_404
+
+playbooks_router = Router(tags=["playbooks"])
+
+
+class PlaybookOut(Schema):
+    name: str = Field(description="the file name to pass as `playbook`")
+    source: str = Field(description="builtin (shipped with LivChat) or operator (LIVCHAT_PLAYBOOK_DIR)")
+    description: str = Field(description="the playbook's leading comment")
+
+
+class PlaybookRunIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+    playbook: Line = Field(..., min_length=1, max_length=MAX_NAME_LENGTH, description="a name from GET /api/playbooks/")
+    servers: list[Line] = Field(..., min_length=1, max_length=MAX_SERVERS, description="server names")
+    extra_vars: dict[str, Any] | None = Field(None, description="variables for the playbook (not ansible_*)")
+    timeout: int | None = Field(
+        None,
+        ge=1,
+        le=settings.JOB_MAX_TIMEOUT,
+        strict=True,
+        description=f"seconds for the whole run (default {default_timeout()})",
+    )
+    check: bool = Field(False, strict=True, description="Ansible check mode with diffs: report, change nothing")
+
+
+class PlaybookAccepted(Schema):
+    job_id: str
+    status: str
+    urls: dict
+
+
+def _job_urls(job_id: str) -> dict:
+    return {
+        "api": f"/api/jobs/{job_id}",
+        "logs": f"/api/jobs/{job_id}/logs",
+        "download": f"/api/jobs/{job_id}/logs/download",
+        "cancel": f"/api/jobs/{job_id}/cancel",
+        "page": f"/jobs/{job_id}/",
+        "websocket": f"/ws/jobs/{job_id}/",
+    }
+
+
+@playbooks_router.get("", response={200: list[PlaybookOut], **error_responses()}, summary="List runnable playbooks")
+def list_available(request):
+    return [{"name": p.name, "source": p.source, "description": p.description} for p in list_playbooks()]
+
+
+@playbooks_router.post(
+    "run",
+    response={202: PlaybookAccepted, **error_responses(400, 404, 422)},
+    summary="Run a playbook on servers as a job",
+    description=(
+        "Answers 202 at once with the new job's id and URLs; follow its lines with the job's logs URL "
+        "or websocket. Each line of a playbook carries the `host`, `task` and Ansible `event` it belongs to."
+    ),
+)
+def run_playbook(request, payload: PlaybookRunIn):
+    servers = [get_server_or_404(name) for name in dict.fromkeys(payload.servers)]
+    job = create_playbook_job(
+        playbook=payload.playbook,
+        servers=servers,
+        extra_vars=payload.extra_vars,
+        timeout=payload.timeout,
+        check=payload.check,
+        created_by=getattr(request, "auth", None),
+    )
+    return Status(202, {"job_id": job.job_id, "status": job.status, "urls": _job_urls(job.job_id)})

@@ -1,0 +1,150 @@
+"""Forms of the job pages: start a command or a playbook, filter the job list."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.conf import settings
+
+from jobs.models import JobStatus, JobType
+from jobs.playbooks import (
+    MAX_EXTRA_VARS_BYTES,
+    MAX_NAME_LENGTH,
+    MAX_SERVERS,
+    default_timeout,
+    list_playbooks,
+    resolve_playbook,
+    validate_extra_vars,
+)
+from jobs.services import JobInputError
+from servers.models import Server
+
+
+class RunCommandForm(forms.Form):
+    command = forms.CharField(
+        max_length=100_000,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="Runs with the server's login shell; output is streamed live.",
+    )
+    timeout = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.JOB_MAX_TIMEOUT,
+        help_text=f"Seconds (default {settings.JOB_DEFAULT_TIMEOUT}).",
+        widget=forms.NumberInput(attrs={"placeholder": str(settings.JOB_DEFAULT_TIMEOUT)}),
+    )
+    working_dir = forms.CharField(required=False, max_length=4096, widget=forms.TextInput(attrs={"placeholder": "~"}))
+
+
+class JobFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "any status"), *JobStatus.choices])
+    type = forms.ChoiceField(required=False, choices=[("", "any type"), *JobType.choices])
+    server = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = Server.objects.order_by("name").values_list("name", flat=True)
+        self.fields["server"].choices = [("", "any server"), *((n, n) for n in names)]
+
+    def filters(self) -> dict:
+        """The valid filters only; an invalid one is reported and ignored."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {key: data[key] for key in ("status", "type", "server") if data.get(key)}
+
+
+# ---- playbooks ---------------------------------------------------------------------------
+def parse_extra_vars_text(text: str) -> dict:
+    """The form's extra vars: one JSON object, or `NAME=VALUE` lines (values stay text, like
+    `ansible-playbook -e`; blank lines and `# comments` are skipped). JobInputError if invalid."""
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise JobInputError(f"Extra vars are not valid JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise JobInputError('Extra vars in JSON must be one object, like {"name": "value"}.')
+        return validate_extra_vars(value)
+    result: dict = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            shown = line if len(line) <= 80 else line[:80] + "…"
+            raise JobInputError(f"Extra vars line {number}: expected NAME=VALUE or a JSON object, got {shown!r}.")
+        result[key.strip()] = value.strip()
+    return validate_extra_vars(result)
+
+
+class RunPlaybookForm(forms.Form):
+    """Run a playbook on one server (the server page); PlaybookRunForm adds the server choice."""
+
+    playbook = forms.CharField(max_length=MAX_NAME_LENGTH, widget=forms.Select)
+    extra_vars = forms.CharField(
+        required=False,
+        max_length=MAX_EXTRA_VARS_BYTES,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off", "placeholder": "name=value\nother=value"}
+        ),
+        help_text='NAME=VALUE lines, or one JSON object like {"packages": ["git"]}. Not ansible_*.',
+    )
+    check = forms.BooleanField(
+        required=False, label="Check mode", help_text="Ansible check mode with diffs: reports, changes nothing."
+    )
+    timeout = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.JOB_MAX_TIMEOUT,
+        help_text=f"Seconds for the whole run (default {default_timeout()}).",
+        widget=forms.NumberInput(attrs={"placeholder": str(default_timeout())}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.playbooks = list_playbooks()
+        choices = [(p.name, p.name if p.source == "builtin" else f"{p.name} (operator)") for p in self.playbooks]
+        self.fields["playbook"].widget.choices = [("", "choose a playbook…"), *choices]
+
+    def clean_playbook(self) -> str:
+        try:
+            return resolve_playbook(self.cleaned_data["playbook"]).name
+        except JobInputError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_extra_vars(self) -> dict:
+        try:
+            return parse_extra_vars_text(self.cleaned_data.get("extra_vars") or "")
+        except JobInputError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class PlaybookRunForm(RunPlaybookForm):
+    """Run a playbook on servers chosen from the list (the playbooks page)."""
+
+    servers = forms.ModelMultipleChoiceField(
+        queryset=Server.objects.none(),
+        to_field_name="name",
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        error_messages={
+            "required": "Choose at least one server.",
+            "invalid_choice": "Unknown server %(value)s.",
+        },
+        help_text="Ctrl/⌘-click to choose several.",
+    )
+    field_order = ["playbook", "servers", "extra_vars", "check", "timeout"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["servers"].queryset = Server.objects.select_related("credential").order_by("name")
+
+    def clean_servers(self) -> list[Server]:
+        servers = list(self.cleaned_data["servers"])
+        if len(servers) > MAX_SERVERS:
+            raise forms.ValidationError(f"A playbook job may target at most {MAX_SERVERS} servers.")
+        return servers

@@ -1,0 +1,90 @@
+"""Run an Ansible playbook on servers as a job; print its id, or follow its lines to the end."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from jobs import cli
+from jobs.follow import JobGone, follow_job
+from jobs.playbooks import create_playbook_job, list_playbooks, parse_extra_var_args
+from jobs.services import JobInputError
+
+
+class Command(cli.JobCommand):
+    help = (
+        "Run PLAYBOOK (a name from the built-in playbooks/ folder or LIVCHAT_PLAYBOOK_DIR) on one or more "
+        "servers as a background job and print its id. With --follow, stream its lines until it ends and exit "
+        "with 0 when it succeeded, Ansible's exit code when a host failed, 124 on timeout."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("playbook", nargs="?", help="playbook file name, e.g. ping.yml (see --list)")
+        parser.add_argument(
+            "--server", action="append", default=[], metavar="NAME", help="target server (repeat for several)"
+        )
+        parser.add_argument(
+            "-e",
+            "--extra-var",
+            action="append",
+            default=[],
+            dest="extra_vars",
+            metavar="K=V",
+            help="a variable for the playbook (repeat; a JSON object is accepted too)",
+        )
+        parser.add_argument("--timeout", metavar="S", help="seconds before the whole run is stopped")
+        parser.add_argument("--check", action="store_true", help="Ansible check mode with diffs: change nothing")
+        parser.add_argument("--follow", action="store_true", help="stream the job's lines until it ends")
+        parser.add_argument(
+            "--list", action="store_true", dest="list_only", help="list the playbooks that can be run, then exit"
+        )
+
+    def handle(self, *args, playbook, server, extra_vars, timeout, check, follow, list_only, verbosity, **options):
+        if list_only:
+            for p in list_playbooks():
+                self.stdout.write(f"{p.name}\t{p.source}\t{p.description}")
+            return
+        if not playbook:
+            raise CommandError("Name a playbook (see `manage.py run_playbook --list`).")
+        if not server:
+            raise CommandError("Name at least one server with --server NAME.")
+        servers = [cli.get_server(name) for name in dict.fromkeys(server)]
+        seconds = cli.parse_timeout(timeout) if timeout is not None else None
+        try:
+            job = create_playbook_job(
+                playbook=playbook,
+                servers=servers,
+                extra_vars=parse_extra_var_args(extra_vars),
+                timeout=seconds,
+                check=check,
+            )
+        except JobInputError as exc:
+            raise CommandError(str(exc)) from None
+        if not follow:
+            self.stdout.write(job.job_id)
+            return
+        if verbosity >= 1:
+            self.stderr.write(f"Job {job.job_id} created; following it (Ctrl-C stops following, not the job).")
+        printer = cli.RawPrinter(self.stdout, self.stderr, verbose=verbosity >= 2)
+        try:
+            end = follow_job(job=job, on_rows=printer, on_pending=lambda: self._pending_notice(job.job_id))
+        except KeyboardInterrupt:
+            raise cli.CommandExit(
+                cli.EXIT_INTERRUPTED,
+                f"Stopped following; job {job.job_id} keeps running (stop it with `manage.py cancel_job {job.job_id}`).",
+            ) from None
+        except JobGone as exc:
+            raise CommandError(str(exc)) from None
+        code = cli.exit_code_for(end.status, end.exit_code)
+        if code:
+            message = ""
+            if not printer.already_said(end.error):
+                message = cli.end_message(
+                    job_id=end.job_id, status=end.status, exit_code=end.exit_code, error=end.error
+                )
+            raise cli.CommandExit(code, message)
+
+    def _pending_notice(self, job_id: str) -> None:
+        self.stderr.write(
+            f"Job {job_id} is still waiting for a worker (if none runs, start one with "
+            "`manage.py serve` or `manage.py qcluster`)."
+        )

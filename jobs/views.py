@@ -1,0 +1,183 @@
+"""Pages: dashboard, job list, live job page, server page with "run a command" and "run a
+playbook", the playbooks page. Staff only.
+
+Views stay thin: reading is a few queries, starting a job is jobs.services.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+
+from jobs.ansible_events import RECAP_KEYS
+from jobs.forms import JobFilterForm, PlaybookRunForm, RunCommandForm, RunPlaybookForm
+from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
+from jobs.playbooks import create_playbook_job, password_only, playbook_dirs
+from jobs.services import JobInputError, create_remote_exec_job
+from servers.models import Server
+from servers.views import servers_with_activity, staff_required
+
+PAGE_SIZE = 50
+ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
+RECAP_COLUMNS = [out for out, _ in RECAP_KEYS]
+PLAYBOOK_PREFIX = "pb"  # the server page holds two forms that both have a `timeout`
+
+
+def _jobs():
+    return Job.objects.select_related("server", "created_by")
+
+
+def filtered_jobs(*, status: str | None = None, type: str | None = None, server: str | None = None):
+    qs = _jobs()
+    if status:
+        qs = qs.filter(status=status)
+    if type:
+        qs = qs.filter(job_type=type)
+    if server:
+        qs = qs.filter(servers__name=server).distinct()
+    return qs
+
+
+def viewer_boot(job: Job) -> dict:
+    """What the log viewer needs to open at the tail before its socket says anything."""
+    return {
+        "job_id": job.job_id,
+        "status": job.status,
+        "progress": job.progress,
+        "current_step": job.current_step,
+        "exit_code": job.exit_code,
+        "error": job.error,
+        "line_count": job.line_count,
+        "last_seq": job.last_seq,
+        "final": job.status in FINAL_STATUSES,
+        "logs_expired": job.logs_expired_at is not None,
+        "cancel_requested": job.cancel_requested_at is not None,
+    }
+
+
+@staff_required
+def dashboard(request):
+    context = {
+        "nav": "dashboard",
+        "active_jobs": _jobs().filter(status__in=ACTIVE).order_by("created_at")[:100],
+        "recent_jobs": _jobs().exclude(status__in=ACTIVE)[:20],
+        "servers": servers_with_activity(),
+    }
+    return render(request, "dashboard.html", context)
+
+
+@staff_required
+def job_list(request):
+    form = JobFilterForm(request.GET or None)
+    filters = form.filters() if request.GET else {}
+    page = Paginator(filtered_jobs(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"nav": "jobs", "form": form, "page": page, "filters": filters, "query": query.urlencode()}
+    return render(request, "jobs/list.html", context)
+
+
+def playbook_recap(job: Job) -> list[dict]:
+    """The per-host recap of a finished playbook job, as table rows (empty when there is none)."""
+    hosts = job.result.get("hosts") if job.is_final and isinstance(job.result, dict) else None
+    if not isinstance(hosts, dict):
+        return []
+    rows = []
+    for host, counts in sorted(hosts.items()):
+        counts = counts if isinstance(counts, dict) else {}
+        cells = [counts.get(col, 0) for col in RECAP_COLUMNS]
+        bad = bool(counts.get("failed") or counts.get("unreachable"))
+        rows.append({"host": host, "cells": cells, "bad": bad})
+    return rows
+
+
+@staff_required
+def job_detail(request, job_id: str):
+    job = get_object_or_404(_jobs(), job_id=job_id)
+    context = {"nav": "jobs", "job": job, "boot": viewer_boot(job), "servers": job.servers.all()}
+    if job.job_type == JobType.PLAYBOOK:
+        extra_vars = job.params.get("extra_vars") if isinstance(job.params, dict) else None
+        context["extra_vars"] = json.dumps(extra_vars, ensure_ascii=False) if extra_vars else ""
+        context["recap"] = playbook_recap(job)
+        context["recap_columns"] = RECAP_COLUMNS
+    return render(request, "jobs/detail.html", context)
+
+
+def _start_playbook(request, form: RunPlaybookForm, *, server: Server | None = None):
+    """A redirect to the new job's page, or None when the form (now with its errors) is invalid.
+
+    `server` is the server page's own server; the playbooks page's form chooses its servers."""
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = create_playbook_job(
+                playbook=data["playbook"],
+                servers=[server] if server is not None else data["servers"],
+                extra_vars=data["extra_vars"],
+                timeout=data["timeout"],
+                check=data["check"],
+                created_by=request.user,
+            )
+        except JobInputError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("jobs:detail", job_id=job.job_id)
+    return None
+
+
+@staff_required
+def server_detail(request, name: str):
+    server = get_object_or_404(Server.objects.select_related("credential"), name=name)
+    posted = request.method == "POST"
+    playbook_posted = posted and request.POST.get("form") == "playbook"
+    form = RunCommandForm(request.POST if posted and not playbook_posted else None)
+    playbook_form = RunPlaybookForm(
+        request.POST if playbook_posted else None,
+        prefix=PLAYBOOK_PREFIX,
+        initial={"playbook": request.GET.get("playbook", "")},
+    )
+    status = 200
+    if playbook_posted:
+        if response := _start_playbook(request, playbook_form, server=server):
+            return response
+        status = 400
+    elif posted:
+        if form.is_valid():
+            try:
+                job = create_remote_exec_job(server=server, created_by=request.user, **form.cleaned_data)
+            except JobInputError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("jobs:detail", job_id=job.job_id)
+        status = 400
+    context = {
+        "nav": "servers",
+        "server": server,
+        "form": form,
+        "playbook_form": playbook_form,
+        "playbook_password_only": password_only(server),
+        "recent_jobs": _jobs().filter(servers=server)[:20],
+    }
+    return render(request, "servers/detail.html", context, status=status)
+
+
+@staff_required
+def playbook_list(request):
+    initial = {"playbook": request.GET.get("playbook", ""), "servers": request.GET.getlist("server")}
+    form = PlaybookRunForm(request.POST if request.method == "POST" else None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if response := _start_playbook(request, form):
+            return response
+        status = 400
+    folders = [{"path": str(path), "source": source, "exists": path.is_dir()} for path, source in playbook_dirs()]
+    context = {
+        "nav": "playbooks",
+        "playbooks": form.playbooks,
+        "folders": folders,
+        "form": form,
+        "recent_jobs": _jobs().filter(job_type=JobType.PLAYBOOK)[:20],
+    }
+    return render(request, "jobs/playbooks.html", context, status=status)

@@ -1,0 +1,171 @@
+// Turning a line into a row: ANSI colours via the vendored ansi_up (which HTML-escapes
+// all text), search highlights, timestamps. Nothing here puts unescaped output in the DOM.
+import { AnsiUp } from "../vendor/ansi_up/ansi_up.js";
+
+const MAX_ROW_CHARS = 2000; // the row shows this much; the detail panel shows the whole line
+const HTML_CACHE_MAX = 4000;
+
+const ansi = new AnsiUp();
+ansi.use_classes = true; // palette in app.css, tuned for the dark pane
+ansi.escape_html = true;
+
+const htmlCache = new Map();
+
+// Each line is rendered on its own (rows render out of order), so colour state must not
+// leak from one line into the next.
+export function ansiToHtml(text) {
+  ansi.fg = null;
+  ansi.bg = null;
+  ansi.bold = false;
+  ansi.faint = false;
+  ansi.italic = false;
+  ansi.underline = false;
+  ansi._buffer = "";
+  return ansi.ansi_to_html(text);
+}
+
+const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+}
+
+// Playbook lines carry their task: a compact tag in front of the message, so a line read
+// out of context (filtered, searched, jumped to) still says which task wrote it. The
+// "TASK [name] ***" banner names it already. (The host has its own column, .lv-h.)
+function taskTag(line) {
+  if (!line.task || line.event === "playbook_on_task_start") return "";
+  const task = escapeHtml(line.task);
+  return `<span class="lv-task" title="task: ${task}">${task}</span>`;
+}
+
+export function rowHtml(line) {
+  // A seq always names the same line of this job, so it is the cache key.
+  let html = htmlCache.get(line.seq);
+  if (html !== undefined) return html;
+  const text = line.message.length > MAX_ROW_CHARS ? line.message.slice(0, MAX_ROW_CHARS) : line.message;
+  html = taskTag(line) + ansiToHtml(text);
+  if (htmlCache.size > HTML_CACHE_MAX) htmlCache.clear();
+  htmlCache.set(line.seq, html);
+  return html;
+}
+
+export function isTruncated(line) {
+  return line.message.length > MAX_ROW_CHARS;
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+export function plainText(message) {
+  return message.replace(ANSI_RE, "");
+}
+
+// The server uses Python's `regex`; most expressions mean the same in JavaScript. Inline
+// flags like (?i) are translated; anything else JavaScript rejects gets no highlight.
+export function toJsRegex(q) {
+  if (!q) return null;
+  let flags = "g";
+  let source = q;
+  const m = source.match(/^\(\?([aiLmsux]+)\)/);
+  if (m) {
+    source = source.slice(m[0].length);
+    if (m[1].includes("i")) flags += "i";
+    if (m[1].includes("m")) flags += "m";
+    if (m[1].includes("s")) flags += "s";
+  }
+  try {
+    return new RegExp(source, flags + "u");
+  } catch {
+    try {
+      return new RegExp(source, flags);
+    } catch {
+      return null;
+    }
+  }
+}
+
+export function testLine(re, message) {
+  if (!re) return false;
+  re.lastIndex = 0;
+  return re.test(plainText(message));
+}
+
+// Wrap every match of `re` in <mark>, across the text nodes ansi_up produced. The task tag
+// is not part of the message the server searched, so it gets no highlight.
+const SKIP_TAGS = {
+  acceptNode: (n) => (n.parentNode.classList?.contains("lv-task") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+};
+export function highlight(el, re) {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, SKIP_TAGS);
+  const nodes = [];
+  const starts = [];
+  let text = "";
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    nodes.push(n);
+    starts.push(text.length);
+    text += n.data;
+  }
+  if (!text) return 0;
+  const ranges = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m && ranges.length < 200; m = re.exec(text)) {
+    if (m[0].length === 0) {
+      re.lastIndex += 1;
+      continue;
+    }
+    ranges.push([m.index, m.index + m[0].length]);
+  }
+  // Back to front: splitting a text node keeps earlier offsets valid.
+  for (let r = ranges.length - 1; r >= 0; r--) {
+    const [s, e] = ranges[r];
+    for (let k = nodes.length - 1; k >= 0; k--) {
+      const ns = starts[k];
+      const ne = ns + nodes[k].data.length;
+      if (ne <= s || ns >= e) continue;
+      const range = document.createRange();
+      range.setStart(nodes[k], Math.max(0, s - ns));
+      range.setEnd(nodes[k], Math.min(nodes[k].data.length, e - ns));
+      const mark = document.createElement("mark");
+      range.surroundContents(mark);
+    }
+  }
+  return ranges.length;
+}
+
+const pad = (n, w = 2) => String(n).padStart(w, "0");
+export function shortTime(line) {
+  if (line._t === undefined) {
+    const d = new Date(line.ts);
+    line._t = Number.isNaN(d.getTime())
+      ? ""
+      : `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  }
+  return line._t;
+}
+
+export function makeRow() {
+  const row = document.createElement("div");
+  row.className = "lv-row";
+  const n = document.createElement("a");
+  n.className = "lv-n";
+  const t = document.createElement("span");
+  t.className = "lv-t";
+  const h = document.createElement("span");
+  h.className = "lv-h";
+  const m = document.createElement("span");
+  m.className = "lv-m";
+  row.append(n, t, h, m);
+  row._n = n;
+  row._t = t;
+  row._h = h;
+  row._m = m;
+  row._key = "";
+  return row;
+}
+
+// OSC 8 hyperlinks (http/https only, ansi_up's allowlist) open in a new tab.
+export function openLinksElsewhere(el) {
+  for (const a of el.querySelectorAll("a")) {
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+  }
+}

@@ -1,0 +1,50 @@
+"""A small JSON client for the API tests: real requests through Django, CSRF enforced."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.test import Client
+
+from accounts.services import create_token
+
+_UNSET = object()
+
+
+class Api:
+    """Sends `Authorization: Bearer <token>` (or nothing) on every request."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.client = Client(enforce_csrf_checks=True)
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+
+    def get(self, path: str, params: dict | None = None, **extra):
+        return self.client.get(path, params or {}, **self.headers, **extra)
+
+    def post(self, path: str, body: Any = _UNSET, *, raw: str | bytes | None = None, **extra):
+        data = raw if raw is not None else ("" if body is _UNSET else json.dumps(body))
+        return self.client.post(path, data, content_type="application/json", **self.headers, **extra)
+
+
+def token_api(user) -> Api:
+    _, token = create_token(user=user, name="tests")
+    return Api(token)
+
+
+def make_staff(username: str = "api-staff", *, is_staff: bool = True, is_active: bool = True):
+    from django.contrib.auth import get_user_model
+
+    # No password: hashing one costs ~0.3 s, and sessions are made with force_login.
+    return get_user_model().objects.create_user(username, is_staff=is_staff, is_active=is_active)
+
+
+def assert_error(response, status: int) -> str:
+    """The answer is `{"error": "<text>"}` with this status, JSON, no traceback; returns the text."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"], str) and body["error"].strip()
+    assert "Traceback" not in body["error"]
+    return body["error"]

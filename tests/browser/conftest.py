@@ -1,0 +1,157 @@
+"""Real Chromium (Playwright, Debian's /usr/bin/chromium) against a real `manage.py serve`.
+
+The app runs as a subprocess (daphne + a django-q2 worker) on the pytest-django test
+database, so tests create rows with the ORM (transactional_db: committed, visible to the
+subprocess) and the browser sees them through HTTP and websockets.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+PASSWORD = "pw-browser-123"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # serve stops daphne and the worker itself
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    # serve ran in a session of its own: whatever of it is left (a slow q2 worker) goes too.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def app_server(django_db_setup):
+    """`manage.py serve` on a free port, for the whole module. Yields its base URL."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "LIVCHAT_DATA_DIR": os.environ["LIVCHAT_DATA_DIR"],
+        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['TEST']['NAME']}",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LIVCHAT_WORKERS": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log_path = ARTIFACTS / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(settings.BASE_DIR) / "manage.py"),
+                "serve",
+                "--port",
+                str(port),
+                "--skip-migrate",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _port_open(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"manage.py serve did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop in this thread, which Django's
+    # async-safety check mistakes for async code; the ORM calls here are plain sync ones.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
+        pw.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, app_server, request):
+    context = browser.new_context(base_url=app_server, viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # generous: the suite shares 2 cores with others
+    page.console_errors = []
+    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    yield page
+    try:
+        # The viewport only: a full-page capture resizes the window, which resets the
+        # scroll position of the log pane in Chromium.
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def operator(transactional_db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def logged_in(page, operator):
+    page.goto("/accounts/login/?next=/")
+    page.fill("input[name=username]", operator.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    return page
