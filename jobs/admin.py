@@ -11,12 +11,13 @@ from jobs.models import Job
 from jobs.rerun import rerun_job
 from jobs.services import JobInputError
 from jobs.views import viewer_boot
+from servers.admin import IntegerActionIdsMixin
 
 MAX_RERUNS_PER_ACTION = 50
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     change_form_template = "admin/jobs/job/change_form.html"
     list_display = (
         "job_id",

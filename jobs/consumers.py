@@ -233,3 +233,10 @@ class JobListConsumer(_Pumping):
                     )
             since = now - timedelta(seconds=5)
             await self.wait_for_wake()
+
+
+class NotFoundConsumer(AsyncJsonWebsocketConsumer):
+    """Any other /ws/ path: refused before the handshake (daphne answers 403), no error raised."""
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)

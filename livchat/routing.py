@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from jobs.consumers import JobListConsumer, JobLogConsumer
+from jobs.consumers import JobListConsumer, JobLogConsumer, NotFoundConsumer
 
 websocket_urlpatterns = [
     path("ws/jobs/", JobListConsumer.as_asgi()),
     path("ws/jobs/<str:job_id>/", JobLogConsumer.as_asgi()),
+    re_path(r"", NotFoundConsumer.as_asgi()),  # unknown paths are refused, not a 500
 ]

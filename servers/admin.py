@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -41,8 +42,21 @@ class CredentialForm(forms.ModelForm):
         return data
 
 
+class IntegerActionIdsMixin:
+    """Drop selected-row ids that are not numbers: a hand-made POST gets the usual
+    "no items selected" answer instead of a ValueError deep in the queryset."""
+
+    def response_action(self, request, queryset):
+        ids = request.POST.getlist(ACTION_CHECKBOX_NAME)
+        if any(not i.isdigit() for i in ids):
+            post = request.POST.copy()
+            post.setlist(ACTION_CHECKBOX_NAME, [i for i in ids if i.isdigit()])
+            request.POST = post
+        return super().response_action(request, queryset)
+
+
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     form = CredentialForm
     list_display = ("name", "has_private_key", "has_password", "updated_at")
     search_fields = ("name",)
@@ -66,7 +80,7 @@ def report_connection(request, server: Server) -> bool:
 
 
 @admin.register(Server)
-class ServerAdmin(admin.ModelAdmin):
+class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     change_form_template = "admin/servers/server/change_form.html"
     actions = ["test_connection"]
     list_display = ("name", "host", "port", "username", "host_key_fingerprint", "max_concurrent_jobs")

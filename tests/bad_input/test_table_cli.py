@@ -1,0 +1,123 @@
+"""The table, management command surface: bad arguments end with a non-zero exit code and one
+readable message (CommandError / jobs.cli.CommandExit), never a traceback. A few rows run
+`manage.py` as a real process, where the exit code and stderr are what a shell sees."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from servers.models import Server
+from tests.bad_input.helpers import SPACED_DIR, Row, assert_no_traceback, table
+
+MISSING_DIR = "/nonexistent-livchat-table-dir"
+QUOTES_AND_NEWLINES = "printf '%s\\n' \"it's\" 'say \"hi\"'\necho 'second line'"
+
+
+def _quoted(out: str) -> None:
+    assert out == 'it\'s\nsay "hi"\nsecond line\n'
+
+
+def _spaced(out: str) -> None:
+    assert out == SPACED_DIR + "\n"
+
+
+def _no_server_created(out: str) -> None:
+    assert not Server.objects.filter(name__in=["bad", "not a slug!"]).exists()
+
+
+ROWS = table(
+    # remote_exec
+    Row("cli", "exec-unknown-server", ["remote_exec", "nope", "true"], 1, "No server named 'nope'"),
+    Row("cli", "exec-missing-arguments", ["remote_exec"], 1, "the following arguments are required: server, command"),
+    Row("cli", "exec-timeout-text", ["remote_exec", "{server}", "true", "--timeout", "abc"], 1, "--timeout must be a number of seconds"),
+    Row("cli", "exec-timeout-negative", ["remote_exec", "{server}", "true", "--timeout", "-5"], 1, "--timeout must be between 1 and"),
+    Row("cli", "exec-timeout-nan", ["remote_exec", "{server}", "true", "--timeout", "nan"], 1, "--timeout must be a number of seconds"),
+    Row("cli", "exec-timeout-huge", ["remote_exec", "{server}", "true", "--timeout", "1e30"], 1, "--timeout must be between 1 and"),
+    Row("cli", "exec-command-with-nul", ["remote_exec", "{server}", "echo a\x00b"], 1, "must not contain NUL"),
+    Row("cli", "exec-command-blank", ["remote_exec", "{server}", "   "], 1, "command must be a non-empty string"),
+    Row("cli", "exec-workdir-with-newline", ["remote_exec", "{server}", "pwd", "--workdir", "/tmp\nx"], 1, "without NUL or newline"),
+    Row("cli", "exec-closed-port", ["remote_exec", "{closed}", "true"], 255, "connection refused"),
+    Row("cli", "exec-missing-workdir", ["remote_exec", "{server}", "pwd", "--workdir", MISSING_DIR], 2, MISSING_DIR),
+    Row("cli", "exec-quotes-and-newlines", ["remote_exec", "{server}", QUOTES_AND_NEWLINES], 0, "second line", _quoted),
+    Row("cli", "exec-workdir-with-spaces", ["remote_exec", "{server}", "pwd", "--workdir", SPACED_DIR], 0, SPACED_DIR, _spaced),
+    # job_status / job_logs / cancel_job
+    Row("cli", "status-unknown-job", ["job_status", "remote_exec-ffffffff"], 1, "No job with id 'remote_exec-ffffffff'"),
+    Row("cli", "status-path-traversal", ["job_status", "../../etc/passwd"], 1, "No job with id '../../etc/passwd'"),
+    Row("cli", "status-tail-negative", ["job_status", "{job}", "--tail", "-1"], 1, "--tail must be a whole number"),
+    Row("cli", "logs-tail-huge", ["job_logs", "{job}", "--tail", "99999999999"], 1, "--tail must be a whole number between 1 and 10000"),
+    Row("cli", "logs-level-unknown", ["job_logs", "{job}", "--level", "LOUD"], 1, "--level must be one of DEBUG, INFO"),
+    Row("cli", "logs-stream-unknown", ["job_logs", "{job}", "--stream", "stdin"], 1, "--stream must be one of stdout, stderr, system"),
+    Row("cli", "logs-grep-invalid", ["job_logs", "{job}", "--grep", "("], 1, "--grep is not a valid regular expression"),
+    Row("cli", "logs-grep-catastrophic", ["job_logs", "{job}", "--grep", "(a|aa)+$"], 1, "took longer"),
+    Row("cli", "cancel-unknown-job", ["cancel_job", "remote_exec-ffffffff"], 1, "No job with id"),
+    Row("cli", "cancel-finished-job", ["cancel_job", "{job}"], 1, "has already finished"),
+    # add_server / create_token
+    Row("cli", "add-server-port-70000", ["add_server", "bad", "--host", "h", "--port", "70000"], 1, "port must be between 1 and 65535", _no_server_created),
+    Row("cli", "add-server-port-text", ["add_server", "bad", "--host", "h", "--port", "abc"], 1, "invalid int value: 'abc'", _no_server_created),
+    Row("cli", "add-server-missing-key-file", ["add_server", "bad", "--host", "h", "--key-file", "/nonexistent/id_ed25519"], 1, "does not exist", _no_server_created),
+    Row("cli", "add-server-bad-name", ["add_server", "not a slug!", "--host", "h"], 1, "name", _no_server_created),
+    Row("cli", "token-for-unknown-user", ["create_token", "ghost"], 1, "No user named 'ghost'"),
+    Row("cli", "token-for-non-staff-user", ["create_token", "{plain}"], 1, "is not a staff user"),
+)  # fmt: skip
+
+
+def _args(world, args: list[str]) -> list[str]:
+    return [world.fill(a).replace("{plain}", world.plain.get_username()) for a in args]
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_cli_row(row: Row, world):
+    before = world.snapshot()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*_args(world, row.input), stdout=out, stderr=err)
+        code, message = 0, ""
+    except CommandError as exc:  # jobs.cli.CommandExit is one, with its own return code
+        code, message = exc.returncode, str(exc)
+    except SystemExit as exc:  # pragma: no cover - a command must raise, not exit, under call_command
+        raise AssertionError(f"SystemExit({exc.code}) instead of a CommandError") from None
+
+    assert_no_traceback(out.getvalue(), err.getvalue(), message)
+    assert code == row.expect, (code, message, err.getvalue()[-500:])
+    if row.expect == 0:
+        assert row.fragment in out.getvalue()
+    else:
+        readable = message or err.getvalue()
+        assert row.fragment in readable, readable
+        assert world.snapshot() == before, "a refused command changed something"
+    if row.check is not None:
+        row.check(out.getvalue())
+
+
+# ---- real processes ----------------------------------------------------------------------------
+PROCESS_ROWS = table(
+    Row("cli-process", "status-unknown-job", ["job_status", "remote_exec-00000000"], 1, "No job with id 'remote_exec-00000000'"),
+    Row("cli-process", "logs-grep-invalid", ["job_logs", "{job}", "--grep", "("], 1, "--grep is not a valid regular expression"),
+    Row("cli-process", "exec-closed-port", ["remote_exec", "{closed}", "true"], 255, "connection refused"),
+    Row("cli-process", "add-server-port-70000", ["add_server", "bad", "--host", "h", "--port", "70000"], 1, "port must be between 1 and 65535"),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("row", PROCESS_ROWS)
+def test_cli_process_row(row: Row, committed_world, subprocess_env):
+    proc = subprocess.run(
+        [sys.executable, "manage.py", *_args(committed_world, row.input)],
+        cwd=settings.BASE_DIR,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert_no_traceback(proc.stdout, proc.stderr)
+    assert proc.returncode == row.expect, (proc.returncode, proc.stderr)
+    assert proc.stdout == ""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one readable line on stderr, got: {proc.stderr!r}"
+    assert row.fragment in lines[0]
