@@ -12,6 +12,7 @@ from django.conf import settings
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
+from jobs.api_schemas import job_urls
 from jobs.playbooks import MAX_NAME_LENGTH, MAX_SERVERS, create_playbook_job, default_timeout, list_playbooks
 from livchat.api_errors import Line, error_responses
 from servers.api import get_server_or_404
@@ -47,17 +48,6 @@ class PlaybookAccepted(Schema):
     urls: dict
 
 
-def _job_urls(job_id: str) -> dict:
-    return {
-        "api": f"/api/jobs/{job_id}",
-        "logs": f"/api/jobs/{job_id}/logs",
-        "download": f"/api/jobs/{job_id}/logs/download",
-        "cancel": f"/api/jobs/{job_id}/cancel",
-        "page": f"/jobs/{job_id}/",
-        "websocket": f"/ws/jobs/{job_id}/",
-    }
-
-
 @playbooks_router.get("", response={200: list[PlaybookOut], **error_responses()}, summary="List runnable playbooks")
 def list_available(request):
     return [{"name": p.name, "source": p.source, "description": p.description} for p in list_playbooks()]
@@ -82,4 +72,4 @@ def run_playbook(request, payload: PlaybookRunIn):
         check=payload.check,
         created_by=getattr(request, "auth", None),
     )
-    return Status(202, {"job_id": job.job_id, "status": job.status, "urls": _job_urls(job.job_id)})
+    return Status(202, {"job_id": job.job_id, "status": job.status, "urls": job_urls(job.job_id)})

@@ -313,3 +313,38 @@ async def _inline(target, *, command, working_dir, timeout, output: InlineOutput
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
             signal.signal(signal.SIGINT, previous)
+
+
+def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: int) -> None:
+    """After creating a job: print its id, or stream its lines until it ends and exit with
+    the job's code (remote_exec --job --follow, run_playbook --follow)."""
+    from jobs.follow import JobGone, follow_job
+
+    if not follow:
+        command.stdout.write(job.job_id)
+        return
+    if verbosity >= 1:
+        command.stderr.write(f"Job {job.job_id} created; following it (Ctrl-C stops following, not the job).")
+    printer = RawPrinter(command.stdout, command.stderr, verbose=verbosity >= 2)
+
+    def pending_notice() -> None:
+        command.stderr.write(
+            f"Job {job.job_id} is still waiting for a worker (if none runs, start one with "
+            "`manage.py serve` or `manage.py qcluster`)."
+        )
+
+    try:
+        end = follow_job(job=job, on_rows=printer, on_pending=pending_notice)
+    except KeyboardInterrupt:
+        raise CommandExit(
+            EXIT_INTERRUPTED,
+            f"Stopped following; job {job.job_id} keeps running (stop it with `manage.py cancel_job {job.job_id}`).",
+        ) from None
+    except JobGone as exc:
+        raise CommandError(str(exc)) from None
+    code = exit_code_for(end.status, end.exit_code)
+    if code:
+        message = ""
+        if not printer.already_said(end.error):
+            message = end_message(job_id=end.job_id, status=end.status, exit_code=end.exit_code, error=end.error)
+        raise CommandExit(code, message)

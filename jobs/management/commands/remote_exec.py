@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from jobs import cli
-from jobs.follow import JobGone, follow_job
 from jobs.services import JobInputError, create_remote_exec_job, validate_command, validate_working_dir
 from servers.crypto import CredentialDecryptError
 from servers.services import pin_host_key, target_for
@@ -44,33 +43,7 @@ class Command(cli.JobCommand):
             job = create_remote_exec_job(server=server, command=command, timeout=timeout, working_dir=working_dir)
         except JobInputError as exc:
             raise CommandError(str(exc)) from None
-        if not follow:
-            self.stdout.write(job.job_id)
-            return
-        if verbosity >= 1:
-            self.stderr.write(f"Job {job.job_id} created; following it (Ctrl-C stops following, not the job).")
-        printer = cli.RawPrinter(self.stdout, self.stderr, verbose=verbosity >= 2)
-        try:
-            end = follow_job(job=job, on_rows=printer, on_pending=lambda: self._pending_notice(job.job_id))
-        except KeyboardInterrupt:
-            raise cli.CommandExit(
-                cli.EXIT_INTERRUPTED,
-                f"Stopped following; job {job.job_id} keeps running (stop it with `manage.py cancel_job {job.job_id}`).",
-            ) from None
-        except JobGone as exc:
-            raise CommandError(str(exc)) from None
-        code = cli.exit_code_for(end.status, end.exit_code)
-        message = ""
-        if code and not printer.already_said(end.error):
-            message = cli.end_message(job_id=end.job_id, status=end.status, exit_code=end.exit_code, error=end.error)
-        if code:
-            raise cli.CommandExit(code, message)
-
-    def _pending_notice(self, job_id: str) -> None:
-        self.stderr.write(
-            f"Job {job_id} is still waiting for a worker (if none runs, start one with "
-            "`manage.py serve` or `manage.py qcluster`)."
-        )
+        cli.print_or_follow(self, job, follow=follow, verbosity=verbosity)
 
     def _inline(self, server, command, working_dir, timeout, *, verbosity: int) -> None:
         try:

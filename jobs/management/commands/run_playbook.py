@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from jobs import cli
-from jobs.follow import JobGone, follow_job
 from jobs.playbooks import create_playbook_job, list_playbooks, parse_extra_var_args
 from jobs.services import JobInputError
 
@@ -59,32 +58,4 @@ class Command(cli.JobCommand):
             )
         except JobInputError as exc:
             raise CommandError(str(exc)) from None
-        if not follow:
-            self.stdout.write(job.job_id)
-            return
-        if verbosity >= 1:
-            self.stderr.write(f"Job {job.job_id} created; following it (Ctrl-C stops following, not the job).")
-        printer = cli.RawPrinter(self.stdout, self.stderr, verbose=verbosity >= 2)
-        try:
-            end = follow_job(job=job, on_rows=printer, on_pending=lambda: self._pending_notice(job.job_id))
-        except KeyboardInterrupt:
-            raise cli.CommandExit(
-                cli.EXIT_INTERRUPTED,
-                f"Stopped following; job {job.job_id} keeps running (stop it with `manage.py cancel_job {job.job_id}`).",
-            ) from None
-        except JobGone as exc:
-            raise CommandError(str(exc)) from None
-        code = cli.exit_code_for(end.status, end.exit_code)
-        if code:
-            message = ""
-            if not printer.already_said(end.error):
-                message = cli.end_message(
-                    job_id=end.job_id, status=end.status, exit_code=end.exit_code, error=end.error
-                )
-            raise cli.CommandExit(code, message)
-
-    def _pending_notice(self, job_id: str) -> None:
-        self.stderr.write(
-            f"Job {job_id} is still waiting for a worker (if none runs, start one with "
-            "`manage.py serve` or `manage.py qcluster`)."
-        )
+        cli.print_or_follow(self, job, follow=follow, verbosity=verbosity)
