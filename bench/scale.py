@@ -109,6 +109,35 @@ def bench_overhead(ssh, server) -> tuple[str, str, str, str]:
     )
 
 
+def bench_cancel(server, repeats: int = 5) -> tuple[str, str, str, str]:
+    """Cancel a job whose parent and child ignore SIGTERM; time until the job is final."""
+    from jobs.models import Job, JobLogLine
+    from jobs.services import create_remote_exec_job, request_cancel
+    from jobs.tasks import run_job
+
+    stubborn = "trap '' TERM; (trap '' TERM; sleep 300) & echo started; sleep 300; wait"
+    latencies = []
+    for _ in range(repeats):
+        job = create_remote_exec_job(server=server, command=stubborn, enqueue=False)
+        worker = threading.Thread(target=run_job, args=(job.job_id,))
+        worker.start()
+        while not JobLogLine.objects.filter(job=job, message="started").exists():
+            time.sleep(0.02)
+        t0 = time.perf_counter()
+        request_cancel(job=job, requested_by="bench")
+        while not Job.objects.get(pk=job.pk).is_final:
+            time.sleep(0.01)
+        latencies.append(time.perf_counter() - t0)
+        worker.join()
+    latencies.sort()
+    return (
+        "cancel → job final, remote tree gone (SIGTERM ignored → SIGKILL)",
+        f"median {latencies[len(latencies) // 2]:.2f} s, worst {latencies[-1]:.2f} s",
+        "≤ 2 s",
+        f"{repeats} runs; poll 0.25 s + TERM grace 1 s + KILL",
+    )
+
+
 def bench_parallel_workers(server, env, workers: int = 4) -> tuple[str, str, str, str]:
     from django.db import connection
 
@@ -171,7 +200,12 @@ def main() -> None:
         env = dict(os.environ)
         if connection.vendor == "sqlite":
             env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
-        rows = [bench_overhead(ssh, server), bench_fifty(server), bench_parallel_workers(server, env)]
+        rows = [
+            bench_overhead(ssh, server),
+            bench_cancel(server),
+            bench_fifty(server),
+            bench_parallel_workers(server, env),
+        ]
         if not (args.skip_memory or os.environ.get("SCALE_SKIP_MEMORY")):
             rows.append(bench_memory(server, env))
         record(f"scale-{connection.vendor}", rows)
