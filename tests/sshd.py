@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from tests.proctree import _freeze_tree, _proc_table, _signal, _wait_dead
+
 SSHD = "/usr/sbin/sshd"  # sshd re-execs itself, so it must be an absolute path
 PRIVSEP_DIR = Path("/run/sshd")
 READY_TIMEOUT = 10.0
@@ -394,80 +396,6 @@ def _run(argv: list[str], *, input: str | None = None) -> None:
     result = subprocess.run(argv, check=False, input=input, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{shlex.join(argv)} failed ({result.returncode}): {result.stderr}")
-
-
-# -- process helpers ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ProcInfo:
-    ppid: int
-    uid: int
-    state: str
-
-
-def _proc_table() -> dict[int, _ProcInfo]:
-    table: dict[int, _ProcInfo] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue  # exited while we were scanning
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        table[int(entry.name)] = _ProcInfo(
-            ppid=int(fields["PPid"]),
-            uid=int(fields["Uid"].split()[0]),
-            state=fields["State"].split()[0],
-        )
-    return table
-
-
-def _descendants(root: int, table: dict[int, _ProcInfo]) -> set[int]:
-    found = {root}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, info in table.items() if info.ppid == parent and pid not in found]
-        found.update(children)
-        frontier.extend(children)
-    return found
-
-
-def _freeze_tree(root: int) -> set[int]:
-    """SIGSTOP ``root`` and its descendants until no new process appears.
-
-    Stopping first means nothing can fork or get reparented away while we
-    collect the tree, so the following SIGKILL hits every process in it.
-    (sshd children call setsid(), so a process-group kill would miss them.)
-    """
-    frozen: set[int] = set()
-    while True:
-        tree = _descendants(root, _proc_table())
-        new = tree - frozen
-        if not new:
-            return frozen
-        for pid in new:
-            _signal(pid, signal.SIGSTOP)
-        frozen |= new
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_dead(pids: set[int], timeout: float = 5.0) -> None:
-    """Wait until the killed processes are gone or zombies (SIGKILL is async)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        table = _proc_table()
-        if all(pid not in table or table[pid].state == "Z" for pid in pids):
-            return
-        time.sleep(0.01)
 
 
 @atexit.register

@@ -81,7 +81,7 @@ def test_kill_drops_connection_and_start_restores(sshd: SshServer) -> None:
             process = await conn.create_process("while true; do echo tick; sleep 0.1; done")
             assert (await asyncio.wait_for(process.stdout.readline(), 5)).strip() == "tick"
             # This daemon's session + shell loop (other test runs may share the user).
-            from tests.sshd import _descendants, _proc_table
+            from tests.proctree import _descendants, _proc_table
 
             session_pids = set(sshd.pids_of_user()) & _descendants(sshd._proc.pid, _proc_table())
 
