@@ -58,10 +58,9 @@ class JobFilterForm(forms.Form):
 def parse_extra_vars_text(text: str) -> dict:
     """The form's extra vars: one JSON object, or `NAME=VALUE` lines (values stay text, like
     `ansible-playbook -e`; blank lines and `# comments` are skipped). JobInputError if invalid."""
-    text = text.strip()
-    if not text:
+    if not text.strip():
         return {}
-    if text.startswith("{"):
+    if text.lstrip().startswith("{"):
         try:
             value = json.loads(text)
         except ValueError as exc:
@@ -88,6 +87,7 @@ class RunPlaybookForm(forms.Form):
     playbook = forms.CharField(max_length=MAX_NAME_LENGTH, widget=forms.Select)
     extra_vars = forms.CharField(
         required=False,
+        strip=False,  # error messages count lines as typed
         max_length=MAX_EXTRA_VARS_BYTES,
         widget=forms.Textarea(
             attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off", "placeholder": "name=value\nother=value"}

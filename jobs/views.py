@@ -26,7 +26,8 @@ PLAYBOOK_PREFIX = "pb"  # the server page holds two forms that both have a `time
 
 
 def _jobs():
-    return Job.objects.select_related("server", "created_by")
+    # servers: the job tables name every target of a multi-server (playbook) job.
+    return Job.objects.select_related("server", "created_by").prefetch_related("servers")
 
 
 def filtered_jobs(*, status: str | None = None, type: str | None = None, server: str | None = None):
