@@ -185,6 +185,7 @@ def test_one_unreachable_server_among_several(make_server, server, run_job):
     assert job.result["hosts"]["test"]["ok"] == 1 and job.result["hosts"]["test"]["unreachable"] == 0
     assert job.result["hosts"]["down"]["unreachable"] == 1
     assert "down (unreachable)" in job.error
+    assert job.exit_code == 4  # ansible's "host unreachable" code, never 0 for a failed job
     assert _rows(job, host="test", event="runner_on_ok")  # the reachable one still ran
 
 

@@ -230,6 +230,8 @@ def _outcome(job, playbook: str, mapper: EventMapper, stop: _Stop, status: str, 
         ]
         error = "Failed on " + ", ".join(parts) + "."
         detail = refused.get(next(iter(bad))) or (mapper.failures[0] if mapper.failures else "")
+        if not rc:  # hosts refused before ansible ran: report ansible's own codes, not 0
+            rc = 4 if any(r["unreachable"] for r in bad.values()) else 2
         return Outcome(status="failed", exit_code=rc, error=f"{error} {detail}".strip(), result=result)
     if rc != 0 or status != "successful":
         detail = mapper.last_error_line or "see the log"
