@@ -48,3 +48,15 @@ def assert_error(response, status: int) -> str:
     assert isinstance(body["error"], str) and body["error"].strip()
     assert "Traceback" not in body["error"]
     return body["error"]
+
+
+def store_lines(job, batches: list[tuple[str, str, list[str]]]):
+    """Store (stream, level, messages) batches through the real sink, in order."""
+    from jobs.sink import JobSink
+
+    sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
+    for stream, level, messages in batches:
+        sink.write_lines(stream, messages, level=level)
+    sink.close()
+    job.refresh_from_db()
+    return job

@@ -42,6 +42,19 @@ def staff_user(transactional_db):
 
 
 @pytest.fixture
+def staff(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("op", password="pw-op-12345", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
 def run_job():
     """Run a job's task body in this process (the worker's code path, without the queue)."""
     from jobs.models import Job

@@ -12,10 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from jobs import services
-from jobs.models import Job, JobLogLine
+from jobs.models import JobLogLine
 from jobs.services import create_job, create_remote_exec_job
-from jobs.sink import JobSink
-from tests.api_helpers import assert_error, make_staff, token_api
+from tests.api_helpers import assert_error, make_staff, store_lines, token_api
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,21 +26,11 @@ def api(transactional_db):
     return token_api(make_staff())
 
 
-def _store(job: Job, batches: list[tuple[str, str, list[str]]]) -> Job:
-    """Store (stream, level, messages) batches through the sink, in order."""
-    sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
-    for stream, level, messages in batches:
-        sink.write_lines(stream, messages, level=level)
-    sink.close()
-    job.refresh_from_db()
-    return job
-
-
 @pytest.fixture
 def job(server):
     """156 lines: 1 system, 150 stdout ('line 1'..'line 150'), then a few of each level."""
     job = create_remote_exec_job(server=server, command="demo", enqueue=False)
-    return _store(
+    return store_lines(
         job,
         [
             ("system", "INFO", ["starting"]),
@@ -109,9 +98,9 @@ def test_detail_has_recent_logs_newest_first(api, job):
 
 
 def test_detail_cost_does_not_grow_with_the_log(api, server):
-    small = _store(create_remote_exec_job(server=server, command="s", enqueue=False), [("stdout", "INFO", ["x"])])
+    small = store_lines(create_remote_exec_job(server=server, command="s", enqueue=False), [("stdout", "INFO", ["x"])])
     big = create_remote_exec_job(server=server, command="b", enqueue=False)
-    big = _store(big, [("stdout", "INFO", [f"n{i}" for i in range(30_000)])])
+    big = store_lines(big, [("stdout", "INFO", [f"n{i}" for i in range(30_000)])])
     assert api.get("/api/jobs/").status_code == 200  # the token's last_used_at is written once
     counts = []
     for j in (small, big):

@@ -17,17 +17,6 @@ XSS = "<script>alert(1)</script>"
 
 
 @pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("op", password="pw-op-12345", is_staff=True)
-
-
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
 def admin_client_(client, db):
     user = get_user_model().objects.create_superuser("root", password="pw-root-12345")
     client.force_login(user)

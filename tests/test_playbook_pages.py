@@ -21,17 +21,6 @@ ESCAPED_XSS = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 @pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("op", password="pw-op-12345", is_staff=True)
-
-
-@pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
 def web1(db):
     # Nothing listens on port 9: these tests only create jobs, they never connect.
     server, _ = create_or_update_server(name="web-1", host="127.0.0.1", port=9, username="deploy")

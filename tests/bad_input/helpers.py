@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from jobs.models import Job, JobLogLine
-from jobs.sink import JobSink
+from tests.api_helpers import store_lines  # noqa: F401 - re-exported for the tables
 
 # What a Python traceback leaves in text: any of these in an answer means one leaked out.
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "Exception inside application")
@@ -77,16 +77,6 @@ def session_cookie(user) -> tuple[bytes, bytes]:
 
 
 # ---- jobs and their lines --------------------------------------------------------------
-def store_lines(job: Job, batches: list[tuple[str, str, list[str]]]) -> Job:
-    """Store (stream, level, messages) batches through the real sink, in order."""
-    sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
-    for stream, level, messages in batches:
-        sink.write_lines(stream, messages, level=level)
-    sink.close()
-    job.refresh_from_db()
-    return job
-
-
 def messages(job: Job, stream: str | None = None, level: str | None = None) -> list[str]:
     qs = JobLogLine.objects.filter(job=job).order_by("seq")
     if stream:
