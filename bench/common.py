@@ -19,6 +19,8 @@ def setup_django(name: str) -> Path:
     """Point LivChat at a throwaway data dir (SQLite unless DATABASE_URL is set) and migrate."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"livchat-bench-{name}-"))
     os.environ["LIVCHAT_DATA_DIR"] = str(data_dir)
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        os.environ["DATABASE_URL"] = _fresh_postgres_database(os.environ["DATABASE_URL"], name)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livchat.settings")
     import django
 
@@ -27,6 +29,29 @@ def setup_django(name: str) -> Path:
 
     call_command("migrate", interactive=False, verbosity=0)
     return data_dir
+
+
+def _fresh_postgres_database(url: str, name: str) -> str:
+    """Each benchmark gets an empty database of its own (dropped at exit), so runs never
+    see each other's rows, users or pinned host keys."""
+    import atexit
+    from urllib.parse import urlparse, urlunparse
+
+    import psycopg
+
+    db = f"livchat_bench_{name.replace('-', '_')}_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+
+    def drop() -> None:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+    atexit.register(drop)
+    return urlunparse(urlparse(url)._replace(path=f"/{db}"))
 
 
 def start_sshd():

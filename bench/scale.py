@@ -121,7 +121,10 @@ def bench_cancel(server, repeats: int = 5) -> tuple[str, str, str, str]:
         job = create_remote_exec_job(server=server, command=stubborn, enqueue=False)
         worker = threading.Thread(target=run_job, args=(job.job_id,))
         worker.start()
+        deadline = time.monotonic() + 30
         while not JobLogLine.objects.filter(job=job, message="started").exists():
+            if time.monotonic() > deadline or Job.objects.get(pk=job.pk).is_final:
+                raise RuntimeError(f"the cancel job never started: {Job.objects.get(pk=job.pk).error}")
             time.sleep(0.02)
         t0 = time.perf_counter()
         request_cancel(job=job, requested_by="bench")
