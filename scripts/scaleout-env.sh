@@ -17,6 +17,9 @@ for url, default in ((sys.argv[1], 5432), (sys.argv[2], 6379)):
         sys.exit(1)
 PY
 if [ "$ok" = 1 ]; then
+  # The test Redis database is the suite's own: start with an empty queue, so tasks left
+  # by an earlier run (killed workers, re-enqueued jobs) never delay this one.
+  "$(dirname "$0")/../.venv/bin/python" -c "import redis, sys; redis.Redis.from_url(sys.argv[1]).flushdb()" "$REDIS" >&2
   echo "export DATABASE_URL=$PG_URL REDIS_URL=$REDIS"
   exit 0
 fi

@@ -36,7 +36,7 @@ def _wait_running_with_output(job: Job, text: str) -> None:
         job.refresh_from_db()
         return job.status == "running" and JobLogLine.objects.filter(job=job, message=text).exists()
 
-    wait_for(ready, timeout=20, interval=0.05, message="the job to print its first line")
+    wait_for(ready, timeout=60, interval=0.05, message="the job to print its first line")
 
 
 def _cancel_and_check(server, run_job_in_thread) -> float:
