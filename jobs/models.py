@@ -103,9 +103,26 @@ class JobLogLine(models.Model):
     class Meta:
         ordering = ["job", "seq"]
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="joblogline_job_seq_uniq")]
-        # On PostgreSQL, migration 0003 keeps two partial indexes for the rare lines people
-        # filter for (warnings/errors, stderr/system). SQLite evaluates a partial index's
-        # condition on every insert, which halved ingest, so it has none.
+        # Level/stream filters use JobLogMark (below), not partial indexes: SQLite evaluates
+        # a partial index's condition on every insert, which halved ingest.
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.seq}"
+
+
+class JobLogMark(models.Model):
+    """An index entry for the rare lines people filter for: level WARNING+ or stream
+    stderr/system. Written by the sink beside the lines (one extra row only for those), it
+    turns `level=ERROR` or `stream=stderr` on a million-line job into an index lookup.
+    A partial index would do the same, but SQLite evaluates its condition on every insert."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="marks", db_index=False)
+    seq = models.PositiveBigIntegerField()
+    level = models.CharField(max_length=8)
+    stream = models.CharField(max_length=8)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="joblogmark_job_seq_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.seq} {self.level} {self.stream}"

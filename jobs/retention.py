@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.models import FINAL_STATUSES, Job, JobLogLine
+from jobs.models import FINAL_STATUSES, Job, JobLogLine, JobLogMark
 
 logger = logging.getLogger("jobs.retention")
 
@@ -100,9 +100,13 @@ def _expire_job(pk: int, job_id: str, *, log_dir: Path, batch_size: int, report:
 
 
 def _delete_rows(job_pk: int, batch_size: int) -> int:
-    """Delete a job's rows by seq ranges of `batch_size`: each one a short indexed DELETE."""
+    """Delete a job's lines (and their marks) by seq ranges: each a short indexed DELETE."""
+    _delete_in_batches(JobLogMark.objects.filter(job_id=job_pk), batch_size)
+    return _delete_in_batches(JobLogLine.objects.filter(job_id=job_pk), batch_size)
+
+
+def _delete_in_batches(lines, batch_size: int) -> int:
     deleted = 0
-    lines = JobLogLine.objects.filter(job_id=job_pk)
     while True:
         first = lines.order_by("seq").values_list("seq", flat=True).first()
         if first is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import regex
 from django.db import connection
 
-from jobs.models import IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, Stream
+from jobs.models import IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
 
 LINE_FIELDS = ("seq", "ts", "level", "stream", "message", "host", "task", "event")
 MAX_TAIL = 10_000
@@ -71,19 +71,27 @@ def _base(job: Job, flt: LineFilter):
     levels = flt.levels()
     if levels and len(levels) < len(LEVEL_ORDER):
         qs = qs.filter(level__in=levels)
-        if set(levels) <= set(IMPORTANT_LEVELS):
-            qs = qs.extra(where=[_literal_in("level", IMPORTANT_LEVELS)])
     if flt.stream:
         qs = qs.filter(stream=flt.stream)
-        if flt.stream in NOT_STDOUT:
-            qs = qs.extra(where=[_literal_in("stream", NOT_STDOUT)])
     return qs
 
 
-def _literal_in(column: str, values: list[str]) -> str:
-    """The partial indexes' own condition, spelled literally: planners match a partial index
-    only against constants they can see, not against bound parameters."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _marks(job: Job, flt: LineFilter):
+    """The marks that cover this filter, or None when the filter may match unmarked lines.
+
+    Every WARNING+ line and every stderr/system line has a mark, so a filter that needs one
+    of those properties is answered from marks (an index lookup), whatever else it asks."""
+    levels = flt.levels()
+    selective_level = bool(levels) and set(levels) <= set(IMPORTANT_LEVELS)
+    selective_stream = flt.stream in NOT_STDOUT
+    if not (selective_level or selective_stream):
+        return None
+    marks = JobLogMark.objects.filter(job=job)
+    if levels and len(levels) < len(LEVEL_ORDER):
+        marks = marks.filter(level__in=levels)
+    if flt.stream:
+        marks = marks.filter(stream=flt.stream)
+    return marks
 
 
 def recent_lines(*, job: Job, limit: int = 50) -> list[dict]:
@@ -95,6 +103,11 @@ def read_lines(*, job: Job, flt: LineFilter, tail: int = 100, after: int | None 
     """Matching lines in seq order: the last `tail` ones, or the first `tail` after `after`."""
     tail = max(1, min(int(tail), MAX_TAIL))
     qs = _base(job, flt)
+    marks = _marks(job, flt) if flt.pattern is None else None
+    if marks is not None:
+        ordered = marks.filter(seq__gt=after).order_by("seq") if after is not None else marks.order_by("-seq")
+        seqs = list(ordered.values_list("seq", flat=True)[:tail])
+        return list(JobLogLine.objects.filter(job=job, seq__in=seqs).order_by("seq").values(*LINE_FIELDS))
     if flt.pattern is None:
         if after is not None:
             return list(qs.filter(seq__gt=after).order_by("seq").values(*LINE_FIELDS)[:tail])

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from jobs.models import Job, JobLogLine
+from jobs.models import IMPORTANT_LEVELS, NOT_STDOUT, Job, JobLogLine, JobLogMark
 
 logger = logging.getLogger("jobs.sink")
 
@@ -41,6 +41,11 @@ _INSERT_SQL = (
     f"INSERT INTO {JobLogLine._meta.db_table} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 )
 _COPY_SQL = f"COPY {JobLogLine._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+_MARK_COLUMNS = ("job_id", "seq", "level", "stream")
+_MARK_INSERT_SQL = f"INSERT INTO {JobLogMark._meta.db_table} ({', '.join(_MARK_COLUMNS)}) VALUES (%s, %s, %s, %s)"
+_MARK_COPY_SQL = f"COPY {JobLogMark._meta.db_table} ({', '.join(_MARK_COLUMNS)}) FROM STDIN"
+_MARKED_LEVELS = frozenset(IMPORTANT_LEVELS)
+_MARKED_STREAMS = frozenset(NOT_STDOUT)
 
 
 def log_path_for(job_id: str) -> Path:
@@ -187,6 +192,7 @@ class JobSink:
         # Rows and file text are built per entry with zip/repeat/join (C loops), not per line.
         seq = self.last_seq
         rows: list[tuple] = []
+        marks: list[tuple] = []
         parts: list[str] = []
         pk = self.job_pk
         for e in batch:
@@ -199,6 +205,12 @@ class JobSink:
                     repeat(e.stream, n), e.messages, repeat(e.host, n), repeat(e.task, n), repeat(e.event, n), strict=True,
                 )
             )  # fmt: skip
+            if e.level in _MARKED_LEVELS or e.stream in _MARKED_STREAMS:
+                marks.extend(
+                    zip(
+                        repeat(pk, n), range(seq + 1, seq + n + 1), repeat(e.level, n), repeat(e.stream, n), strict=True
+                    )
+                )
             prefix = f"[{dt:%Y-%m-%d %H:%M:%S}] {e.level} {e.stream}: "
             parts.append(prefix + ("\n" + prefix).join(e.messages) + "\n")
             seq += n
@@ -206,6 +218,8 @@ class JobSink:
         with transaction.atomic():
             if rows:
                 _insert_rows(rows)
+            if marks:
+                _insert_rows(marks, copy_sql=_MARK_COPY_SQL, insert_sql=_MARK_INSERT_SQL)
             Job.objects.filter(pk=self.job_pk).update(
                 line_count=self.line_count + len(rows), last_seq=seq, heartbeat_at=now
             )
@@ -224,14 +238,14 @@ def _db_ts(dt: datetime):
     return dt
 
 
-def _insert_rows(rows: list[tuple]) -> None:
+def _insert_rows(rows: list[tuple], *, copy_sql: str = _COPY_SQL, insert_sql: str = _INSERT_SQL) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(_COPY_SQL) as copy:
+            with cursor.cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.executemany(_INSERT_SQL, rows)
+            cursor.executemany(insert_sql, rows)
 
 
 def _wake_sender():
@@ -263,6 +277,7 @@ def append_system_line(*, job_pk: int, job_id: str, message: str, level: str = "
         job = Job.objects.select_for_update().only("last_seq", "line_count").get(pk=job_pk)
         seq = job.last_seq + 1
         _insert_rows([(job_pk, seq, _db_ts(now), level, "system", message, "", "", "")])
+        _insert_rows([(job_pk, seq, level, "system")], copy_sql=_MARK_COPY_SQL, insert_sql=_MARK_INSERT_SQL)
         Job.objects.filter(pk=job_pk).update(last_seq=seq, line_count=job.line_count + 1)
     path = log_path_for(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
