@@ -48,16 +48,12 @@ def start_daphne(port: int) -> subprocess.Popen:
 
 
 def session_cookie() -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.auth import get_user_model
+
+    from tests.api_helpers import session_cookie as cookie_for
 
     user = get_user_model().objects.create_user(f"viewer{time.monotonic_ns()}", password="x", is_staff=True)
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return f"sessionid={session.session_key}"
+    return cookie_for(user)
 
 
 def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False) -> None:

@@ -60,3 +60,17 @@ def store_lines(job, batches: list[tuple[str, str, list[str]]]):
     sink.close()
     job.refresh_from_db()
     return job
+
+
+def session_cookie(user) -> str:
+    """`sessionid=…` for a logged-in `user`, made directly in the session store (for
+    websocket clients and browsers that talk to a separate daphne process)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"sessionid={session.session_key}"

@@ -15,10 +15,9 @@ from jobs import services
 from jobs.models import JobLogLine
 from jobs.services import create_job, create_remote_exec_job
 from tests.api_helpers import assert_error, make_staff, store_lines, token_api
+from tests.bad_input.helpers import JOB_LINES  # the same 156 known lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CATASTROPHIC_LINE = "a" * 40 + "!"
 
 
 @pytest.fixture
@@ -30,18 +29,7 @@ def api(transactional_db):
 def job(server):
     """156 lines: 1 system, 150 stdout ('line 1'..'line 150'), then a few of each level."""
     job = create_remote_exec_job(server=server, command="demo", enqueue=False)
-    return store_lines(
-        job,
-        [
-            ("system", "INFO", ["starting"]),
-            ("stdout", "INFO", [f"line {i}" for i in range(1, 151)]),
-            ("stderr", "WARNING", ["warn: disk 91%"]),
-            ("stderr", "ERROR", ["error: boom"]),
-            ("system", "DEBUG", ["debug detail"]),
-            ("stdout", "INFO", [CATASTROPHIC_LINE]),
-            ("system", "CRITICAL", ["critical: gone"]),
-        ],
-    )
+    return store_lines(job, JOB_LINES)
 
 
 def _seqs(response) -> list[int]:

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from jobs.models import Job, JobLogLine
 from jobs.reaper import kick_waiting_jobs, reap_lost_jobs
+from tests.api_helpers import session_cookie
 from tests.conftest import os_killpg, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,18 +49,6 @@ def _stop(procs) -> None:
         except subprocess.TimeoutExpired:
             os_killpg(p.pid, signal.SIGKILL)
             p.wait()
-
-
-def _session_cookie(user) -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return f"sessionid={session.session_key}"
 
 
 def _post_job(port: int, token: str, server: str) -> str:
@@ -93,7 +82,7 @@ def test_two_webs_three_workers_hundred_jobs_one_worker_killed(make_server, staf
 
     server = make_server(name="fleet", max_concurrent_jobs=JOBS)
     _, token = create_token(user=staff_user)
-    cookie = _session_cookie(staff_user)
+    cookie = session_cookie(staff_user)
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     env = dict(subprocess_env, LIVCHAT_WORKERS="6", DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
     web_ports = [_free_port(), _free_port()]
