@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jobs import slots
 from jobs.models import Job, JobStatus
-from jobs.sink import append_system_line
+from jobs.sink import append_system_line, repair_log_file
 from servers.models import Server
 
 logger = logging.getLogger("jobs.reaper")
@@ -31,6 +31,9 @@ def reap_lost_jobs(*, stale_after: float | None = None) -> list[str]:
     reaped = []
     for job in lost:
         last = job.heartbeat_at or job.started_at
+        repaired = repair_log_file(job=job)  # rows are the truth: bring the file up to them
+        if repaired:
+            logger.warning("Reaped %s: appended %d stored line(s) its log file was missing", job.job_id, repaired)
         # The line first, then the status: a final status always follows the last line.
         append_system_line(
             job_pk=job.pk,

@@ -209,11 +209,10 @@ def _too_slow() -> str:
     return f"q took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler expression."
 
 
-def iter_log_text(*, job: Job, chunk: int = 5000):
-    """The log file's text rebuilt from rows, in seq order, a chunk of rows at a time."""
+def iter_log_text(*, job: Job, chunk: int = 5000, after: int = 0):
+    """The log file's text rebuilt from rows (seq > after), in seq order, a chunk at a time."""
     from jobs.sink import format_file_line
 
-    after = 0
     while True:
         rows = list(
             JobLogLine.objects.filter(job=job, seq__gt=after)

@@ -285,3 +285,33 @@ def append_system_line(*, job_pk: int, job_id: str, message: str, level: str = "
         fh.write(format_file_line(now.strftime("%Y-%m-%d %H:%M:%S"), level, "system", message))
     _wake_sender()(job_id, seq)
     return seq
+
+
+def repair_log_file(*, job: Job) -> int:
+    """Make a dead worker's log file match its rows; returns the lines appended.
+
+    The sink commits rows before it appends the file, so a worker killed in between leaves
+    the file short by at most a batch (never longer). Lines are in seq order, one per row:
+    keep the complete lines, drop a torn last one, append the stored rows that follow.
+    """
+    from jobs.selectors import iter_log_text
+
+    path = log_path_for(job.job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab+") as fh:
+        fh.seek(0)
+        written, keep, pos = 0, 0, 0
+        while chunk := fh.read(1 << 20):
+            written += chunk.count(b"\n")
+            last = chunk.rfind(b"\n")
+            if last >= 0:
+                keep = pos + last + 1
+            pos += len(chunk)
+        if keep != pos:
+            fh.truncate(keep)
+    appended = 0
+    with open(path, "a", encoding="utf-8", errors="replace", newline="\n") as out:
+        for text in iter_log_text(job=job, after=written):
+            out.write(text)
+            appended += text.count("\n")
+    return appended

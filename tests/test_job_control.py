@@ -181,3 +181,19 @@ def test_schedules_are_created_once():
     assert sorted(names) == ["livchat-cleanup-logs", "livchat-reap-lost-jobs"]
     reaper = Schedule.objects.get(name="livchat-reap-lost-jobs")
     assert reaper.func == "jobs.reaper.reap_scheduled" and reaper.minutes == 1 and reaper.repeats == -1
+
+
+def test_reaper_repairs_a_log_file_left_short_by_a_killed_worker(server, run_job):
+    from jobs.sink import repair_log_file
+
+    job = run_job(create_remote_exec_job(server=server, command="seq 1 3000", enqueue=False))
+    with open(job.log_file, "rb") as fh:
+        whole = fh.read()
+    # A worker killed after committing rows but before appending them, mid-line even.
+    cut = whole.index(b"\n", len(whole) // 2) + 15
+    with open(job.log_file, "wb") as fh:
+        fh.write(whole[:cut])
+    assert repair_log_file(job=job) > 0
+    with open(job.log_file, "rb") as fh:
+        assert fh.read() == whole
+    assert repair_log_file(job=job) == 0  # already whole: nothing to do
