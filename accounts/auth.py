@@ -1,4 +1,7 @@
-"""API authentication: a staff session (with CSRF) or an `Authorization: Bearer` token.
+"""API authentication: a session (with CSRF) or an `Authorization: Bearer` token.
+
+Authentication only says who is asking; what they may do is decided per route by
+`accounts.permissions` (the one rule for every surface). `is_staff` plays no part here.
 
 Order matters: the bearer token is tried first, so API clients never need a CSRF token.
 A request that sends a bearer token is judged by that token alone (a wrong token is a 401
@@ -18,9 +21,9 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from accounts.services import user_for_token
 
-AUTH_REQUIRED = "Authentication required: log in as a staff user or send 'Authorization: Bearer <token>'."
-STAFF_REQUIRED = "Staff access required: this account is not a staff user."
-BAD_TOKEN = "Invalid API token: it is unknown, revoked or belongs to an inactive user."
+AUTH_REQUIRED = "Authentication required: log in or send 'Authorization: Bearer <token>'."
+INACTIVE = "This account is inactive."
+BAD_TOKEN = "Invalid API token: it is unknown, expired, revoked or belongs to an inactive user."
 CSRF_FAILED = (
     "CSRF check failed ({reason}): a POST authenticated by a session cookie must send the "
     "X-CSRFToken header with the value of the csrftoken cookie. Scripts should use "
@@ -52,7 +55,7 @@ def _no_view(request):  # pragma: no cover - never called, only inspected by the
     return None
 
 
-class StaffSession(APIKeyCookie):
+class SessionAuth(APIKeyCookie):
     param_name = settings.SESSION_COOKIE_NAME
 
     def __init__(self) -> None:
@@ -66,8 +69,8 @@ class StaffSession(APIKeyCookie):
             reason = csrf_failure_reason(request)
             if reason is not None:
                 raise HttpError(403, CSRF_FAILED.format(reason=reason.rstrip(".")))
-        if not user.is_staff:
-            raise AuthorizationError(message=STAFF_REQUIRED)
+        if not user.is_active:
+            raise AuthorizationError(message=INACTIVE)
         return user
 
 
@@ -76,17 +79,15 @@ class BearerToken(HttpBearer):
         user = user_for_token(token.strip())
         if user is None:
             raise AuthenticationError(message=BAD_TOKEN)
-        if not user.is_staff:
-            raise AuthorizationError(message=STAFF_REQUIRED)
         request.user = user
         return user
 
 
-api_auth = [BearerToken(), StaffSession()]
+api_auth = [BearerToken(), SessionAuth()]
 
 
 def user_for_request(request):
-    """The staff user a request authenticates as, for views outside the API routers.
+    """The user a request authenticates as, for views outside the API routers.
 
     Raises the same errors as the API auth (401 / 403), so the schema and docs pages
     answer like every other route.
@@ -98,7 +99,7 @@ def user_for_request(request):
     raise AuthenticationError(message=AUTH_REQUIRED)
 
 
-def staff_api_view(view):
+def api_login_view(view):
     """Protect a plain Django view (the OpenAPI document) with the API's authentication."""
 
     @wraps(view)

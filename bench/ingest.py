@@ -77,7 +77,7 @@ def main() -> None:
         from django.contrib.auth import get_user_model
         from django.test import Client
 
-        user = get_user_model().objects.create_user("bench", password="x", is_staff=True)
+        user = get_user_model().objects.create_superuser("bench", password="x")
         _, token = create_token(user=user)
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="localhost")
         url = f"/api/jobs/{job.job_id}"

@@ -52,7 +52,7 @@ def session_cookie() -> str:
 
     from tests.api_helpers import session_cookie as cookie_for
 
-    user = get_user_model().objects.create_user(f"viewer{time.monotonic_ns()}", password="x", is_staff=True)
+    user = get_user_model().objects.create_superuser(f"viewer{time.monotonic_ns()}", password="x")
     return cookie_for(user)
 
 

@@ -54,7 +54,7 @@ def main() -> None:
         t0 = time.perf_counter()
         fill(job, args.lines)
         fill_s = time.perf_counter() - t0
-        user = get_user_model().objects.create_user("bench", password="x", is_staff=True)
+        user = get_user_model().objects.create_superuser("bench", password="x")
         _, token = create_token(user=user)
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="localhost")
         base = f"/api/jobs/{job.job_id}"

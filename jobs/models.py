@@ -45,9 +45,12 @@ class Job(models.Model):
     line_count = models.PositiveBigIntegerField(default=0)
     last_seq = models.PositiveBigIntegerField(default=0)
     logs_expired_at = models.DateTimeField(null=True, blank=True)
+    # An inline exec is a job too (the audit trail), run by the request and awaited.
+    inline = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("run_job", "Can run commands and playbooks"), ("cancel_job", "Can cancel jobs")]
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["job_type", "created_at"]),

@@ -7,7 +7,8 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from accounts.auth import AUTH_REQUIRED, api_auth, staff_api_view
+from accounts.auth import AUTH_REQUIRED, api_auth, api_login_view
+from accounts.permissions import NotPermitted
 from jobs.api import jobs_router, server_exec_router
 from jobs.api_playbooks import playbooks_router
 from jobs.services import JobInputError
@@ -22,14 +23,14 @@ api = NinjaAPI(
     version="1.0",
     description=(
         "Run shell commands and Ansible playbooks on servers and read their output live. "
-        "Authenticate with 'Authorization: Bearer <token>' (manage.py create_token USER) or a staff "
+        "Authenticate with 'Authorization: Bearer <token>' (manage.py create_token USER) or a "
         'session (unsafe methods then need the X-CSRFToken header). Errors are {"error": "..."}.'
     ),
     auth=api_auth,
     urls_namespace="api",
     openapi_url="/schema",
     docs_url="/docs",
-    docs_decorator=staff_api_view,
+    docs_decorator=api_login_view,
 )
 api.add_router("/servers/", servers_router)
 api.add_router("/servers/", server_exec_router)
@@ -78,6 +79,11 @@ def _not_found(request, exc):
 @api.exception_handler(ServerInputError)
 def _bad_input(request, exc):
     return _error(request, str(exc), 400)
+
+
+@api.exception_handler(NotPermitted)
+def _not_permitted(request, exc: NotPermitted):
+    return _error(request, str(exc), 403)
 
 
 @api.exception_handler(RequestDataTooBig)

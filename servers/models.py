@@ -38,6 +38,10 @@ class Server(models.Model):
     host_key_pinned_at = models.DateTimeField(null=True, blank=True)
     max_concurrent_jobs = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
     python_interpreter = models.CharField(max_length=255, default="auto_silent")
+    # Empty: every user with a role may use the server. Otherwise only members of these groups.
+    allowed_groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="servers", help_text="Leave empty to allow every role."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,10 +33,10 @@ def token_api(user) -> Api:
 
 
 def make_staff(username: str = "api-staff", *, is_staff: bool = True, is_active: bool = True):
-    from django.contrib.auth import get_user_model
+    """An Admins-role user (is_staff=False: a user with no role at all)."""
+    from tests.helpers import make_user
 
-    # No password: hashing one costs ~0.3 s, and sessions are made with force_login.
-    return get_user_model().objects.create_user(username, is_staff=is_staff, is_active=is_active)
+    return make_user(username, role="Admins" if is_staff else None, is_staff=is_staff, is_active=is_active)
 
 
 def assert_error(response, status: int) -> str:

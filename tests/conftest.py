@@ -36,16 +36,16 @@ def server(make_server, transactional_db):
 
 @pytest.fixture
 def staff_user(transactional_db):
-    from django.contrib.auth import get_user_model
+    from tests.helpers import make_user
 
-    return get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    return make_user("staff", password="pw-staff-123", is_staff=True)
 
 
 @pytest.fixture
 def staff(db):
-    from django.contrib.auth import get_user_model
+    from tests.helpers import make_user
 
-    return get_user_model().objects.create_user("op", password="pw-op-12345", is_staff=True)
+    return make_user("op", password="pw-op-12345", is_staff=True)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from django.test import Client
 
 from accounts.services import create_token
 from jobs.models import Job, JobLogLine
+from tests.helpers import make_user
 from jobs.services import create_remote_exec_job
 from jobs.tasks import run_job
 
@@ -77,7 +78,7 @@ def test_fifty_jobs_and_api_readers_never_see_a_locked_database(make_server, dja
         create_remote_exec_job(server=server, command=f"seq 1 {LINES}; echo job-{i}-done >&2", enqueue=False)
         for i in range(JOBS)
     ]
-    _, token = create_token(user=django_user_model.objects.create_user("reader", is_staff=True))
+    _, token = create_token(user=make_user("reader", is_staff=True))
 
     errors: list[str] = []
     answers: list[tuple[int, str, bytes]] = []

@@ -13,6 +13,7 @@ from django.utils.crypto import get_random_string
 from accounts.services import create_token
 from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
+from tests.helpers import make_user
 from servers.models import Server
 from tests.api_helpers import Api
 from tests.bad_input.helpers import JOB_LINE_COUNT, JOB_LINES, SPACED_DIR, closed_port, store_lines
@@ -95,7 +96,7 @@ def committed_world(transactional_db, make_server, spaced_dir) -> World:
 
 def _build_world(make_server, *, through_sink: bool) -> World:
     user_model = get_user_model()
-    staff = user_model.objects.create_user("table-staff", is_staff=True)
+    staff = make_user("table-staff", is_staff=True)
     plain = user_model.objects.create_user("table-plain", is_staff=False)
     server = make_server()
     closed = make_server(name="closed", port=closed_port())

@@ -142,9 +142,9 @@ def page(browser, app_server, request):
 
 @pytest.fixture
 def operator(transactional_db):
-    from django.contrib.auth import get_user_model
+    from tests.helpers import make_user
 
-    return get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
+    return make_user("operator", password=PASSWORD, is_staff=True)
 
 
 @pytest.fixture
