@@ -19,6 +19,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
+from accounts.permissions import Action, denial
 from accounts.services import user_for_token
 
 AUTH_REQUIRED = "Authentication required: log in or send 'Authorization: Bearer <token>'."
@@ -111,6 +112,9 @@ def api_login_view(view):
             if exc.status_code == 401:
                 response["WWW-Authenticate"] = 'Bearer realm="api"'
             return response
+        reason = denial(request.auth, Action.VIEW)
+        if reason is not None:
+            return JsonResponse({"error": reason}, status=403)
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -57,6 +57,7 @@ def session_cookie() -> str:
 
 
 def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False) -> None:
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
     headers = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"}
@@ -70,6 +71,11 @@ def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False) 
                     got.append((line["seq"], line["stream"], line["message"], now) if stamp else line["seq"])
             elif msg["type"] == "end":
                 break
+            if msg.get("ack"):  # flow control (jobs/flow.py): at most 1 MiB unacknowledged
+                try:
+                    ws.send(json.dumps({"type": "ack", "ack": msg["ack"]}))
+                except ConnectionClosed:  # `end` and the close are already on their way
+                    pass
     out.append((got, time.perf_counter()))
 
 

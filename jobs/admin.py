@@ -1,12 +1,17 @@
 """Jobs in the admin: filters and search, a read-only detail page with the live log viewer
-embedded, and "re-run". Log lines are deliberately not an admin changelist (millions of rows)."""
+embedded, and "re-run". Log lines are deliberately not an admin changelist (millions of rows).
+
+Permissions come from accounts.permissions: a user sees only the jobs they may see (none on a
+server limited to groups they are not in), and re-runs only where they may run."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import truncatechars
 from django.urls import path, reverse
 
+from accounts.permissions import Action, denial, may, visible_jobs
 from jobs.models import Job
 from jobs.rerun import rerun_job
 from jobs.services import JobInputError
@@ -30,7 +35,8 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         "line_count",
         "created_at",
     )
-    list_filter = ("status", "job_type", "server", "created_at")
+    # Only the servers of jobs the user may see: a server limited to other groups is not named.
+    list_filter = ("status", "job_type", ("server", admin.RelatedOnlyFieldListFilter), "created_at")
     search_fields = ("job_id", "params__command", "params__playbook")
     date_hierarchy = "created_at"
     list_select_related = ("server",)
@@ -69,8 +75,11 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # jobs are records: the detail page is read-only
 
+    def get_queryset(self, request):
+        return visible_jobs(request.user, super().get_queryset(request))
+
     def has_rerun_permission(self, request):
-        return request.user.has_perm("jobs.add_job")
+        return may(request.user, Action.RUN)
 
     @admin.action(description="Re-run selected jobs (same parameters)", permissions=["rerun"])
     def rerun(self, request, queryset):
@@ -80,6 +89,9 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
             return None
         started = []
         for job in jobs:
+            if reason := denial(request.user, Action.RUN, job=job):
+                messages.error(request, f"{job.job_id}: {reason}")
+                continue
             try:
                 started.append(rerun_job(job=job, created_by=request.user))
             except JobInputError as exc:
@@ -98,10 +110,11 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         """The "Re-run" button on a job's page: POST, then open the new job's live log."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
+        if reason := denial(request.user, Action.RUN):
+            raise PermissionDenied(reason)
         job = get_object_or_404(Job.objects.select_related("server"), pk=object_id)
-        if not self.has_rerun_permission(request):
-            messages.error(request, "You may not start jobs.")
-            return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
+        if reason := denial(request.user, Action.RUN, job=job):
+            raise PermissionDenied(reason)
         try:
             new = rerun_job(job=job, created_by=request.user)
         except JobInputError as exc:
@@ -113,5 +126,6 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         job = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if job is not None:
-            extra_context.update(job=job, boot=viewer_boot(job), can_rerun=self.has_rerun_permission(request))
+            can_rerun = may(request.user, Action.RUN, job=job)
+            extra_context.update(job=job, boot=viewer_boot(job, request.user), can_rerun=can_rerun)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -2,6 +2,8 @@
 
 Views stay thin: validation lives in the schemas (jobs/api_schemas.py) and jobs.services,
 log reads in jobs.selectors (always through the (job, seq) index), SSH in jobs.inline_exec.
+Every route asks accounts.permissions (NotPermitted → 403): lists hold only the jobs the
+user may see, a job's routes need VIEW (CANCEL) on it, exec needs RUN on the server.
 """
 
 from __future__ import annotations
@@ -11,21 +13,27 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, Http404, StreamingHttpResponse
+from ninja import Path as PathParam
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
+from accounts.permissions import Action, check, visible_jobs
 from jobs import selectors, services
 from jobs.api_schemas import (
     JOB_ID_PATTERN,
+    LOGS_DESCRIPTION,
+    MAX_SEQ,
     ExecIn,
     ExecOut,
     JobAccepted,
     JobDetailOut,
     JobFilters,
     JobOut,
+    LineOut,
     LogFilters,
     LogsOut,
     job_urls,
+    logs_answer,
 )
 from jobs.inline_exec import run_inline_command
 from jobs.models import Job
@@ -49,6 +57,15 @@ def get_job_or_404(job_id: str) -> Job:
     return job
 
 
+def permitted_job(request, job_id: str, action: Action = Action.VIEW) -> Job:
+    """The job, when the caller may do `action` on it (403 without the role at all, 404 for an
+    unknown id, 403 for a job on a server limited to groups the caller is not in)."""
+    check(request.auth, action)
+    job = get_job_or_404(job_id)
+    check(request.auth, action, job=job)
+    return job
+
+
 def _username(request) -> str:
     user = getattr(request, "auth", None) or getattr(request, "user", None)
     return user.get_username() if user is not None and user.is_authenticated else "api"
@@ -67,7 +84,9 @@ def _username(request) -> str:
     ),
 )
 def exec_command(request, name: str, payload: ExecIn):
+    check(request.auth, Action.RUN)
     server = get_server_or_404(name)
+    check(request.auth, Action.RUN, server=server)
     if payload.use_job:
         job = services.create_remote_exec_job(
             server=server,
@@ -88,7 +107,8 @@ def exec_command(request, name: str, payload: ExecIn):
         command=services.validate_command(payload.command),
         working_dir=services.validate_working_dir(payload.working_dir),
         timeout=payload.timeout or INLINE_DEFAULT_TIMEOUT,
-    )
+        created_by=getattr(request, "auth", None),  # an inline run is a job too: on record
+    ).outcome
     result = outcome.result
     return Status(
         200,
@@ -107,7 +127,8 @@ def exec_command(request, name: str, payload: ExecIn):
 # ---- jobs ------------------------------------------------------------------------------
 @jobs_router.get("", response={200: list[JobOut], **error_responses(422)}, summary="List jobs, newest first")
 def list_jobs(request, filters: Query[JobFilters]):
-    qs = Job.objects.select_related("server", "created_by").prefetch_related("servers")
+    check(request.auth, Action.VIEW)
+    qs = visible_jobs(request.auth, Job.objects.select_related("server", "created_by").prefetch_related("servers"))
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.type:
@@ -121,9 +142,12 @@ def list_jobs(request, filters: Query[JobFilters]):
     "{job_id}", response={200: JobDetailOut, **error_responses(404, 422)}, summary="One job with its newest lines"
 )
 def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, description="how many recent lines")):
-    job = get_job_or_404(job_id)
-    # One indexed read of the newest rows: cheap however many lines the job has.
-    job.recent_logs = selectors.recent_lines(job=job, limit=recent)
+    job = permitted_job(request, job_id)
+    # One indexed read of the newest rows: cheap however many lines the job has. Bounded in
+    # bytes like /logs: long lines cut (truncated: true), at most about 4 MiB of text.
+    job.recent_logs = selectors.recent_lines(
+        job=job, limit=recent, max_bytes=selectors.ANSWER_BYTES, cut=selectors.LINE_CUT_BYTES
+    )
     return job
 
 
@@ -131,15 +155,29 @@ def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, desc
     "{job_id}/logs",
     response={200: LogsOut, **error_responses(400, 404, 422)},
     summary="Lines of a job: the last `tail`, or forward from `after`, filtered",
+    description=LOGS_DESCRIPTION,
 )
 def job_logs(request, job_id: str, filters: Query[LogFilters]):
-    job = get_job_or_404(job_id)
+    job = permitted_job(request, job_id)
     try:
         flt = selectors.parse_filter(level=filters.level, stream=filters.stream, q=filters.q)
-        lines = selectors.read_lines(job=job, flt=flt, tail=filters.tail, after=filters.after)
+        page = selectors.read_page(job=job, flt=flt, tail=filters.tail, after=filters.after, before=filters.before)
     except selectors.LogQueryError as exc:
         raise services.JobInputError(str(exc)) from None
-    return {"job_id": job.job_id, "status": job.status, "last_seq": job.last_seq, "count": len(lines), "lines": lines}
+    return logs_answer(job, page, forward=filters.after is not None)
+
+
+@jobs_router.get(
+    "{job_id}/lines/{seq}",
+    response={200: LineOut, **error_responses(404, 422)},
+    summary="One whole line by its seq (list answers cut lines longer than 8 KiB)",
+)
+def job_line(request, job_id: str, seq: int = PathParam(..., ge=1, le=MAX_SEQ)):
+    job = permitted_job(request, job_id)
+    line = selectors.line_at(job=job, seq=seq)
+    if line is None:
+        raise Http404(f"Job {job.job_id} has no line {seq}.")
+    return line
 
 
 @jobs_router.get(
@@ -156,7 +194,7 @@ def job_logs(request, job_id: str, filters: Query[LogFilters]):
     },
 )
 def job_log_download(request, job_id: str):
-    job = get_job_or_404(job_id)
+    job = permitted_job(request, job_id)
     path = _log_file(job)
     if path is not None:
         response = FileResponse(open(path, "rb"), content_type="text/plain; charset=utf-8")  # noqa: SIM115
@@ -179,10 +217,17 @@ def _log_file(job: Job) -> Path | None:
 
 @jobs_router.post(
     "{job_id}/cancel",
-    response={202: JobOut, **error_responses(400, 404)},
-    summary="Cancel a pending or running job (400 if it has already finished)",
+    response={202: JobOut, **error_responses(404, 409)},
+    summary="Cancel a pending or running job (409 if it has already finished)",
 )
 def cancel_job(request, job_id: str):
-    job = get_job_or_404(job_id)
-    job = services.request_cancel(job=job, requested_by=_username(request))
+    job = permitted_job(request, job_id, Action.CANCEL)
+    if job.is_final:
+        raise HttpError(409, f"Job {job.job_id} has already finished ({job.status}).")
+    try:
+        job = services.request_cancel(
+            job=job, requested_by=_username(request), actor=getattr(request, "auth", None), via="api"
+        )
+    except services.JobInputError as exc:  # it finished meanwhile: the same conflict
+        raise HttpError(409, str(exc)) from None
     return Status(202, job)

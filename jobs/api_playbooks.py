@@ -1,7 +1,8 @@
 """Playbooks over the JSON API: list the playbooks that can be run, run one as a job.
 
 Thin views: names, servers, extra vars and the timeout are checked in jobs.playbooks
-(JobInputError → 400), unknown servers are a 404, the work happens in the job.
+(JobInputError → 400), unknown servers are a 404, the work happens in the job. Listing
+needs VIEW, running needs RUN on every server (accounts.permissions; NotPermitted → 403).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from django.conf import settings
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
+from accounts.permissions import Action, check
 from jobs.api_schemas import job_urls
 from jobs.playbooks import MAX_NAME_LENGTH, MAX_SERVERS, create_playbook_job, default_timeout, list_playbooks
-from livchat.api_errors import Line, error_responses
+from livchat.api_errors import Line, error_responses, whole_number
 from servers.api import get_server_or_404
 
 playbooks_router = Router(tags=["playbooks"])
@@ -32,11 +34,8 @@ class PlaybookRunIn(Schema):
     playbook: Line = Field(..., min_length=1, max_length=MAX_NAME_LENGTH, description="a name from GET /api/playbooks/")
     servers: list[Line] = Field(..., min_length=1, max_length=MAX_SERVERS, description="server names")
     extra_vars: dict[str, Any] | None = Field(None, description="variables for the playbook (not ansible_*)")
-    timeout: int | None = Field(
+    timeout: whole_number(ge=1, le=settings.JOB_MAX_TIMEOUT) | None = Field(
         None,
-        ge=1,
-        le=settings.JOB_MAX_TIMEOUT,
-        strict=True,
         description=f"seconds for the whole run (default {default_timeout()})",
     )
     check: bool = Field(False, strict=True, description="Ansible check mode with diffs: report, change nothing")
@@ -50,6 +49,7 @@ class PlaybookAccepted(Schema):
 
 @playbooks_router.get("", response={200: list[PlaybookOut], **error_responses()}, summary="List runnable playbooks")
 def list_available(request):
+    check(request.auth, Action.VIEW)
     return [{"name": p.name, "source": p.source, "description": p.description} for p in list_playbooks()]
 
 
@@ -63,7 +63,10 @@ def list_available(request):
     ),
 )
 def run_playbook(request, payload: PlaybookRunIn):
+    check(request.auth, Action.RUN)
     servers = [get_server_or_404(name) for name in dict.fromkeys(payload.servers)]
+    for server in servers:
+        check(request.auth, Action.RUN, server=server)
     job = create_playbook_job(
         playbook=payload.playbook,
         servers=servers,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
 from django.conf import settings
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import AfterValidator, ConfigDict
 
 from jobs import selectors
-from jobs.models import Job, JobStatus, JobType
-from livchat.api_errors import Line, Text
+from jobs.models import LEVEL_ORDER, Job, JobStatus, JobType, Stream
+from livchat.api_errors import Declare, Line, Text, whole_number
 
 # Cursors and offsets end up in SQL; both SQLite and PostgreSQL stop at a signed 64-bit int.
 MAX_SEQ = 2**63 - 1
@@ -29,15 +30,38 @@ def job_urls(job_id: str) -> dict:
     }
 
 
-class ExecIn(Schema):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+# What str.strip() removes (Python's whitespace), spelt so ECMA and Python regexes read it alike.
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+COMMAND_PATTERN = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
+"""No NUL, and at least one character that is not whitespace (jobs.services.validate_command)."""
 
-    command: Text = Field(..., min_length=1, max_length=100_000, description="run by the login shell (sh -c)")
-    timeout: int | None = Field(
+
+class ExecIn(Schema):
+    model_config = ConfigDict(
+        extra="forbid",  # a misspelt field is an error, not silently ignored
+        # The inline cap, declared: either `use_job: true`, or a timeout of at most the inline maximum.
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"use_job": {"const": True}}, "required": ["use_job"]},
+                {
+                    "properties": {
+                        "timeout": {
+                            "anyOf": [
+                                {"type": "integer", "maximum": settings.INLINE_EXEC_MAX_TIMEOUT},
+                                {"type": "null"},
+                            ]
+                        }
+                    }
+                },
+            ]
+        },
+    )
+
+    command: Annotated[Text, Declare(pattern=COMMAND_PATTERN)] = Field(
+        ..., min_length=1, max_length=100_000, description="run by the login shell (sh -c)"
+    )
+    timeout: whole_number(ge=1, le=settings.JOB_MAX_TIMEOUT) | None = Field(
         None,
-        ge=1,
-        le=settings.JOB_MAX_TIMEOUT,
-        strict=True,
         description=f"seconds; inline at most {settings.INLINE_EXEC_MAX_TIMEOUT} "
         f"(default {settings.INLINE_EXEC_MAX_TIMEOUT // 2}), as a job at most {settings.JOB_MAX_TIMEOUT} "
         f"(default {settings.JOB_DEFAULT_TIMEOUT})",
@@ -62,15 +86,43 @@ class JobAccepted(Schema):
     urls: dict
 
 
+LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+StreamName = Literal["stdout", "stderr", "system"]
+assert list(LevelName.__args__) == [str(lv) for lv in LEVEL_ORDER]
+assert set(StreamName.__args__) == set(Stream.values)
+
+
+def _level_filter(value: str) -> str:
+    if value.upper() not in LevelName.__args__:
+        raise ValueError(f"level must be one of {', '.join(LevelName.__args__)} (either case)")
+    return value
+
+
+def _stream_filter(value: str) -> str:
+    if value not in StreamName.__args__:
+        raise ValueError(f"stream must be one of {', '.join(StreamName.__args__)}")
+    return value
+
+
+# Filters take either case of a level name (the CLI does too).
+LevelFilter = Annotated[
+    str, AfterValidator(_level_filter), Declare(enum=[*LevelName.__args__, *(v.lower() for v in LevelName.__args__)])
+]
+StreamFilter = Annotated[str, AfterValidator(_stream_filter), Declare(enum=list(StreamName.__args__))]
+
+
 class LineOut(Schema):
     seq: int
     ts: datetime
-    level: str
-    stream: str
-    message: str
+    level: LevelName
+    stream: StreamName
+    message: str = Field(description="the whole line, or its first 8 KiB in a list answer when `truncated`")
     host: str = ""
     task: str = ""
     event: str = ""
+    truncated: bool = Field(
+        False, description="the line is longer than the part in `message`: GET /api/jobs/<id>/lines/<seq> has it whole"
+    )
 
 
 class JobOut(Schema):
@@ -128,6 +180,36 @@ class LogsOut(Schema):
     last_seq: int
     count: int
     lines: list[LineOut] = Field(description="in seq order")
+    has_more: bool = Field(
+        description="more matching lines may exist past this answer in its direction: it stopped at `tail` "
+        "lines or at the byte budget (about 4 MiB of text)"
+    )
+    next_after: int | None = Field(description="forward reads with has_more: send as `after` to read on")
+    next_before: int | None = Field(description="tail reads with has_more: send as `before` to read older lines")
+
+
+LOGS_DESCRIPTION = (
+    "Without `after`: the last `tail` matching lines (before `before` when given). With `after`: the first "
+    "`tail` matching lines after it (and before `before` when given). Every answer is bounded in bytes too: "
+    "it stops at about 4 MiB of line text, and then `has_more` is true with the cursor to go on from "
+    "(`next_after` or `next_before`). A line longer than 8 KiB is cut to its first 8 KiB and marked "
+    "`truncated: true`; GET /api/jobs/{job_id}/lines/{seq} answers it whole."
+)
+
+
+def logs_answer(job: Job, page, *, forward: bool) -> dict:
+    lines = page.lines
+    more = page.has_more and bool(lines)
+    return {
+        "job_id": job.job_id,
+        "status": job.status,
+        "last_seq": job.last_seq,
+        "count": len(lines),
+        "lines": lines,
+        "has_more": more,
+        "next_after": lines[-1]["seq"] if more and forward else None,
+        "next_before": lines[0]["seq"] if more and not forward else None,
+    }
 
 
 class JobFilters(Schema):
@@ -140,9 +222,16 @@ class JobFilters(Schema):
 
 class LogFilters(Schema):
     tail: int = Field(100, ge=1, le=selectors.MAX_TAIL, description="how many lines at most")
-    level: str | None = Field(None, max_length=16, description="minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL")
-    stream: str | None = Field(None, max_length=16, description="stdout, stderr or system")
-    q: str | None = Field(None, max_length=selectors.MAX_PATTERN_LENGTH, description="regular expression")
+    level: LevelFilter | None = Field(None, description="minimum level")
+    stream: StreamFilter | None = Field(None, description="stdout, stderr or system")
+    q: Annotated[str, Declare(format="regex")] | None = Field(
+        None,
+        max_length=selectors.MAX_PATTERN_LENGTH,
+        description="regular expression (Python `regex` syntax); one that does not compile is a 400",
+    )
     after: int | None = Field(
         None, ge=0, le=MAX_SEQ, description="read forward from this seq (the first `tail` lines after it)"
+    )
+    before: int | None = Field(
+        None, ge=1, le=MAX_SEQ, description="only lines with a smaller seq (tail reads: read older lines)"
     )

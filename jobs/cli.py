@@ -1,4 +1,4 @@
-"""Shared pieces of the jobs management commands: exit codes, lookups, line output, inline exec.
+"""Shared pieces of the jobs management commands: exit codes, lookups, line output.
 
 Commands stay thin: they parse options, call services/selectors and print. What every
 command needs the same way lives here: a person-readable error instead of a traceback,
@@ -7,24 +7,19 @@ exit codes a shell script can test, quiet handling of a closed pipe and of Ctrl-
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import getpass
 import logging
 import os
-import signal
 import sys
 from datetime import UTC, datetime
 
-import asyncssh
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.executors.remote import Outcome, stream_command
 from jobs.models import Job, JobStatus
 from jobs.services import JobInputError, validate_timeout
 from jobs.sink import format_file_line
-from servers import ssh
 from servers.models import Server
 
 EXIT_TIMED_OUT = 124  # like timeout(1)
@@ -207,12 +202,12 @@ def _plain(text: str) -> str:
 # ---- inline exec ----------------------------------------------------------------------------
 class InlineOutput:
     """Streams an inline command's lines to our stdout/stderr as they arrive, each one ended
-    with a newline at once so that a pipe reader (grep, head) sees it without delay."""
+    with a newline at once so that a pipe reader (grep, head) sees it without delay. The run
+    itself is jobs.inline_exec's, the same as the API's."""
 
     def __init__(self, stdout, stderr) -> None:
         self.outs = {"stdout": stdout, "stderr": stderr}
         self.broken = False
-        self.seen_host_key: ssh.SeenHostKey | None = None  # to pin after the run, outside the loop
 
     def __call__(self, stream: str, lines: list[str]) -> None:
         if self.broken or not lines:
@@ -221,7 +216,10 @@ class InlineOutput:
             self.outs[stream].write("\n".join(lines) + "\n", style_func=_plain, ending="")
             self.outs[stream].flush()
         except BrokenPipeError:
-            self.broken = True  # the reader left: stop the remote command (see run_inline)
+            self.broken = True  # the reader left: stop the remote command (see stop_reason)
+
+    def stop_reason(self) -> str | None:
+        return "the reader of our output (closed pipe)" if self.broken else None
 
 
 @contextlib.contextmanager
@@ -251,68 +249,6 @@ def quiet_console_logging(verbosity: int):
     finally:
         for h in handlers:
             h.removeFilter(only_critical)
-
-
-def run_inline(target: ssh.Target, *, command: str, working_dir: str, timeout: int, output: InlineOutput) -> Outcome:
-    """Run one command now over SSH (no job, no rows), streaming to `output`.
-
-    Ctrl-C stops the remote process group (like a cancel) and a closed stdout pipe does the
-    same; a second Ctrl-C gives up at once. Raises KeyboardInterrupt in that last case.
-    A host key seen on first contact is left in `output.seen_host_key` for the caller to
-    pin: the database is not used from inside the event loop.
-    """
-    return asyncio.run(_inline(target, command=command, working_dir=working_dir, timeout=timeout, output=output))
-
-
-async def _inline(target, *, command, working_dir, timeout, output: InlineOutput):
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    state = {"stop": None, "running": False}
-
-    def on_sigint() -> None:
-        if state["running"] and state["stop"] is None:
-            state["stop"] = f"Ctrl-C (cli:{os_user()})"
-            return
-        main.cancel()
-
-    async def stop_requested() -> str | None:
-        if output.broken and state["stop"] is None:
-            state["stop"] = "the reader of our output (closed pipe)"
-        return state["stop"]
-
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        installed = True
-    except (ValueError, RuntimeError, NotImplementedError):
-        installed = False  # not the main thread: Ctrl-C keeps its default behaviour
-    try:
-        try:
-            conn, output.seen_host_key = await ssh.connect(target)
-        except ssh.SshError as exc:
-            return Outcome(status=JobStatus.FAILED, error=str(exc))
-        try:
-            async with conn:
-                state["running"] = True
-                return await stream_command(
-                    conn,
-                    command=command,
-                    working_dir=working_dir,
-                    timeout=timeout,
-                    on_lines=output,
-                    cancel_check=stop_requested,
-                    tail_bytes=4096,  # the output was already printed: keep little of it
-                )
-        except (asyncssh.Error, OSError) as exc:
-            # Connected, but the session failed (channel refused, connection dropped, ...).
-            reason = getattr(exc, "reason", "") or str(exc) or exc.__class__.__name__
-            return Outcome(status=JobStatus.FAILED, error=f"The command could not run on {target.name}: {reason}")
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
-            signal.signal(signal.SIGINT, previous)
 
 
 def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: int) -> None:

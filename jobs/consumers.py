@@ -4,6 +4,10 @@ Messages are built from database rows after the consumer's own cursor, so a late
 reconnecting or wake-up-missing viewer still gets every line exactly once, in order.
 Wake-ups (channel-layer group `job.<job_id>`) only shorten the wait; without a
 cross-process layer the consumer polls on a short tick instead.
+
+Bounded (jobs/flow.py): every pumped message carries an `ack` token and waits until the
+socket has less than 1 MiB unacknowledged, a batch stops at 1000 lines or ~256 KiB, and a
+user holds at most 20 sockets per process (the 21st is closed with 4429).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from channels.layers import InMemoryChannelLayer
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.models import FINAL_STATUSES, Job, JobLogLine, JobStatus
+from accounts.permissions import Action, denial, may, visible_jobs
+from jobs.flow import MESSAGE_BYTES, FlowControl
+from jobs.models import FINAL_STATUSES, Job, JobStatus
+from jobs.selectors import rows_after
 
 logger = logging.getLogger("jobs.consumers")
 
@@ -43,14 +50,23 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
 
 
+@database_sync_to_async
 def _refusal(scope) -> int | None:
-    """The close code for a viewer who may not watch, or None when they may."""
+    """The close code for a viewer who may not watch at all, or None when they may
+    (accounts.permissions: the VIEW action; each job is checked again once found)."""
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return CLOSE_UNAUTHORIZED
-    if not (user.is_active and user.is_staff):
+    if not may(user, Action.VIEW):
         return CLOSE_FORBIDDEN
     return None
+
+
+@database_sync_to_async
+def _job_denial(user, job_pk: int) -> str | None:
+    """Why `user` may not watch this job (a server of it is limited to other groups), or None."""
+    job = Job.objects.select_related("server").filter(pk=job_pk).first()
+    return None if job is None else denial(user, Action.VIEW, job=job)
 
 
 def _tick(layer) -> float:
@@ -68,7 +84,8 @@ def _line_json(row: dict) -> dict:
 
 @database_sync_to_async
 def _rows_after(job_pk: int, cursor: int, limit: int) -> list[dict]:
-    return list(JobLogLine.objects.filter(job_id=job_pk, seq__gt=cursor).order_by("seq").values(*LINE_FIELDS)[:limit])
+    # A batch stops at MESSAGE_BYTES too: 1000 lines of 64 KiB would be one 64 MB message.
+    return rows_after(job_pk=job_pk, cursor=cursor, limit=limit, max_bytes=MESSAGE_BYTES)
 
 
 @database_sync_to_async
@@ -81,8 +98,9 @@ def _find_job(job_id: str) -> int | None:
     return Job.objects.filter(job_id=job_id).values_list("pk", flat=True).first()
 
 
-class _Pumping(AsyncJsonWebsocketConsumer):
-    """A consumer with one background pump, woken by group messages or a tick."""
+class _Pumping(FlowControl, AsyncJsonWebsocketConsumer):
+    """A consumer with one background pump, woken by group messages or a tick; every message
+    it pumps waits for room in its send window (jobs/flow.py: client acks, 1 MiB)."""
 
     group: str = ""
 
@@ -110,6 +128,7 @@ class _Pumping(AsyncJsonWebsocketConsumer):
         self.wake.clear()
 
     async def disconnect(self, code) -> None:
+        self.release()
         task = getattr(self, "pump_task", None)
         if task is not None:
             task.cancel()
@@ -123,14 +142,14 @@ class _Pumping(AsyncJsonWebsocketConsumer):
         self.wake.set()
 
     async def receive_json(self, content, **kwargs) -> None:
-        # Viewers only listen; a ping keeps proxies from closing an idle socket.
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+        # Viewers only acknowledge what they rendered; a ping keeps proxies from closing an
+        # idle socket (answered while the send window has room).
+        await self.handle_flow_message(content)
 
 
 class JobLogConsumer(_Pumping):
     async def connect(self) -> None:
-        refusal = _refusal(self.scope)
+        refusal = await _refusal(self.scope)
         if refusal is not None:
             await self.close(code=refusal)
             return
@@ -142,6 +161,8 @@ class JobLogConsumer(_Pumping):
         )
         after_text = query.get("after", "0") or "0"
         await self.accept()
+        if not await self.admit():  # at most 20 sockets per user (jobs/flow.py)
+            return
         if not after_text.isdigit() or len(after_text) > 18:
             await self.send_json({"type": "error", "error": "after must be a whole number ≥ 0 (a line seq)."})
             await self.close(code=CLOSE_BAD_REQUEST)
@@ -150,6 +171,10 @@ class JobLogConsumer(_Pumping):
         if self.job_pk is None:
             await self.send_json({"type": "error", "error": f"No job with id {job_id!r}."})
             await self.close(code=CLOSE_NOT_FOUND)
+            return
+        if reason := await _job_denial(self.scope["user"], self.job_pk):
+            await self.send_json({"type": "error", "error": reason})
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         self.job_id = job_id
         self.cursor = int(after_text)
@@ -171,29 +196,30 @@ class JobLogConsumer(_Pumping):
                 if not rows:
                     break
                 self.cursor = rows[-1]["seq"]
-                await self.send_json({"type": "lines", "lines": [_line_json(r) for r in rows]})
-                if len(rows) < BATCH:
+                await self.send_counted({"type": "lines", "lines": [_line_json(r) for r in rows]})
+                if len(rows) < BATCH and self.cursor >= state["last_seq"]:
                     break
             status = {k: state[k] for k in ("status", "progress", "current_step", "exit_code", "error")}
             if status != last_status:
-                await self.send_json({"type": "status", **status, "line_count": state["line_count"]})
+                await self.send_counted({"type": "status", **status, "line_count": state["line_count"]})
                 last_status = status
             expired = state["logs_expired_at"] is not None
             if state["status"] in FINAL_STATUSES and (self.cursor >= state["last_seq"] or expired):
                 end = {"type": "end", "last_seq": self.cursor, "status": state["status"]}
                 if expired:
                     end["note"] = "The lines of this job were removed by log retention."
-                await self.send_json(end)
+                await self.send_counted(end)
                 await self.close()
                 return
             await self.wait_for_wake()
 
 
 @database_sync_to_async
-def _dashboard_states(since) -> list[dict]:
+def _dashboard_states(since, user) -> list[dict]:
+    """Recent and active jobs, only those `user` may see."""
     active = Q(status__in=[JobStatus.PENDING, JobStatus.RUNNING]) | Q(finished_at__gte=since) | Q(created_at__gte=since)
     return list(
-        Job.objects.filter(active)
+        visible_jobs(user, Job.objects.filter(active))
         .select_related("server")
         .values("job_id", "job_type", "server__name", "created_at", *STATUS_FIELDS)[:200]
     )
@@ -203,11 +229,13 @@ class JobListConsumer(_Pumping):
     group = "jobs"
 
     async def connect(self) -> None:
-        refusal = _refusal(self.scope)
+        refusal = await _refusal(self.scope)
         if refusal is not None:
             await self.close(code=refusal)
             return
         await self.accept()
+        if not await self.admit():
+            return
         await self.start_pump()
 
     async def pump(self) -> None:
@@ -216,11 +244,11 @@ class JobListConsumer(_Pumping):
         self.tick = max(self.tick, 0.5)
         while True:
             now = timezone.now()
-            for state in await _dashboard_states(since):
+            for state in await _dashboard_states(since, self.scope["user"]):
                 key = tuple(state[k] for k in STATUS_FIELDS)
                 if known.get(state["job_id"]) != key:
                     known[state["job_id"]] = key
-                    await self.send_json(
+                    await self.send_counted(
                         {
                             "type": "status",
                             "job_id": state["job_id"],

@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jobs.models import FINAL_STATUSES, Job, JobLogLine, JobStatus
-from jobs.selectors import LINE_FIELDS, REGEX_BUDGET_SECONDS, LineFilter, LogQueryError
+from jobs.models import FINAL_STATUSES, Job, JobStatus
+from jobs.selectors import REGEX_BUDGET_SECONDS, LineFilter, LogQueryError, rows_after
 
 FOLLOW_TICK = 0.2
 FETCH_ROWS = 5000
+FETCH_BYTES = 8 << 20  # and no more text than this at once (lines may be 64 KiB each)
 PENDING_NOTICE_SECONDS = 5.0
 
 RowsCallback = Callable[[list[dict]], None]
@@ -67,18 +68,14 @@ def follow_job(
         if state is None:
             raise JobGone(f"Job {job.job_id} was deleted.")
         while True:
-            rows = list(
-                JobLogLine.objects.filter(job_id=job.pk, seq__gt=cursor)
-                .order_by("seq")
-                .values(*LINE_FIELDS)[:FETCH_ROWS]
-            )
+            rows = rows_after(job_pk=job.pk, cursor=cursor, limit=FETCH_ROWS, max_bytes=FETCH_BYTES)
             if not rows:
                 break
             cursor = rows[-1]["seq"]  # past non-matching rows too: they are never read twice
             kept = keep(rows)
             if kept:
                 on_rows(kept)
-            if len(rows) < FETCH_ROWS:
+            if len(rows) < FETCH_ROWS and cursor >= state["last_seq"]:
                 break
         final = state["status"] in FINAL_STATUSES
         expired = state["logs_expired_at"] is not None

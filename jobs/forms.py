@@ -42,9 +42,10 @@ class JobFilterForm(forms.Form):
     type = forms.ChoiceField(required=False, choices=[("", "any type"), *JobType.choices])
     server = forms.ChoiceField(required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, servers=None, **kwargs):
+        """`servers`: the servers to offer (the ones the user may use; all when None)."""
         super().__init__(*args, **kwargs)
-        names = Server.objects.order_by("name").values_list("name", flat=True)
+        names = (Server.objects.all() if servers is None else servers).order_by("name").values_list("name", flat=True)
         self.fields["server"].choices = [("", "any server"), *((n, n) for n in names)]
 
     def filters(self) -> dict:
@@ -139,9 +140,14 @@ class PlaybookRunForm(RunPlaybookForm):
     )
     field_order = ["playbook", "servers", "extra_vars", "check", "timeout"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, usable=None, **kwargs):
+        """`usable`: the servers to offer (the ones the user may use; all when None). A posted
+        server outside them still validates, so the view refuses it with the reason (403)."""
         super().__init__(*args, **kwargs)
-        self.fields["servers"].queryset = Server.objects.select_related("credential").order_by("name")
+        field = self.fields["servers"]
+        field.queryset = Server.objects.select_related("credential").order_by("name")
+        if usable is not None:
+            field.widget.choices = [(name, name) for name in usable.order_by("name").values_list("name", flat=True)]
 
     def clean_servers(self) -> list[Server]:
         servers = list(self.cleaned_data["servers"])

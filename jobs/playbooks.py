@@ -124,7 +124,8 @@ def validate_extra_vars(extra_vars: object) -> dict:
                 f"extra_vars: {key!r} is refused: connection settings (ansible_*) come from the server records."
             )
     try:
-        size = len(json.dumps(extra_vars, allow_nan=False).encode("utf-8"))
+        # UTF-8 as written for Ansible: a lone surrogate cannot be, and is refused here.
+        size = len(json.dumps(extra_vars, allow_nan=False, ensure_ascii=False).encode("utf-8"))
     except (TypeError, ValueError, UnicodeEncodeError):
         raise JobInputError(
             "extra_vars must hold only JSON values (text, numbers, booleans, lists, objects)."

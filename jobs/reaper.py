@@ -1,4 +1,9 @@
-"""Nothing stays "running" forever: jobs whose worker stopped heartbeating end `failed`."""
+"""Nothing stays "running" forever: jobs whose worker stopped heartbeating end `failed`, and no
+playbook run folder (with its key files) outlives its job.
+
+Inline jobs (jobs/inline_exec.py) heartbeat through their sink like any job, so one that runs
+is left alone; one whose web or CLI process died is reaped like a lost worker's.
+"""
 
 from __future__ import annotations
 
@@ -65,7 +70,30 @@ def kick_waiting_jobs(*, older_than: timedelta = PENDING_KICK_AFTER) -> int:
     return sum(slots.start_waiting(server=s) for s in servers)
 
 
-def reap_scheduled() -> str:
+def sweep_run_folders() -> list[str]:
+    """Delete the private folders (SSH keys) of playbook runs that no longer run, and stop what
+    they left running: a worker killed mid-playbook cannot clean up after itself."""
+    from jobs.ansible_run import sweep_stale_dirs
+
+    try:
+        return sweep_stale_dirs()
+    except Exception as exc:  # noqa: BLE001 - the reaper's other work must go on
+        logger.exception("Sweeping playbook run folders failed: %s", exc)
+        return []
+
+
+def startup_cleanup() -> str:
+    """At start-up (`serve`): reap what died with the previous run, sweep its folders."""
     reaped = reap_lost_jobs()
+    swept = sweep_run_folders()
+    return f"reaped {len(reaped)} lost job(s), swept {len(swept)} playbook run folder(s)"
+
+
+def reap_scheduled() -> str:
+    reaped = reap_lost_jobs()  # first: the folders of the jobs reaped now are swept below
     kicked = kick_waiting_jobs()
-    return f"reaped {len(reaped)} lost job(s), re-enqueued {kicked} waiting job(s)"
+    swept = sweep_run_folders()
+    return (
+        f"reaped {len(reaped)} lost job(s), re-enqueued {kicked} waiting job(s), "
+        f"swept {len(swept)} playbook run folder(s)"
+    )

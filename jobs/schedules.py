@@ -1,4 +1,8 @@
-"""Periodic work on the django-q2 scheduler, created idempotently at `serve` / `migrate`."""
+"""Periodic work on the django-q2 scheduler: the reaper and log retention.
+
+Created by the data migration jobs/0006_schedules (so a plain `migrate` is the whole
+set-up) and again, idempotently, by `serve`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "livchat-cleanup-logs": ("jobs.retention.cleanup_scheduled", 60),
     "livchat-reap-lost-jobs": ("jobs.reaper.reap_scheduled", 1),
 }
+MINUTES = "I"  # django_q.models.Schedule.MINUTES, spelled out for the historical model
 
 
-def ensure_schedules() -> None:
-    from django_q.models import Schedule
+def ensure_schedules(schedule_model=None) -> None:
+    """Create or correct the schedules. A migration passes its historical Schedule model."""
+    if schedule_model is None:
+        from django_q.models import Schedule as schedule_model
 
     for name, (func, minutes) in SCHEDULES.items():
-        Schedule.objects.update_or_create(
+        schedule_model.objects.update_or_create(
             name=name,
-            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+            defaults={"func": func, "schedule_type": MINUTES, "minutes": minutes, "repeats": -1},
         )

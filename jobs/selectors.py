@@ -3,6 +3,13 @@
 All reads walk the (job, seq) unique index. A regular expression is compiled with the
 `regex` module and every match runs under a time budget, so a catastrophic pattern
 returns a clear error instead of holding a worker.
+
+Every read is bounded in bytes as well as in lines (lines may be 64 KiB each):
+- an API answer (`read_page`, `recent_lines(max_bytes=…)`) stops at about ANSWER_BYTES
+  of line text and says so (`has_more`); in it a line longer than LINE_CUT_BYTES is cut
+  and marked `truncated` (the whole line: `line_at`, GET /api/jobs/<id>/lines/<seq>);
+- the rows a websocket or `--follow` reads at once (`rows_after`) stop at `max_bytes`;
+- the regex scan joins at most SCAN_BYTES of lines into one string.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from dataclasses import dataclass
 
 import regex
 from django.db import connection
+from django.db.models import Sum
+from django.db.models.functions import Length, Substr
 
 from jobs.models import IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
 
@@ -20,6 +29,13 @@ MAX_TAIL = 10_000
 MAX_PATTERN_LENGTH = 500
 REGEX_BUDGET_SECONDS = 2.0
 SCAN_CHUNK = 50_000
+SCAN_BYTES = 16 << 20  # the most line text the regex scan joins into one string
+ANSWER_BYTES = 4 << 20  # an API answer stops at about this much line text
+LINE_CUT_BYTES = 8 << 10  # a longer line is cut in list answers and marked truncated
+LINE_OVERHEAD = 100  # what one line adds besides its text (seq, ts, level, stream, keys)
+FETCH_PAGE = 500
+HEAD_CHARS = 1024  # rows_after reads this much of each line first, the rest only if it fits
+_META = ("seq", "ts", "level", "stream", "host", "task", "event")
 
 
 class LogQueryError(ValueError):
@@ -94,50 +110,190 @@ def _marks(job: Job, flt: LineFilter):
     return marks
 
 
-def recent_lines(*, job: Job, limit: int = 50) -> list[dict]:
-    """Newest first."""
-    return list(JobLogLine.objects.filter(job=job).order_by("-seq").values(*LINE_FIELDS)[:limit])
+@dataclass(frozen=True)
+class LinesPage:
+    lines: list[dict]  # in seq order
+    # More matching lines may exist past this answer in its reading direction: it stopped
+    # at `tail` lines or at the byte budget. Forward reads go on from the last seq
+    # (`after`), tail reads from the first (`before`).
+    has_more: bool
+
+
+def recent_lines(*, job: Job, limit: int = 50, max_bytes: int | None = None, cut: int | None = None) -> list[dict]:
+    """Newest first; with `max_bytes`/`cut` bounded as an API answer (see the module doc)."""
+    newest = JobLogLine.objects.filter(job=job).order_by("-seq")
+    if cut is None:
+        rows = list(newest.values(*LINE_FIELDS)[:limit])
+    else:  # one query; each line is at most `cut` characters here, so `limit` rows stay small
+        rows = [_cut(r, cut) for r in _with_head(newest, cut)[:limit]]
+    return rows if max_bytes is None else _within(rows, max_bytes)[0]
+
+
+def _with_head(qs, chars: int):
+    """Rows with their first `chars` characters as `head` and the full length as `size`."""
+    return qs.annotate(head=Substr("message", 1, chars), size=Length("message")).values(*_META, "head", "size")
+
+
+def _within(rows: list[dict], max_bytes: int) -> tuple[list[dict], bool]:
+    """The leading rows within `max_bytes` of text (at least one), and True when some were left."""
+    total = 0
+    for i, row in enumerate(rows):
+        total += LINE_OVERHEAD + len(row["message"]) + len(row["host"]) + len(row["task"])
+        if i and total > max_bytes:
+            return rows[:i], True
+    return rows, False
+
+
+def line_at(*, job: Job, seq: int) -> dict | None:
+    """One whole line by its seq (list answers cut long lines; this never does)."""
+    row = JobLogLine.objects.filter(job=job, seq=seq).values(*LINE_FIELDS).first()
+    if row is not None:
+        row["truncated"] = False
+    return row
 
 
 def read_lines(*, job: Job, flt: LineFilter, tail: int = 100, after: int | None = None) -> list[dict]:
-    """Matching lines in seq order: the last `tail` ones, or the first `tail` after `after`."""
+    """Matching lines in seq order: the last `tail` ones, or the first `tail` after `after`.
+
+    Whole lines, no byte budget: for the terminal commands. The API reads `read_page`."""
+    return read_page(job=job, flt=flt, tail=tail, after=after, max_bytes=None, cut=None).lines
+
+
+def read_page(
+    *,
+    job: Job,
+    flt: LineFilter,
+    tail: int = 100,
+    after: int | None = None,
+    before: int | None = None,
+    max_bytes: int | None = ANSWER_BYTES,
+    cut: int | None = LINE_CUT_BYTES,
+) -> LinesPage:
+    """The first `tail` matching lines after `after`, or the last `tail` before `before`
+    (default: the end), stopping at `max_bytes` of text, long lines cut at `cut` bytes."""
     tail = max(1, min(int(tail), MAX_TAIL))
-    qs = _base(job, flt)
-    marks = _marks(job, flt) if flt.pattern is None else None
-    if marks is not None:
-        ordered = marks.filter(seq__gt=after).order_by("seq") if after is not None else marks.order_by("-seq")
-        seqs = list(ordered.values_list("seq", flat=True)[:tail])
-        return list(JobLogLine.objects.filter(job=job, seq__in=seqs).order_by("seq").values(*LINE_FIELDS))
-    if flt.pattern is None:
-        if after is not None:
-            return list(qs.filter(seq__gt=after).order_by("seq").values(*LINE_FIELDS)[:tail])
-        rows = list(qs.order_by("-seq").values(*LINE_FIELDS)[:tail])
-        rows.reverse()
-        return rows
-    return _regex_scan(job, qs, flt, tail=tail, after=after)
+    seqs, exhausted = _matching_seqs(job, flt, tail=tail, after=after, before=before)
+    rows, stopped = fetch_bounded(job, seqs, max_bytes=max_bytes, cut=cut)
+    rows.sort(key=lambda r: r["seq"])
+    return LinesPage(lines=rows, has_more=stopped or not exhausted)
 
 
-def _regex_scan(job: Job, qs, flt: LineFilter, *, tail: int, after: int | None) -> list[dict]:
-    """Search seq ranges (forward from `after`, or backward from the end) until `tail` hits.
+def _matching_seqs(job: Job, flt: LineFilter, *, tail: int, after: int | None, before: int | None):
+    """(seqs in reading order: ascending after `after`, else descending; True when no
+    further match exists in that direction)."""
+    if flt.pattern is not None:
+        hits, exhausted = _regex_scan(job, _base(job, flt), flt, tail=tail, after=after, before=before)
+        return (hits if after is not None else hits[::-1]), exhausted
+    source = _marks(job, flt)
+    if source is None:
+        source = _base(job, flt)
+    if before is not None:
+        source = source.filter(seq__lt=before)
+    ordered = source.filter(seq__gt=after).order_by("seq") if after is not None else source.order_by("-seq")
+    seqs = list(ordered.values_list("seq", flat=True)[: tail + 1])
+    return seqs[:tail], len(seqs) <= tail
+
+
+def fetch_bounded(job: Job, seqs: list[int], *, max_bytes: int | None, cut: int | None) -> tuple[list[dict], bool]:
+    """The rows of `seqs`, in that order, until `max_bytes` of text (at least one row);
+    True when it stopped there. With `cut`, long lines are cut and marked truncated."""
+    rows: list[dict] = []
+    for start in range(0, len(seqs), FETCH_PAGE):
+        page = seqs[start : start + FETCH_PAGE]
+        qs = JobLogLine.objects.filter(job=job, seq__in=page)
+        if cut is None:
+            found = {r["seq"]: r for r in qs.values(*LINE_FIELDS)}
+        else:
+            found = {r["seq"]: _cut(r, cut) for r in _with_head(qs, cut)}
+        rows += [found[seq] for seq in page if seq in found]
+        if max_bytes is not None:
+            rows, stopped = _within(rows, max_bytes)
+            if stopped:
+                return rows, True
+    return rows, False
+
+
+def _cut(row: dict, cut: int) -> dict:
+    head = row.pop("head")
+    size = row.pop("size")
+    data = head.encode("utf-8", "surrogatepass")
+    if len(data) > cut:
+        head = data[:cut].decode("utf-8", "ignore")
+    row["message"] = head
+    row["truncated"] = size > len(head)
+    return row
+
+
+def rows_after(*, job_pk: int, cursor: int, limit: int, max_bytes: int) -> list[dict]:
+    """Whole rows with seq > `cursor`, in order: at most `limit`, and no more than
+    `max_bytes` of text (at least one row). The websocket and `--follow` read with this.
+
+    One query reads each line's first HEAD_CHARS and its length; only the long lines that
+    fit are read again whole, so 1000 lines of 64 KiB never sit in memory at once."""
+    rows = list(
+        _with_head(JobLogLine.objects.filter(job_id=job_pk, seq__gt=cursor).order_by("seq"), HEAD_CHARS)[:limit]
+    )
+    out, total, long = [], 0, []
+    for row in rows:
+        total += LINE_OVERHEAD + row["size"]
+        if out and total > max_bytes:
+            break
+        row["message"] = row.pop("head")
+        if row.pop("size") > HEAD_CHARS:
+            long.append(row)
+        out.append(row)
+    if long:
+        whole = dict(
+            JobLogLine.objects.filter(job_id=job_pk, seq__in=[r["seq"] for r in long]).values_list("seq", "message")
+        )
+        for row in long:
+            row["message"] = whole.get(row["seq"], row["message"])
+    return out
+
+
+def _regex_scan(job: Job, qs, flt: LineFilter, *, tail: int, after: int | None, before: int | None = None):
+    """Search seq ranges (forward from `after`, or backward from `before` or the end) until
+    `tail` hits; returns (hits in seq order, True when the whole direction was searched).
 
     Each range is fetched as ONE string (group_concat/string_agg), searched by the regex
     engine in C, and only candidate lines are checked one by one: a full scan of a million
-    lines costs a few hundred milliseconds instead of a million Python calls.
+    lines costs a few hundred milliseconds instead of a million Python calls. A range holds
+    at most SCAN_CHUNK rows and SCAN_BYTES of text (a sum of lengths is asked first).
     """
     deadline = time.monotonic() + REGEX_BUDGET_SECONDS
-    last = job.last_seq
     forward = after is not None
+    last = job.last_seq if before is None else min(job.last_seq, before - 1)
     hits: list[int] = []
+    overflow = False
     lo, hi = (after + 1, min(after + SCAN_CHUNK, last)) if forward else (max(1, last - SCAN_CHUNK + 1), last)
     while lo <= hi and len(hits) < tail:
+        lo, hi = _fit_range(job.pk, lo, hi, forward)
         found = _search_range(job, qs, flt, lo, hi, deadline)
+        room = tail - len(hits)
+        overflow = len(found) > room
         if forward:
-            hits += found[: tail - len(hits)]
+            hits += found[:room]
             lo, hi = hi + 1, min(hi + SCAN_CHUNK, last)
         else:
-            hits = found[-(tail - len(hits)) :] + hits if found else hits
+            hits = found[-room:] + hits if found else hits
             lo, hi = max(1, lo - SCAN_CHUNK), lo - 1
-    return list(JobLogLine.objects.filter(job=job, seq__in=hits).order_by("seq").values(*LINE_FIELDS))
+    return hits, lo > hi and not overflow
+
+
+def _fit_range(job_pk: int, lo: int, hi: int, forward: bool) -> tuple[int, int]:
+    """Shrink [lo, hi] (from its far end) until its text is at most SCAN_BYTES; one row always fits."""
+    while lo < hi:
+        size = JobLogLine.objects.filter(job_id=job_pk, seq__gte=lo, seq__lte=hi).aggregate(n=Sum(Length("message")))
+        size = (size["n"] or 0) + (hi - lo)
+        if size <= SCAN_BYTES:
+            break
+        count = hi - lo + 1
+        keep = max(1, min(count - 1, count * SCAN_BYTES // size))
+        if forward:
+            hi = lo + keep - 1
+        else:
+            lo = hi - keep + 1
+    return lo, hi
 
 
 def _search_range(job: Job, qs, flt: LineFilter, lo: int, hi: int, deadline: float) -> list[int]:

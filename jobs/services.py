@@ -60,8 +60,13 @@ def create_job(
     timeout: int,
     created_by=None,
     enqueue: bool = True,
+    inline: bool = False,
 ) -> Job:
+    """A new job. `inline`: run now by the caller (jobs/inline_exec.py), so it starts `running`,
+    never queued. It counts in the server's slots like any running job, but does not wait for
+    one: an inline command is short (INLINE_EXEC_MAX_TIMEOUT) and someone is waiting for it."""
     job_id = new_job_id(job_type)
+    now = timezone.now() if inline else None
     with transaction.atomic():
         job = Job.objects.create(
             job_id=job_id,
@@ -71,9 +76,13 @@ def create_job(
             timeout=timeout,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             log_file=str(log_path_for(job_id)),
+            inline=inline,
+            status=JobStatus.RUNNING if inline else JobStatus.PENDING,
+            started_at=now,
+            heartbeat_at=now,
         )
         job.servers.set(servers)
-        if enqueue:
+        if enqueue and not inline:
             transaction.on_commit(lambda: enqueue_job(job_id=job_id, timeout=timeout))
     return job
 
@@ -86,6 +95,7 @@ def create_remote_exec_job(
     working_dir: str | None = None,
     created_by=None,
     enqueue: bool = True,
+    inline: bool = False,
 ) -> Job:
     params = {"command": validate_command(command), "working_dir": validate_working_dir(working_dir)}
     timeout = validate_timeout(timeout, default=settings.JOB_DEFAULT_TIMEOUT, maximum=settings.JOB_MAX_TIMEOUT)
@@ -96,6 +106,7 @@ def create_remote_exec_job(
         timeout=timeout,
         created_by=created_by,
         enqueue=enqueue,
+        inline=inline,
     )
 
 
@@ -137,11 +148,20 @@ def finish_job(
     notify_status(job=job)
 
 
-def request_cancel(*, job: Job, requested_by: str) -> Job:
-    """Pending jobs end now; running ones are stopped by their worker, which logs it."""
+def request_cancel(*, job: Job, requested_by: str, actor=None, via: str = "") -> Job:
+    """Pending jobs end now; running ones are stopped by their worker, which logs it.
+
+    The one cancel service of every surface: each accepted request is an audit event
+    ("job.cancel": `actor` (a user, or None for the command line), when, `via` which surface).
+    """
+    from accounts.services import record_event
+
     now = timezone.now()
     if job.is_final:
         raise JobInputError(f"Job {job.job_id} has already finished ({job.status}).")
+    record_event(
+        actor=actor, action="job.cancel", target=job.job_id, via=via, requested_by=requested_by, status=job.status
+    )
     Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(
         cancel_requested_at=now, cancel_requested_by=requested_by[:150]
     )

@@ -1,5 +1,6 @@
 """Pages: dashboard, job list, live job page, server page with "run a command" and "run a
-playbook", the playbooks page. Staff only.
+playbook", the playbooks page. Each page checks accounts.permissions (the one rule): lists
+show only the servers a user may use and the jobs they may see, forms only what they may run.
 
 Views stay thin: reading is a few queries, starting a job is jobs.services.
 """
@@ -11,13 +12,15 @@ import json
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 
+from accounts.decorators import permission_required
+from accounts.permissions import Action, check, may, usable_servers, visible_jobs
 from jobs.ansible_events import RECAP_KEYS
 from jobs.forms import JobFilterForm, PlaybookRunForm, RunCommandForm, RunPlaybookForm
 from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
 from jobs.playbooks import create_playbook_job, password_only, playbook_dirs
 from jobs.services import JobInputError, create_remote_exec_job
 from servers.models import Server
-from servers.views import servers_with_activity, staff_required
+from servers.views import servers_with_activity
 
 PAGE_SIZE = 50
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
@@ -25,13 +28,13 @@ RECAP_COLUMNS = [out for out, _ in RECAP_KEYS]
 PLAYBOOK_PREFIX = "pb"  # the server page holds two forms that both have a `timeout`
 
 
-def _jobs():
-    # servers: the job tables name every target of a multi-server (playbook) job.
-    return Job.objects.select_related("server", "created_by").prefetch_related("servers")
+def _jobs(user):
+    """The jobs `user` may see. servers: the job tables name every target of a playbook job."""
+    return visible_jobs(user, Job.objects.select_related("server", "created_by").prefetch_related("servers"))
 
 
-def filtered_jobs(*, status: str | None = None, type: str | None = None, server: str | None = None):
-    qs = _jobs()
+def filtered_jobs(user, *, status: str | None = None, type: str | None = None, server: str | None = None):
+    qs = _jobs(user)
     if status:
         qs = qs.filter(status=status)
     if type:
@@ -41,7 +44,7 @@ def filtered_jobs(*, status: str | None = None, type: str | None = None, server:
     return qs
 
 
-def viewer_boot(job: Job) -> dict:
+def viewer_boot(job: Job, user=None) -> dict:
     """What the log viewer needs to open at the tail before its socket says anything."""
     return {
         "job_id": job.job_id,
@@ -55,25 +58,27 @@ def viewer_boot(job: Job) -> dict:
         "final": job.status in FINAL_STATUSES,
         "logs_expired": job.logs_expired_at is not None,
         "cancel_requested": job.cancel_requested_at is not None,
+        "can_cancel": user is not None and may(user, Action.CANCEL, job=job),
     }
 
 
-@staff_required
+@permission_required(Action.VIEW)
 def dashboard(request):
+    jobs = _jobs(request.user)
     context = {
         "nav": "dashboard",
-        "active_jobs": _jobs().filter(status__in=ACTIVE).order_by("created_at")[:100],
-        "recent_jobs": _jobs().exclude(status__in=ACTIVE)[:20],
-        "servers": servers_with_activity(),
+        "active_jobs": jobs.filter(status__in=ACTIVE).order_by("created_at")[:100],
+        "recent_jobs": jobs.exclude(status__in=ACTIVE)[:20],
+        "servers": servers_with_activity(request.user),
     }
     return render(request, "dashboard.html", context)
 
 
-@staff_required
+@permission_required(Action.VIEW)
 def job_list(request):
-    form = JobFilterForm(request.GET or None)
+    form = JobFilterForm(request.GET or None, servers=usable_servers(request.user))
     filters = form.filters() if request.GET else {}
-    page = Paginator(filtered_jobs(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(filtered_jobs(request.user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {"nav": "jobs", "form": form, "page": page, "filters": filters, "query": query.urlencode()}
@@ -94,10 +99,11 @@ def playbook_recap(job: Job) -> list[dict]:
     return rows
 
 
-@staff_required
+@permission_required(Action.VIEW)
 def job_detail(request, job_id: str):
-    job = get_object_or_404(_jobs(), job_id=job_id)
-    context = {"nav": "jobs", "job": job, "boot": viewer_boot(job), "servers": job.servers.all()}
+    job = get_object_or_404(Job.objects.select_related("server", "created_by"), job_id=job_id)
+    check(request.user, Action.VIEW, job=job)
+    context = {"nav": "jobs", "job": job, "boot": viewer_boot(job, request.user), "servers": job.servers.all()}
     if job.job_type == JobType.PLAYBOOK:
         extra_vars = job.params.get("extra_vars") if isinstance(job.params, dict) else None
         context["extra_vars"] = json.dumps(extra_vars, ensure_ascii=False) if extra_vars else ""
@@ -110,8 +116,11 @@ def _start_playbook(request, form: RunPlaybookForm, *, server: Server | None = N
     """A redirect to the new job's page, or None when the form (now with its errors) is invalid.
 
     `server` is the server page's own server; the playbooks page's form chooses its servers."""
+    check(request.user, Action.RUN)
     if form.is_valid():
         data = form.cleaned_data
+        for target in [server] if server is not None else data["servers"]:
+            check(request.user, Action.RUN, server=target)
         try:
             job = create_playbook_job(
                 playbook=data["playbook"],
@@ -128,9 +137,10 @@ def _start_playbook(request, form: RunPlaybookForm, *, server: Server | None = N
     return None
 
 
-@staff_required
+@permission_required(Action.VIEW)
 def server_detail(request, name: str):
     server = get_object_or_404(Server.objects.select_related("credential"), name=name)
+    check(request.user, Action.VIEW, server=server)
     posted = request.method == "POST"
     playbook_posted = posted and request.POST.get("form") == "playbook"
     form = RunCommandForm(request.POST if posted and not playbook_posted else None)
@@ -145,6 +155,7 @@ def server_detail(request, name: str):
             return response
         status = 400
     elif posted:
+        check(request.user, Action.RUN, server=server)
         if form.is_valid():
             try:
                 job = create_remote_exec_job(server=server, created_by=request.user, **form.cleaned_data)
@@ -159,15 +170,18 @@ def server_detail(request, name: str):
         "form": form,
         "playbook_form": playbook_form,
         "playbook_password_only": password_only(server),
-        "recent_jobs": _jobs().filter(servers=server)[:20],
+        "recent_jobs": _jobs(request.user).filter(servers=server)[:20],
+        "can_run": may(request.user, Action.RUN, server=server),
     }
     return render(request, "servers/detail.html", context, status=status)
 
 
-@staff_required
+@permission_required(Action.VIEW)
 def playbook_list(request):
     initial = {"playbook": request.GET.get("playbook", ""), "servers": request.GET.getlist("server")}
-    form = PlaybookRunForm(request.POST if request.method == "POST" else None, initial=initial)
+    form = PlaybookRunForm(
+        request.POST if request.method == "POST" else None, initial=initial, usable=usable_servers(request.user)
+    )
     status = 200
     if request.method == "POST":
         if response := _start_playbook(request, form):
@@ -179,6 +193,7 @@ def playbook_list(request):
         "playbooks": form.playbooks,
         "folders": folders,
         "form": form,
-        "recent_jobs": _jobs().filter(job_type=JobType.PLAYBOOK)[:20],
+        "recent_jobs": _jobs(request.user).filter(job_type=JobType.PLAYBOOK)[:20],
+        "can_run": may(request.user, Action.RUN),
     }
     return render(request, "jobs/playbooks.html", context, status=status)

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -13,13 +14,25 @@ def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
+# Everything this process creates (the SQLite DB and its WAL, job logs, key files, playbook
+# run folders) is private to the service user: settings are imported first by every entry
+# point (manage.py, daphne through livchat.asgi, q2 workers forked from qcluster).
+os.umask(0o077)
 DATA_DIR = Path(os.environ.get("LIVCHAT_DATA_DIR", BASE_DIR / "var")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+try:
+    DATA_DIR.chmod(0o700)  # also closes a data folder made by an older version (0755)
+except PermissionError:  # not ours (a mount point): its owner decides
+    pass
 JOB_LOG_DIR = DATA_DIR / "logs" / "jobs"
 LOG_RETENTION_HOURS = float(os.environ.get("LIVCHAT_LOG_RETENTION_HOURS", "72"))
 PLAYBOOK_DIRS = [BASE_DIR / "playbooks"] + (
     [Path(os.environ["LIVCHAT_PLAYBOOK_DIR"]).resolve()] if os.environ.get("LIVCHAT_PLAYBOOK_DIR") else []
 )
+# DANGEROUS, off by default (AWX's ALLOW_JINJA_IN_EXTRA_VARS): when on, Ansible templates the
+# extra vars a request sends, so `{{ lookup('pipe', 'any command') }}` in a value runs that
+# command on this host as the worker user (which can read the DB and every credential).
+ALLOW_JINJA_IN_EXTRA_VARS = env_bool("LIVCHAT_ALLOW_JINJA_IN_EXTRA_VARS")
 
 
 def _secret_key() -> str:
@@ -36,12 +49,34 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Credential encryption at rest (servers/crypto.py): key material from LIVCHAT_CREDENTIAL_KEY
+# (set the same value on every machine of a multi-machine deployment), else a key generated
+# into CREDENTIAL_KEY_FILE (mode 0600) on first use. Keys that still decrypt, never encrypt:
+# LIVCHAT_CREDENTIAL_OLD_KEYS (comma-separated), the credential_key.old-* files that
+# `rotate_credential_key` keeps, and the key derived from DJANGO_SECRET_KEY (older installs).
 CREDENTIAL_KEY = os.environ.get("LIVCHAT_CREDENTIAL_KEY", "")
+CREDENTIAL_KEY_FILE = DATA_DIR / "credential_key"
+CREDENTIAL_OLD_KEYS = [k.strip() for k in os.environ.get("LIVCHAT_CREDENTIAL_OLD_KEYS", "").split(",") if k.strip()]
 DEBUG = env_bool("DJANGO_DEBUG")
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
 ]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+# Behind a TLS-terminating proxy: LIVCHAT_BEHIND_TLS=1 turns on all of the below; each one
+# can also be set on its own (README, "Running behind TLS").
+BEHIND_TLS = env_bool("LIVCHAT_BEHIND_TLS")
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", BEHIND_TLS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", BEHIND_TLS)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", str(31536000 if BEHIND_TLS else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT")
+_proxy_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if BEHIND_TLS else "")
+if _proxy_header.strip():
+    _name, _, _value = _proxy_header.partition(":")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_COOKIE_AGE", str(12 * 3600)))
 
 INSTALLED_APPS = [
     "daphne",
@@ -53,6 +88,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_q",
+    "ninja",  # the API docs page from local static files (no CDN, no inline script)
+    "axes",
     "accounts",
     "servers",
     "jobs",
@@ -67,7 +104,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "livchat.middleware.JsonErrorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "livchat.urls"
@@ -109,8 +148,35 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
+# Login throttling (django-axes) on every login form (/accounts/login/, /admin/login/):
+# after LIVCHAT_LOGIN_FAILURE_LIMIT failures the account is locked for
+# LIVCHAT_LOGIN_LOCKOUT_MINUTES. Sessions and API tokens already issued keep working.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LIVCHAT_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LIVCHAT_LOGIN_LOCKOUT_MINUTES", "15")))
+# "username" locks the account whatever the client address (a proxy hides it anyway);
+# "username+ip_address" locks the pair only.
+AXES_LOCKOUT_PARAMETERS = [
+    p.split("+") if "+" in p else p
+    for p in os.environ.get("LIVCHAT_LOGIN_LOCKOUT_BY", "username").replace(" ", "").split(",")
+    if p
+]
+AXES_RESET_ON_SUCCESS = True
+# axes warns when the client address is not a lockout parameter. Behind a proxy every
+# client has the proxy's address, so counting by address would lock everybody out at once.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -128,6 +194,24 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# Content-Security-Policy: LivChat's own static files only. No inline script or style (the
+# job page's data travels in <script type="application/json">, which is never executed);
+# the websocket and API calls go to this same origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 

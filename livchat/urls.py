@@ -6,6 +6,7 @@ from livchat.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("servers.urls")),
     path("", include("jobs.urls")),

@@ -1,13 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from accounts.permissions import Action, may, usable_servers
+from servers import validators
 from servers.checks import check_connection
 from servers.models import Credential, Server
-from servers.services import ServerInputError, set_credential_secrets
+from servers.services import ServerInputError, fingerprints_of, set_credential_secrets
 from servers.ssh import SshError
 
 MAX_CHECKS_PER_ACTION = 20
@@ -79,30 +81,109 @@ def report_connection(request, server: Server) -> bool:
         return False
 
 
+SERVER_FORM_FIELDS = (
+    "name",
+    "host",
+    "port",
+    "username",
+    "credential",
+    "tags",
+    "description",
+    "max_concurrent_jobs",
+    "python_interpreter",
+    "allowed_groups",
+)
+
+
+class ServerForm(forms.ModelForm):
+    """The same field rules as the API and add_server (servers/validators.py)."""
+
+    expected_fingerprint = forms.CharField(
+        required=False,
+        label="Expected host key fingerprint",
+        help_text=(
+            "SHA256:... as `ssh-keygen -lf` prints it. The next contact must present this key; "
+            "no credential is sent to a host presenting another. Replaces the pinned key if it differs."
+        ),
+    )
+
+    class Meta:
+        model = Server
+        fields = SERVER_FORM_FIELDS
+
+    def _checked(self, name: str, check_one):
+        value = self.cleaned_data.get(name)
+        if value in (None, ""):
+            return value
+        try:
+            return check_one(value)
+        except validators.FieldError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_host(self):
+        return self._checked("host", validators.check_host)  # an IDNA name is stored as xn--
+
+    def clean_username(self):
+        return self._checked("username", validators.check_username)
+
+    def clean_python_interpreter(self):
+        return self._checked("python_interpreter", validators.check_python_interpreter)
+
+    def clean_expected_fingerprint(self):
+        return self._checked("expected_fingerprint", validators.check_fingerprint)
+
+
 @admin.register(Server)
 class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
+    form = ServerForm
     change_form_template = "admin/servers/server/change_form.html"
     actions = ["test_connection"]
     list_display = ("name", "host", "port", "username", "host_key_fingerprint", "max_concurrent_jobs")
     search_fields = ("name", "host", "description")
+    filter_horizontal = ("allowed_groups",)
     readonly_fields = ("host_key_fingerprint", "host_key", "host_key_pinned_at", "created_at")
     fields = (
-        "name",
-        "host",
-        "port",
-        "username",
-        "credential",
-        "tags",
-        "description",
-        "max_concurrent_jobs",
-        "python_interpreter",
+        *SERVER_FORM_FIELDS,
+        "expected_fingerprint",
         "host_key_fingerprint",
         "host_key",
         "host_key_pinned_at",
         "created_at",
     )
 
-    @admin.action(description="Test connection (run `true`)")
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else usable_servers(request.user, queryset)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not may(request.user, Action.MANAGE_CREDENTIALS):
+            readonly.append("credential")  # attaching a credential needs the credential permission
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        moved = change and {"host", "port"} & set(form.changed_data)
+        if moved:
+            _forget_host_key(obj)  # the next contact pins again before any credential is sent
+        expected = form.cleaned_data.get("expected_fingerprint")
+        if expected and expected not in fingerprints_of(obj.host_key):
+            _forget_host_key(obj)
+            obj.host_key_fingerprint = expected
+        super().save_model(request, obj, form, change)
+        if moved or expected or "credential" in form.changed_data:
+            from accounts.services import record_event
+
+            record_event(
+                actor=request.user,
+                action="server.create" if not change else "server.update",
+                target=obj.name,
+                via="admin",
+                fields=sorted(form.changed_data),
+                host_key_forgotten=True if moved else None,
+                expected_fingerprint=expected or None,
+            )
+
+    @admin.action(description="Test connection (run `true`)", permissions=["change"])
     def test_connection(self, request, queryset):
         servers = list(queryset.select_related("credential")[: MAX_CHECKS_PER_ACTION + 1])
         if len(servers) > MAX_CHECKS_PER_ACTION:
@@ -125,9 +206,15 @@ class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         """The "Test connection" button on a server's page (POST, then back to the page)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        server = get_object_or_404(Server.objects.select_related("credential"), pk=object_id)
-        if not self.has_view_or_change_permission(request, server):
-            messages.error(request, "You may not use this server.")
+        if not str(object_id).isdigit():
+            raise Http404("No such server.")
+        server = get_object_or_404(self.get_queryset(request).select_related("credential"), pk=object_id)
+        if not self.has_change_permission(request, server):
+            messages.error(request, "Testing the connection needs the permission to change this server.")
         else:
             report_connection(request, server)
         return HttpResponseRedirect(reverse("admin:servers_server_change", args=[server.pk]))
+
+
+def _forget_host_key(server: Server) -> None:
+    server.host_key, server.host_key_fingerprint, server.host_key_pinned_at = "", "", None

@@ -1,8 +1,9 @@
-"""Test connection": connect with the pinned host key policy and run `true`."""
+"""The "Test connection" check: connect with the pinned host key policy and run `true`."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import asyncssh
 
@@ -16,20 +17,26 @@ CHECK_TIMEOUT = 20.0
 def check_connection(*, server: Server) -> str:
     """A one-line success message; raises ssh.SshError with a readable message on failure.
 
-    A first contact pins the host key, exactly as the first job would.
+    A first contact pins the host key before logging in, exactly as a job would: the key
+    comes from a key-exchange-only probe (checked against the operator's fingerprint, if
+    one was given) and is pinned here, in the caller's thread and database connection.
     """
     target = target_for(server)
-    seen, exit_status = asyncio.run(_connect_and_run(target))
-    if seen is not None:
-        pin_host_key(server_id=server.pk, seen=seen)
+    pinned_now = None
+    if not target.host_key:
+        seen = asyncio.run(ssh.first_contact_key(target, timeout=CHECK_TIMEOUT))
+        host_key = pin_host_key(server_id=server.pk, seen=seen, host=server.host, port=server.port)
+        target = dataclasses.replace(target, host_key=host_key, expected_fingerprint="")
+        pinned_now = seen
+    exit_status = asyncio.run(_connect_and_run(target))
     if exit_status != 0:
         raise ssh.SshError(f"Connected to {target.address}, but `true` exited with {exit_status}.")
-    pinned = f"; pinned host key {seen.fingerprint}" if seen else ""
+    pinned = f"; pinned host key {pinned_now.fingerprint}" if pinned_now else ""
     return f"{server.name}: connected to {target.address} and ran `true`{pinned}."
 
 
 async def _connect_and_run(target: ssh.Target):
-    conn, seen = await ssh.connect(target, connect_timeout=CHECK_TIMEOUT)
+    conn, _ = await ssh.connect(target, connect_timeout=CHECK_TIMEOUT)
     try:
         result = await asyncio.wait_for(conn.run("true", check=False), timeout=CHECK_TIMEOUT)
     except TimeoutError:
@@ -40,4 +47,4 @@ async def _connect_and_run(target: ssh.Target):
         raise ssh.ConnectionDropped(f"The connection to {target.address} dropped: {exc}") from None
     finally:
         conn.close()
-    return seen, result.exit_status
+    return result.exit_status

@@ -26,6 +26,10 @@ class Api:
         data = raw if raw is not None else ("" if body is _UNSET else json.dumps(body))
         return self.client.post(path, data, content_type="application/json", **self.headers, **extra)
 
+    def patch(self, path: str, body: Any = _UNSET, **extra):
+        data = "" if body is _UNSET else json.dumps(body)
+        return self.client.patch(path, data, content_type="application/json", **self.headers, **extra)
+
 
 def token_api(user) -> Api:
     _, token = create_token(user=user, name="tests")

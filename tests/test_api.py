@@ -45,10 +45,13 @@ def test_create_list_detail(api, sshd):
     assert api.get("/api/servers/web-1").json() == out
 
 
-def test_same_name_updates_the_server(api):
+def test_same_name_is_409_and_patch_changes_the_server(api):
     first = api.post("/api/servers/", {"name": "db", "host": "10.0.0.1", "port": 22})
     assert first.status_code == 201
-    second = api.post("/api/servers/", {"name": "db", "host": "10.0.0.2", "port": 2200, "max_concurrent_jobs": 2})
+    again = api.post("/api/servers/", {"name": "db", "host": "10.0.0.2", "port": 2200, "max_concurrent_jobs": 2})
+    assert "exists already" in assert_error(again, 409)
+    assert (Server.objects.get().host, Server.objects.get().port) == ("10.0.0.1", 22)
+    second = api.patch("/api/servers/db", {"host": "10.0.0.2", "port": 2200, "max_concurrent_jobs": 2})
     assert second.status_code == 200, second.content
     assert (second.json()["host"], second.json()["port"], second.json()["max_concurrent_jobs"]) == ("10.0.0.2", 2200, 2)
     assert Server.objects.count() == 1 and Server.objects.get().host == "10.0.0.2"
@@ -82,7 +85,7 @@ def test_secrets_never_appear_in_any_response(api, sshd, make_server):
     secrets = [SECRET_PASSWORD, SECRET_PASSPHRASE, *key_body]
     body = {"name": "sec", "host": "127.0.0.1", "port": sshd.port, "username": sshd.username}
     created = api.post("/api/servers/", {**body, "private_key": key, "password": SECRET_PASSWORD})
-    updated = api.post("/api/servers/", {**body, "private_key": key, "passphrase": SECRET_PASSPHRASE})
+    updated = api.patch("/api/servers/sec", {"private_key": key, "passphrase": SECRET_PASSPHRASE})
     assert (created.status_code, updated.status_code) == (201, 200), updated.content
     responses = [
         created,
@@ -92,8 +95,9 @@ def test_secrets_never_appear_in_any_response(api, sshd, make_server):
         _exec(api, "sec", command="echo hi"),
         api.get("/api/schema"),
         # Refused input must not be echoed back either.
-        api.post("/api/servers/", {**body, "private_key": SECRET_PASSWORD}),
-        api.post("/api/servers/", {**body, "password": SECRET_PASSWORD * 100}),
+        api.patch("/api/servers/sec", {"private_key": SECRET_PASSWORD}),
+        api.patch("/api/servers/sec", {"password": SECRET_PASSWORD * 100}),
+        api.post("/api/servers/", {**body, "name": "sec2", "private_key": SECRET_PASSWORD}),
     ]
     assert responses[4].json()["stdout"] == "hi\n"  # the stored key really is used
     for response in responses:

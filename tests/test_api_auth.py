@@ -1,4 +1,5 @@
-"""Who may use the API: staff sessions (with CSRF on unsafe methods) and bearer tokens."""
+"""Who may use the API: sessions (with CSRF on unsafe methods) and bearer tokens. What each
+user may do there is the permission table's subject (tests/test_permissions.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _with_csrf(api: Api) -> dict:
 def test_no_credentials_get_is_401_json(path):
     response = Api().get(path)
     message = assert_error(response, 401)
-    assert "Bearer" in message and "staff" in message
+    assert "Bearer" in message and "log in" in message
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -65,17 +66,21 @@ def test_other_authorization_schemes_are_not_accepted():
     assert_error(api.get("/api/servers/"), 401)
 
 
-def test_non_staff_session_is_403():
+NO_VIEW = "plain may not see servers and jobs (needs the Viewers role)"
+NO_RUN = "plain may not run commands and playbooks (needs the Operators role)"
+
+
+def test_session_of_a_user_without_a_role_is_403_with_the_reason():
     api = _session_api(make_staff("plain", is_staff=False))
-    assert "Staff access required" in assert_error(api.get("/api/servers/"), 403)
+    assert NO_VIEW in assert_error(api.get("/api/jobs/"), 403)
     csrf = _with_csrf(api)
-    assert "Staff access required" in assert_error(api.post("/api/servers/", NEW_SERVER, **csrf), 403)
+    assert NO_RUN in assert_error(api.post("/api/servers/auth-srv/exec", UNSAFE[1][1], **csrf), 403)
 
 
-def test_non_staff_token_is_403():
+def test_token_of_a_user_without_a_role_is_403_with_the_reason():
     api = token_api(make_staff("plain", is_staff=False))
-    assert "Staff access required" in assert_error(api.get("/api/jobs/"), 403)
-    assert "Staff access required" in assert_error(api.post("/api/servers/", NEW_SERVER), 403)
+    assert NO_VIEW in assert_error(api.get("/api/jobs/"), 403)
+    assert NO_RUN in assert_error(api.post("/api/servers/auth-srv/exec", UNSAFE[1][1]), 403)
 
 
 def test_token_of_inactive_or_deleted_user_is_401():
@@ -138,7 +143,10 @@ def test_staff_session_post_with_csrf_token_works():
 def test_schema_and_docs_need_authentication():
     assert_error(Api().get("/api/schema"), 401)
     assert_error(Api().get("/api/docs"), 401)
-    assert_error(token_api(make_staff("plain", is_staff=False)).get("/api/schema"), 403)
+    # Authentication is all the documents need: they describe the API, not servers or jobs.
+    assert "needs the Viewers role" in assert_error(
+        token_api(make_staff("plain", is_staff=False)).get("/api/schema"), 403
+    )
     api = token_api(make_staff())
     assert api.get("/api/schema").json()["info"]["title"] == "LivChat API"
     assert api.get("/api/docs").status_code == 200

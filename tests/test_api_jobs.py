@@ -128,13 +128,13 @@ def test_logs_level_is_a_minimum(api, job):
     assert _seqs(_logs(api, job, level="WARNING")) == [152, 153, 156]
     assert _seqs(_logs(api, job, level="error")) == [153, 156]
     assert len(_seqs(_logs(api, job, level="DEBUG", tail=10000))) == 156
-    assert "level must be one of" in assert_error(_logs(api, job, level="LOUD"), 400)
+    assert "level must be one of" in assert_error(_logs(api, job, level="LOUD"), 422)
 
 
 def test_logs_stream(api, job):
     assert _seqs(_logs(api, job, stream="stderr")) == [152, 153]
     assert _seqs(_logs(api, job, stream="system")) == [1, 154, 156]
-    assert "stream must be one of" in assert_error(_logs(api, job, stream="stdin"), 400)
+    assert "stream must be one of" in assert_error(_logs(api, job, stream="stdin"), 422)
 
 
 def test_logs_regex(api, job):
@@ -225,7 +225,7 @@ def test_cancel_pending_then_finished(api, server):
     assert "api-staff" in body["error"]
     job.refresh_from_db()
     assert job.status == "cancelled" and job.finished_at is not None
-    message = assert_error(api.post(f"/api/jobs/{job.job_id}/cancel"), 400)
+    message = assert_error(api.post(f"/api/jobs/{job.job_id}/cancel"), 409)
     assert "already finished" in message
 
 
@@ -246,7 +246,7 @@ def test_cancel_a_running_job_stops_it_on_the_server(api, server, sshd, run_job_
     job.refresh_from_db()
     assert job.status == "cancelled", job.error
     assert sshd.run_local(f"pgrep -f '[s]leep {duration}' || true").stdout.strip() == ""
-    assert "already finished" in assert_error(api.post(f"/api/jobs/{job.job_id}/cancel"), 400)
+    assert "already finished" in assert_error(api.post(f"/api/jobs/{job.job_id}/cancel"), 409)
 
 
 def test_download_rebuilds_the_log_from_rows_when_the_file_is_elsewhere(api, server, run_job):

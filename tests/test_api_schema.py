@@ -1,39 +1,34 @@
-"""The OpenAPI document is valid and complete, and fuzzing every operation finds no 5xx.
+"""The OpenAPI document is valid and complete, and what it promises the server keeps.
 
-Schemathesis generates valid and invalid requests from /api/schema and sends them to the
-app in-process (WSGI). Exec runs on a server that points at the real sshd, with its
-timeout capped, so fuzzed commands really run (as the unprivileged test user) but quickly.
+The schemathesis CLI runs against a live daphne with a token, with every check (no 5xx,
+status codes, content types, response schemas, schema-valid requests accepted,
+schema-invalid ones refused, auth not ignored, ...) and the stateful phase. Exec runs on a
+server that points at the real sshd, with its timeout capped, so fuzzed commands really
+run (as the unprivileged test user) but quickly.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-import schemathesis
 from django.conf import settings as django_settings
-from django.core.handlers.wsgi import WSGIHandler
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from accounts.services import create_token
 from jobs.services import create_remote_exec_job
 from jobs.sink import JobSink
 from tests.api_helpers import Api, make_staff
+from tests.daphne import running_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FUZZ_SERVER = "fuzz-target-7f3a"  # improbable for the fuzzer to create or overwrite
 EXAMPLES_PER_OPERATION = 25
-FUZZ_EXEC_TIMEOUT = 2
+REJECTIONS = ("400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx")
 INLINE_MAX_TIMEOUT = django_settings.INLINE_EXEC_MAX_TIMEOUT
 DESIGN_ROUTES = {
     ("/api/servers/", "get"),
@@ -78,6 +73,29 @@ def test_schema_is_openapi_3_with_every_route(document):
     }
 
 
+def test_the_schema_declares_what_the_server_enforces(document):
+    schemas = document["components"]["schemas"]
+    line = schemas["LineOut"]["properties"]
+    assert line["level"]["enum"] == ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    assert set(line["stream"]["enum"]) == {"stdout", "stderr", "system"}
+    assert line["truncated"]["type"] == "boolean"
+    params = {p["name"]: p["schema"] for p in document["paths"]["/api/jobs/{job_id}/logs"]["get"]["parameters"]}
+    assert {"DEBUG", "error"} <= set(params["level"]["anyOf"][0]["enum"])
+    assert params["stream"]["anyOf"][0]["enum"] == ["stdout", "stderr", "system"]
+    assert params["q"]["anyOf"][0]["format"] == "regex"
+    assert {"after", "before", "tail"} <= set(params)
+    logs = schemas["LogsOut"]["properties"]
+    assert {"has_more", "next_after", "next_before"} <= set(logs)
+    exec_in = schemas["ExecIn"]
+    assert "\\x00" in exec_in["properties"]["command"]["pattern"]
+    assert "\\r\\n" in exec_in["properties"]["working_dir"]["anyOf"][0]["pattern"]
+    inline = exec_in["anyOf"][1]["properties"]["timeout"]["anyOf"][0]
+    assert inline["maximum"] == INLINE_MAX_TIMEOUT and exec_in["anyOf"][0]["required"] == ["use_job"]
+    cancel = document["paths"]["/api/jobs/{job_id}/cancel"]["post"]["responses"]
+    assert "409" in cancel and "400" not in cancel
+    assert "/api/jobs/{job_id}/lines/{seq}" in document["paths"]
+
+
 def test_no_response_schema_can_carry_a_secret(document):
     schemas = document["components"]["schemas"]
     response_refs = set()
@@ -103,63 +121,70 @@ def _refs(node) -> set[str]:
 
 
 @pytest.fixture
-def fuzz_targets(make_server, token):
+def fuzz_targets(make_server):
     server = make_server(name=FUZZ_SERVER)
     job = create_remote_exec_job(server=server, command="echo fuzz", enqueue=False)
     sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
-    sink.write_lines("stdout", [f"line {i}" for i in range(300)] + ["a" * 40 + "!"])
+    sink.write_lines("stdout", [f"line {i}" for i in range(300)] + ["a" * 40 + "!", "long " * 4000])
     sink.write_lines("stderr", ["warn"], level="WARNING")
     sink.close()
     return {"name": FUZZ_SERVER, "job_id": job.job_id}
 
 
-def _cap_exec_timeout(case):
-    """Fuzzed inline commands run for real: keep each one short."""
-    body = case.body
-    if case.operation.path.endswith("/exec") and isinstance(body, dict) and body.get("use_job") is not True:
-        timeout = body.get("timeout")
-        # Only valid timeouts are shortened: an invalid one must still reach the API as sent.
-        if timeout is None or (type(timeout) is int and FUZZ_EXEC_TIMEOUT < timeout <= INLINE_MAX_TIMEOUT):
-            body["timeout"] = FUZZ_EXEC_TIMEOUT
-    return case
+@pytest.mark.slow
+def test_schemathesis_with_every_check_and_the_stateful_phase_finds_nothing(
+    token, fuzz_targets, subprocess_env, tmp_path
+):
+    """The schemathesis CLI against a live daphne with an Admins token: all checks, the
+    examples/coverage/fuzzing/stateful phases. Exec always aims at the server on the real
+    sshd (commands run for real, capped at a few seconds by tests/schemathesis_hooks.py)."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        f"""
+[checks.negative_data_rejection]
+# 413: a body past the 1 MiB request limit is refused before it is parsed.
+expected-statuses = [{", ".join(f'"{s}"' for s in REJECTIONS)}]
 
+[parameters]
+"path.job_id" = "{fuzz_targets["job_id"]}"
 
-def test_fuzzing_finds_no_server_errors(token, fuzz_targets):
-    headers = {"Authorization": f"Bearer {token}"}
-    schema = schemathesis.openapi.from_wsgi("/api/schema", WSGIHandler(), headers=headers)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert {(op.path, op.method.lower()) for op in operations} >= DESIGN_ROUTES
-    for operation in operations:
-        fixed = {k: v for k, v in fuzz_targets.items() if f"{{{k}}}" in operation.path}
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            # Half the cases aim at the existing server / job, so the code behind the 404 runs too.
-            strategy = st.one_of(operation.as_strategy(mode, path_parameters=fixed), operation.as_strategy(mode)).map(
-                _cap_exec_timeout
-            )
-            _fuzz(strategy, headers)
+# Whether a private key can be read is not something a schema can say: a schema-valid
+# string that is no key is refused with 400, on these two operations only.
+[[operations]]
+include-path = "/api/servers/"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 
+[[operations]]
+include-path = "/api/servers/{{name}}"
+include-method = "PATCH"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 
-def _fuzz(strategy, headers: dict) -> None:
-    checks = [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_schema_conformance,
-        negative_data_rejection,
-    ]
-
-    @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],  # no shrinking storms
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
+[[operations]]
+include-path = "/api/servers/{{name}}/exec"
+parameters = {{ "path.name" = "{fuzz_targets["name"]}" }}
+"""
     )
-    @given(case=strategy)
-    def run(case):
-        response = case.call(headers=headers)
-        assert response.status_code < 500, (case.operation.label, response.status_code, response.text[:300])
-        case.validate_response(response, checks=checks, headers=headers)
-
-    run()
+    cli = Path(sys.executable).with_name("schemathesis")
+    env = dict(
+        subprocess_env,
+        SCHEMATHESIS_HOOKS="tests.schemathesis_hooks",
+        FUZZ_INLINE_MAX_TIMEOUT=str(INLINE_MAX_TIMEOUT),
+        PYTHONPATH=str(django_settings.BASE_DIR),
+    )
+    with running_daphne(subprocess_env) as daphne:
+        result = subprocess.run(
+            [
+                str(cli), "--config-file", str(config), "--no-color", "run", f"{daphne.url}/api/schema",
+                "--header", f"Authorization: Bearer {token}",
+                "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
+                "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", "1", "--workers", "1",
+                "--generation-database", "none", "--report-dir", str(tmp_path / "report"),
+            ],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    output = result.stdout + result.stderr
+    operations = re.search(r"Operations:\s+(\d+) selected / (\d+) total", output)
+    assert operations and operations[1] == operations[2] and int(operations[1]) >= len(DESIGN_ROUTES), output[-3000:]
+    assert "Stateful" in output, output[-3000:]
+    assert result.returncode == 0, output[-6000:]

@@ -16,6 +16,7 @@ from jobs.sink import JobSink
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # a browser always sends both
 
 
 def _app():
@@ -59,7 +60,7 @@ def test_resume_after_a_seq_sends_the_rest_in_batches_then_end(staff_user):
     cookie = _cookie(staff_user)
 
     async def run():
-        comm = WebsocketCommunicator(_app(), f"/ws/jobs/{job.job_id}/?after=1000", headers=[ORIGIN, cookie])
+        comm = WebsocketCommunicator(_app(), f"/ws/jobs/{job.job_id}/?after=1000", headers=[HOST, ORIGIN, cookie])
         connected, _ = await comm.connect()
         assert connected
         seqs, messages = await _collect(comm)
@@ -86,7 +87,9 @@ def test_reconnect_while_job_writes_gives_every_line_once(server, staff_user, ru
         received: list[int] = []
         after = 0
         for attempt in range(50):
-            comm = WebsocketCommunicator(_app(), f"/ws/jobs/{job.job_id}/?after={after}", headers=[ORIGIN, cookie])
+            comm = WebsocketCommunicator(
+                _app(), f"/ws/jobs/{job.job_id}/?after={after}", headers=[HOST, ORIGIN, cookie]
+            )
             assert (await comm.connect())[0]
             seqs, messages = await _collect(comm, until_end=attempt >= 3, max_lines=None if attempt >= 3 else 300)
             await comm.disconnect()  # drop mid-stream, then resume from the last seq seen
@@ -111,7 +114,7 @@ def test_end_comes_only_after_the_last_line(server, staff_user, run_job_in_threa
     cookie = _cookie(staff_user)
 
     async def run():
-        comm = WebsocketCommunicator(_app(), f"/ws/jobs/{job.job_id}/", headers=[ORIGIN, cookie])
+        comm = WebsocketCommunicator(_app(), f"/ws/jobs/{job.job_id}/", headers=[HOST, ORIGIN, cookie])
         assert (await comm.connect())[0]
         await asyncio.get_running_loop().run_in_executor(None, run_job_in_thread, job)
         seqs, messages = await _collect(comm)
@@ -130,16 +133,16 @@ def test_end_comes_only_after_the_last_line(server, staff_user, run_job_in_threa
 
 @pytest.mark.parametrize(
     "headers_kind, expected_close",
-    [("foreign-origin", None), ("anonymous", 4401), ("non-staff", 4403)],
+    [("foreign-origin", None), ("anonymous", 4401), ("staff-without-role", 4403)],
 )
 def test_refused_connections(headers_kind, expected_close):
     job = _finished_job(3)
-    user = get_user_model().objects.create_user("plain", password="pw-plain-123")
+    user = get_user_model().objects.create_user("plain", password="pw-plain-123", is_staff=True)
     staff = get_user_model().objects.create_user("boss", password="pw-boss-123", is_staff=True)
     headers = {
-        "foreign-origin": [(b"origin", b"http://evil.example"), _cookie(staff)],
-        "anonymous": [ORIGIN],
-        "non-staff": [ORIGIN, _cookie(user)],
+        "foreign-origin": [HOST, (b"origin", b"http://evil.example"), _cookie(staff)],
+        "anonymous": [HOST, ORIGIN],
+        "staff-without-role": [HOST, ORIGIN, _cookie(user)],
     }[headers_kind]
 
     async def run():
@@ -168,7 +171,7 @@ def test_bad_requests_get_a_message_and_a_close_code(staff_user, path, code, tex
     cookie = _cookie(staff_user)
 
     async def run():
-        comm = WebsocketCommunicator(_app(), path, headers=[ORIGIN, cookie])
+        comm = WebsocketCommunicator(_app(), path, headers=[HOST, ORIGIN, cookie])
         assert (await comm.connect())[0]
         msg = await comm.receive_json_from(timeout=10)
         close = await comm.receive_output(timeout=10)
@@ -186,7 +189,7 @@ def test_after_beyond_the_end_sends_no_lines_just_end(staff_user):
     cookie = _cookie(staff_user)
 
     async def run():
-        comm = WebsocketCommunicator(_app(), f"/ws/jobs/{job.job_id}/?after=999", headers=[ORIGIN, cookie])
+        comm = WebsocketCommunicator(_app(), f"/ws/jobs/{job.job_id}/?after=999", headers=[HOST, ORIGIN, cookie])
         assert (await comm.connect())[0]
         seqs, messages = await _collect(comm)
         await comm.disconnect()
@@ -202,7 +205,7 @@ def test_dashboard_socket_reports_status_changes(staff_user):
     cookie = _cookie(staff_user)
 
     async def run():
-        comm = WebsocketCommunicator(_app(), "/ws/jobs/", headers=[ORIGIN, cookie])
+        comm = WebsocketCommunicator(_app(), "/ws/jobs/", headers=[HOST, ORIGIN, cookie])
         assert (await comm.connect())[0]
         first = await comm.receive_json_from(timeout=10)
         from channels.db import database_sync_to_async

@@ -94,12 +94,13 @@ def test_playbooks_page_preselects_the_playbook_and_server_from_the_link(staff_c
     assert 'href="/playbooks/?server=web-1"' in staff_client.get("/servers/web-1/").content.decode()
 
 
-def test_playbooks_page_is_staff_only(client, web1):
+def test_playbooks_page_needs_a_role(client, web1):
     assert client.get("/playbooks/")["Location"].startswith("/accounts/login/?next=/playbooks/")
     post = client.post("/playbooks/", {"playbook": "ping.yml", "servers": ["web-1"]})
     assert post.status_code == 302 and post["Location"].startswith("/accounts/login/")
     client.force_login(get_user_model().objects.create_user("visitor", password="pw-visitor-123"))
-    assert client.get("/playbooks/").status_code == 403
+    refused = client.get("/playbooks/")
+    assert refused.status_code == 403 and b"needs the Viewers role" in refused.content
     post = client.post("/playbooks/", {"playbook": "ping.yml", "servers": ["web-1"]})
     assert post.status_code == 403
     post = client.post("/servers/web-1/", _server_form())

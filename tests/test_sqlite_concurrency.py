@@ -19,9 +19,9 @@ from django.test import Client
 
 from accounts.services import create_token
 from jobs.models import Job, JobLogLine
-from tests.helpers import make_user
 from jobs.services import create_remote_exec_job
 from jobs.tasks import run_job
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,8 @@ sink.py → rows. The asyncio side only watches: every POLL_SECONDS it reads the
 flag and writes the running task and progress to the Job row when they changed.
 
 Secrets: keys live in a 0600 file of a per-job folder deleted at the end whatever happens
-(jobs/ansible_run.py); nothing secret reaches ansible-runner's artifacts. Host keys stay
+(jobs/ansible_run.py); nothing secret reaches ansible-runner's artifacts. Extra vars and the
+inventory's values reach Ansible marked `!unsafe`: never templated on this host. Host keys stay
 checked: every server is reached once first (pinning on first contact, refusing a changed
 key), then Ansible runs with a known_hosts file of the pinned keys and strict checking.
 """
@@ -24,7 +25,7 @@ from asgiref.sync import sync_to_async
 
 from jobs import ansible_procs, services
 from jobs.ansible_events import EventMapper, count_tasks, empty_recap
-from jobs.ansible_run import RunDir, init_runner, sweep_stale_dirs
+from jobs.ansible_run import RunDir, allow_jinja_in_extra_vars, init_runner, sweep_stale_dirs
 from jobs.executors.remote import Outcome
 from jobs.models import Job
 from jobs.playbooks import PASSWORD_ONLY_MESSAGE, password_only, resolve_playbook, validate_extra_vars
@@ -72,6 +73,12 @@ async def run(*, job: Job, sink: JobSink) -> Outcome:
     except JobInputError as exc:
         return Outcome(status="failed", error=str(exc))
     sink.write(f"Playbook {info.name} on {', '.join(s.name for s in servers)}", level="INFO", stream="system")
+    if extra_vars and allow_jinja_in_extra_vars():
+        sink.write(
+            "Extra vars are templated by Ansible on the LivChat host (LIVCHAT_ALLOW_JINJA_IN_EXTRA_VARS is on).",
+            level="WARNING",
+            stream="system",
+        )
 
     hosts = await _preflight(servers)
     ready = [h for h in hosts if not h.error]

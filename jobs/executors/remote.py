@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class _Run:
     stderr: Tail = field(default_factory=Tail)
     pgid: int | None = None
     pgid_known: asyncio.Event = field(default_factory=asyncio.Event)
+    nonce: str = field(default_factory=lambda: secrets.token_hex(8))  # marks this run's pgid line
 
     async def pump(self, stream: str) -> None:
         reader = self.process.stdout if stream == "stdout" else self.process.stderr
@@ -113,7 +115,7 @@ class _Run:
 
     def _take_marker(self, head: bytes) -> bytes:
         first, sep, rest = head.partition(b"\n")
-        self.pgid = ssh.parse_pgid_marker(first)
+        self.pgid = ssh.parse_pgid_marker(first, nonce=self.nonce)
         self.pgid_known.set()
         return rest if self.pgid is not None else head
 
@@ -141,9 +143,10 @@ async def stream_command(
     tail_bytes: int = TAIL_BYTES,
 ) -> Outcome:
     """Run `command`, stream its lines to `on_lines`, stop it on timeout or cancel."""
-    process = await conn.create_process(ssh.wrap_command(command, working_dir), encoding=None)
+    nonce = secrets.token_hex(8)
+    process = await conn.create_process(ssh.wrap_command(command, working_dir, nonce=nonce), encoding=None)
     process.stdin.write_eof()
-    run = _Run(process=process, on_lines=on_lines, stdout=Tail(tail_bytes), stderr=Tail(tail_bytes))
+    run = _Run(process=process, on_lines=on_lines, stdout=Tail(tail_bytes), stderr=Tail(tail_bytes), nonce=nonce)
     pumps = asyncio.gather(run.pump("stdout"), run.pump("stderr"))
     finished = asyncio.ensure_future(_finish(process, pumps))
     watchers = [asyncio.ensure_future(asyncio.sleep(timeout))]
@@ -212,7 +215,7 @@ async def _kill(conn: asyncssh.SSHClientConnection, run: _Run) -> bool:
         await asyncio.wait_for(run.pgid_known.wait(), 5)
     except TimeoutError:
         pass
-    if run.pgid is None:
+    if run.pgid is None or run.pgid <= 1:  # never `kill -- -1`: every process of the user
         logger.warning("The remote process id is unknown; closing the channel instead")
         run.process.close()
         return False

@@ -1,41 +1,89 @@
-"""The remote_exec job: connect (pinning the host key on first contact), stream, report."""
+"""The remote_exec job: connect (pinning the host key on first contact), stream, report.
+
+Queued jobs (tasks.run_job) and inline ones (jobs/inline_exec.py) both run here; an inline
+caller may also see the lines as they arrive (`on_lines`) and stop the command itself
+(`stop_check`, e.g. Ctrl-C), besides the job's own cancel flag.
+"""
 
 from __future__ import annotations
 
+import logging
+
+import asyncssh
 from asgiref.sync import sync_to_async
 
-from jobs.executors.remote import Outcome, stream_command
+from jobs.executors.remote import TAIL_BYTES, CancelCheck, LinesCallback, Outcome, stream_command
 from jobs.models import Job
 from jobs.sink import JobSink
 from servers import ssh
+from servers.crypto import CredentialDecryptError
 from servers.services import pin_host_key, target_for
 
+logger = logging.getLogger("jobs.remote")
 
-async def run(*, job: Job, sink: JobSink) -> Outcome:
+
+async def run(
+    *,
+    job: Job,
+    sink: JobSink,
+    on_lines: LinesCallback | None = None,
+    stop_check: CancelCheck | None = None,
+    tail_bytes: int = TAIL_BYTES,
+) -> Outcome:
     server = job.server
     if server is None:
         return Outcome(status="failed", error="The job's server was deleted.")
-    target = await sync_to_async(target_for, thread_sensitive=False)(server)
+    try:
+        target = await sync_to_async(target_for, thread_sensitive=False)(server)
+    except CredentialDecryptError as exc:
+        return Outcome(status="failed", error=str(exc))
     try:
         conn, seen = await ssh.connect(target)
     except ssh.SshError as exc:
         return Outcome(status="failed", error=str(exc))
-    if seen is not None:
+    if seen is not None:  # ssh.connect pinned it through the target's hook; this is idempotent
         await sync_to_async(pin_host_key, thread_sensitive=False)(server_id=server.pk, seen=seen)
     command = job.params.get("command", "")
     sink.write(f"$ {command}", level="INFO", stream="system")
-    async with conn:
-        return await stream_command(
-            conn,
-            command=command,
-            working_dir=job.params.get("working_dir", ""),
-            timeout=job.timeout,
-            on_lines=sink.write_lines,
-            cancel_check=_cancel_check(job.pk),
-        )
+    cancel = _cancel_check(job.pk)
+    try:
+        async with conn:
+            return await stream_command(
+                conn,
+                command=command,
+                working_dir=job.params.get("working_dir", ""),
+                timeout=job.timeout,
+                on_lines=sink.write_lines if on_lines is None else _tee(sink.write_lines, on_lines),
+                cancel_check=cancel if stop_check is None else _first_of(stop_check, cancel),
+                tail_bytes=tail_bytes,
+            )
+    except (asyncssh.Error, OSError) as exc:
+        # Connected, but the session failed (channel refused, connection dropped, ...).
+        reason = getattr(exc, "reason", "") or str(exc) or exc.__class__.__name__
+        logger.warning("The command could not run on %s: %s", server.name, reason)
+        return Outcome(status="failed", error=f"The command could not run on {server.name}: {reason}")
 
 
-def _cancel_check(job_pk: int):
+def _tee(first: LinesCallback, second: LinesCallback) -> LinesCallback:
+    def both(stream: str, lines: list[str]) -> None:
+        first(stream, lines)  # stored first: what the caller shows is always on record
+        second(stream, lines)
+
+    return both
+
+
+def _first_of(*checks: CancelCheck) -> CancelCheck:
+    async def check() -> str | None:
+        for one in checks:
+            who = await one()
+            if who is not None:
+                return who
+        return None
+
+    return check
+
+
+def _cancel_check(job_pk: int) -> CancelCheck:
     def read() -> str | None:
         row = Job.objects.filter(pk=job_pk).values_list("cancel_requested_at", "cancel_requested_by").first()
         if row is None:

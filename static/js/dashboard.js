@@ -99,6 +99,8 @@ function connect() {
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     if (m.type === "status") onStatus(m);
+    // Flow control (jobs/flow.py): acknowledge what was handled, or the server stops sending.
+    if (m.ack && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", ack: m.ack }));
   };
   ws.onclose = (e) => {
     if (e.code === 4403 || e.code === 4401) {

@@ -10,6 +10,7 @@ import { FullSource, LineCache } from "./lv-sources.js";
 import { JobSocket } from "./lv-socket.js";
 import {
   ansiToHtml,
+  applyAnsiStyles,
   highlight,
   isTruncated,
   makeRow,
@@ -175,7 +176,7 @@ export class LogViewer {
       this.status = s.status;
       setBadge(this.el.status, s.status);
       const final = FINAL_STATUSES.has(s.status);
-      this.el.cancel.hidden = final;
+      this.el.cancel.hidden = final || !this.boot.can_cancel;
       this.el.follow.textContent = final ? "↓ Jump to bottom" : "↓ Follow";
     }
     if (s.progress !== undefined) {
@@ -310,6 +311,7 @@ export class LogViewer {
     row._h.textContent = line.host || "";
     const html = rowHtml(line);
     row._m.innerHTML = html; // ansi_up escapes every character of the output
+    if (html.includes("data-ansi-style")) applyAnsiStyles(row._m);
     if (html.includes("<a ")) openLinksElsewhere(row._m);
     if (this.hitRe) highlight(row._m, this.hitRe);
   }
@@ -357,6 +359,7 @@ export class LogViewer {
     const tags = [line.host && `host ${line.host}`, line.task && `task ${line.task}`, line.event].filter(Boolean);
     this.el["detail-meta"].textContent = [`#${line.seq}`, line.ts, line.level, line.stream, ...tags].join(" · ");
     this.el["detail-text"].innerHTML = ansiToHtml(line.message);
+    applyAnsiStyles(this.el["detail-text"]);
     openLinksElsewhere(this.el["detail-text"]);
     this.detailLine = line;
     this.el.detail.hidden = false;

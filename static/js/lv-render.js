@@ -10,6 +10,7 @@ ansi.use_classes = true; // palette in app.css, tuned for the dark pane
 ansi.escape_html = true;
 
 const htmlCache = new Map();
+const ANSI_STYLE_RE = /<span style="/g;
 
 // Each line is rendered on its own (rows render out of order), so colour state must not
 // leak from one line into the next.
@@ -21,7 +22,19 @@ export function ansiToHtml(text) {
   ansi.italic = false;
   ansi.underline = false;
   ansi._buffer = "";
-  return ansi.ansi_to_html(text);
+  // Bold, 256-colour and truecolor spans come with a style attribute, which the page's
+  // Content-Security-Policy (style-src 'self') blocks in markup; applyAnsiStyles() sets the
+  // same declarations through the CSSOM, which the CSP allows. Output text is escaped, so
+  // only ansi_up's own spans can start with `<span style="`.
+  return ansi.ansi_to_html(text).replace(ANSI_STYLE_RE, '<span data-ansi-style="');
+}
+
+// After `el.innerHTML = ansiToHtml(...)`: turn the spans' data-ansi-style into styles.
+export function applyAnsiStyles(el) {
+  for (const span of el.querySelectorAll("span[data-ansi-style]")) {
+    span.style.cssText = span.dataset.ansiStyle;
+    span.removeAttribute("data-ansi-style");
+  }
 }
 
 const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };

@@ -8,6 +8,7 @@ const FATAL = new Map([
   [4401, "not logged in: reload the page and log in again"],
   [4403, "forbidden: log in as a staff user"],
   [4404, "job not found"],
+  [4429, "too many open live views: close some tabs, then reload"],
 ]);
 const PING_MS = 20000;
 const SILENCE_MS = 50000; // a socket quiet for this long (pings included) is dead
@@ -66,6 +67,11 @@ export class JobSocket {
         return;
       }
       this._handle(msg);
+      // Flow control (jobs/flow.py): the server keeps at most 1 MiB unacknowledged, so
+      // acknowledge each message once it is handed to the viewer.
+      if (msg.ack && ws.readyState === WebSocket.OPEN) {
+        ws.send(JSON.stringify({ type: "ack", ack: msg.ack, seq: this.cursor }));
+      }
     };
     ws.onclose = (event) => {
       if (ws !== this.ws) return;

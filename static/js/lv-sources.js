@@ -118,12 +118,23 @@ export class FullSource {
 
   async _fetch(b) {
     this.inflight.add(b);
+    const end = (b + 1) * BLOCK;
     try {
-      const res = await this.v.api.logs({ after: b * BLOCK, tail: BLOCK });
-      for (const line of res.lines) this.v.cache.put(line);
-      const returned = res.lines.length ? res.lines[res.lines.length - 1].seq : b * BLOCK;
-      const upTo = res.lines.length < BLOCK ? Math.max(returned, Math.min(res.last_seq, (b + 1) * BLOCK)) : returned;
-      this.v.cache.markFetched(b, Math.min(upTo, (b + 1) * BLOCK));
+      let after = b * BLOCK;
+      for (;;) {
+        const res = await this.v.api.logs({ after, tail: end - after });
+        for (const line of res.lines) this.v.cache.put(line);
+        const returned = res.lines.length ? res.lines[res.lines.length - 1].seq : after;
+        if (res.has_more && returned < end) {
+          // The answer stopped at its byte budget (long lines): read on from where it stopped.
+          this.v.cache.markFetched(b, returned);
+          after = returned;
+          continue;
+        }
+        const upTo = res.has_more ? returned : Math.max(returned, Math.min(res.last_seq, end));
+        this.v.cache.markFetched(b, Math.min(upTo, end));
+        break;
+      }
     } catch (err) {
       this.v.notify(`Could not load lines ${b * BLOCK + 1}–${(b + 1) * BLOCK}: ${err.message}`, "error");
     } finally {
@@ -202,7 +213,7 @@ export class ListSource {
     try {
       const res = await this.v.api.logs({ ...this.params(), tail: LIST_PAGE });
       this._merge(res.lines);
-      this.exhausted = res.lines.length < LIST_PAGE;
+      this.exhausted = !res.has_more;
       this.floor = this.exhausted ? 0 : res.lines[0].seq;
     } catch (err) {
       this.error = err.message;
@@ -253,7 +264,7 @@ export class ListSource {
           const res = await this.v.api.logs({ ...this.params(), after: cursor, tail: LIST_PAGE });
           const inRange = res.lines.filter((l) => l.seq < hi);
           got.push(...inRange);
-          if (res.lines.length < LIST_PAGE || inRange.length < res.lines.length) break;
+          if (!res.has_more || inRange.length < res.lines.length) break;
           cursor = res.lines[res.lines.length - 1].seq;
         }
         this._merge(got);

@@ -13,10 +13,10 @@ from django.utils.crypto import get_random_string
 from accounts.services import create_token
 from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
-from tests.helpers import make_user
 from servers.models import Server
 from tests.api_helpers import Api
 from tests.bad_input.helpers import JOB_LINE_COUNT, JOB_LINES, SPACED_DIR, closed_port, store_lines
+from tests.helpers import make_user
 
 
 @dataclass

@@ -13,6 +13,7 @@ from django.test import Client
 from jobs.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
 from jobs.services import create_remote_exec_job
 from tests.bad_input.helpers import SPACED_DIR, XSS, Row, assert_every_line_kept, messages, table
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,7 +65,7 @@ ROWS = table(
 
 
 @pytest.mark.parametrize("row", ROWS)
-def test_output_row(row: Row, server, spaced_dir, run_job, django_user_model):
+def test_output_row(row: Row, server, spaced_dir, run_job):
     run = row.input
     job = run_job(
         create_remote_exec_job(server=server, command=run.command, working_dir=run.working_dir, enqueue=False)
@@ -84,7 +85,7 @@ def test_output_row(row: Row, server, spaced_dir, run_job, django_user_model):
     assert_every_line_kept(job)
 
     if row.fragment == XSS:
-        _page_escapes_it(job, django_user_model.objects.create_user("out-staff", is_staff=True))
+        _page_escapes_it(job, make_user("out-staff", is_staff=True))
 
 
 def _page_escapes_it(job, staff) -> None:

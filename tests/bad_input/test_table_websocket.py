@@ -11,6 +11,7 @@ import pytest
 from tests.bad_input.helpers import JOB_LINE_COUNT, Row, WsAnswer, session_cookie, table, ws_talk
 
 LOCAL = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # a browser always sends it
 FOREIGN = (b"origin", b"http://evil.example")
 REFUSED = "refused"  # the handshake is refused: a browser sees a failed connection, no message fits
 
@@ -33,8 +34,8 @@ ROWS = table(
     Row("ws", "foreign-origin-dashboard", ("/ws/jobs/", "staff", FOREIGN), REFUSED, None),
     Row("ws", "no-origin-header", ("/ws/jobs/{job}/", "staff", None), REFUSED, None),
     Row("ws", "anonymous", ("/ws/jobs/{job}/", "anonymous", LOCAL), 4401, None),
-    Row("ws", "non-staff", ("/ws/jobs/{job}/", "plain", LOCAL), 4403, None),
-    Row("ws", "non-staff-dashboard", ("/ws/jobs/", "plain", LOCAL), 4403, None),
+    Row("ws", "no-role", ("/ws/jobs/{job}/", "plain", LOCAL), 4403, None),
+    Row("ws", "no-role-dashboard", ("/ws/jobs/", "plain", LOCAL), 4403, None),
     Row("ws", "after-negative", ("/ws/jobs/{job}/?after=-1", "staff", LOCAL), 4400, "after must be a whole number"),
     Row("ws", "after-text", ("/ws/jobs/{job}/?after=abc", "staff", LOCAL), 4400, "after must be a whole number"),
     Row("ws", "after-huge", ("/ws/jobs/{job}/?after=" + "9" * 40, "staff", LOCAL), 4400, "after must be a whole number"),
@@ -50,7 +51,7 @@ ROWS = table(
 @pytest.mark.parametrize("row", ROWS)
 def test_websocket_row(row: Row, committed_world):
     path, who, origin = row.input
-    headers = [origin] if origin else []
+    headers = [HOST, origin] if origin else [HOST]
     if who != "anonymous":
         headers.append(session_cookie(committed_world.staff if who == "staff" else committed_world.plain))
 

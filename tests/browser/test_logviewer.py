@@ -58,7 +58,7 @@ def test_run_from_server_page_streams_live_and_resumes_after_a_drop(logged_in, s
         "() => { const c = livchatViewer.stats().cursor; livchatViewer.dropConnection({holdMs: 1500}); return c; }"
     )
     page.locator("[data-lv=conn][data-state=reconnecting]").wait_for()
-    page.wait_for_function("livchatViewer.stats().ended", timeout=60_000)
+    page.wait_for_function("() => livchatViewer.stats().ended", timeout=60_000)
 
     job = wait_final(job)
     assert job.status == "succeeded"
@@ -160,7 +160,7 @@ def test_dashboard_stream_filter_and_cancel_on_a_running_job(logged_in, server):
     page.click("[data-lv=streams] button[data-stream=stderr]")
     page.locator("[data-lv=notice]", has_text="matching line").wait_for()
     shown = page.evaluate("livchatViewer.viewer.source.count()")
-    page.wait_for_function(f"livchatViewer.viewer.source.count() > {shown}")
+    page.wait_for_function(f"() => livchatViewer.viewer.source.count() > {shown}")
     streams = page.eval_on_selector_all(
         ROWS, "rows => rows.map(r => (r.className.match(/lv-s-(\\w+)/) || [0, r.className])[1])"
     )
@@ -170,7 +170,7 @@ def test_dashboard_stream_filter_and_cancel_on_a_running_job(logged_in, server):
     page.on("dialog", lambda d: d.accept())
     page.click("[data-lv=cancel]")
     page.locator("[data-lv=status]", has_text="cancelled").wait_for()
-    page.wait_for_function("livchatViewer.stats().ended")
+    page.wait_for_function("() => livchatViewer.stats().ended")
     assert page.locator("[data-lv=cancel]").is_hidden()
     page.locator("[data-lv=error]", has_text="Cancelled").wait_for()
     job = wait_final(job)

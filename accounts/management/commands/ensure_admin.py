@@ -4,7 +4,9 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -14,14 +16,24 @@ class Command(BaseCommand):
         parser.add_argument("--username", default=os.environ.get("LIVCHAT_ADMIN_USER", "admin"))
 
     def handle(self, *args, username, **options):
-        users = get_user_model().objects
+        model = get_user_model()
+        users = model.objects
         if users.filter(is_superuser=True).exists():
             self.stdout.write(
                 "Log in with your existing admin account (reset it with: manage.py changepassword admin)."
             )
             return
-        password = os.environ.get("LIVCHAT_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        given = os.environ.get("LIVCHAT_ADMIN_PASSWORD")
+        password = given or secrets.token_urlsafe(12)
+        if given:
+            # The same rules as every other password (AUTH_PASSWORD_VALIDATORS).
+            try:
+                validate_password(password, user=model(username=username))
+            except ValidationError as exc:
+                raise CommandError(
+                    "LIVCHAT_ADMIN_PASSWORD is refused: " + " ".join(exc.messages) + " No account was created."
+                ) from None
         users.create_superuser(username=username, email="", password=password)
-        shown = "(from LIVCHAT_ADMIN_PASSWORD)" if os.environ.get("LIVCHAT_ADMIN_PASSWORD") else password
+        shown = "(from LIVCHAT_ADMIN_PASSWORD)" if given else password
         self.stdout.write(self.style.SUCCESS(f"Created admin account: user '{username}', password {shown}"))
         self.stdout.write("This password is shown only once.")

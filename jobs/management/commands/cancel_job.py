@@ -18,7 +18,7 @@ class Command(cli.JobCommand):
     def handle(self, *args, job_id, **options):
         job = cli.get_job(job_id)
         try:
-            job = request_cancel(job=job, requested_by=f"cli:{cli.os_user()}")
+            job = request_cancel(job=job, requested_by=f"cli:{cli.os_user()}", via="cli")
         except JobInputError as exc:
             raise CommandError(str(exc)) from None
         if job.status == JobStatus.CANCELLED:

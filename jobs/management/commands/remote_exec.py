@@ -1,13 +1,13 @@
-"""Run a shell command on a server: now over SSH (inline), or as a job (--job / --follow)."""
+"""Run a shell command on a server: now over SSH (inline, recorded as an inline job), or as a
+queued job (--job / --follow)."""
 
 from __future__ import annotations
 
 from django.core.management.base import CommandError
 
 from jobs import cli
+from jobs.inline_exec import run_inline_command
 from jobs.services import JobInputError, create_remote_exec_job, validate_command, validate_working_dir
-from servers.crypto import CredentialDecryptError
-from servers.services import pin_host_key, target_for
 
 
 class Command(cli.JobCommand):
@@ -46,23 +46,25 @@ class Command(cli.JobCommand):
         cli.print_or_follow(self, job, follow=follow, verbosity=verbosity)
 
     def _inline(self, server, command, working_dir, timeout, *, verbosity: int) -> None:
-        try:
-            target = target_for(server)
-        except CredentialDecryptError as exc:
-            raise CommandError(str(exc)) from None
+        # The same inline path as the API: a job marked inline, run here and awaited, on record.
         output = cli.InlineOutput(self.stdout, self.stderr)
         try:
             with cli.quiet_console_logging(verbosity):
-                outcome = cli.run_inline(
-                    target, command=command, working_dir=working_dir, timeout=timeout, output=output
+                run = run_inline_command(
+                    server=server,
+                    command=command,
+                    working_dir=working_dir,
+                    timeout=timeout,
+                    on_lines=output,
+                    stop_reason=output.stop_reason,
+                    interrupt_by=f"cli:{cli.os_user()}",
+                    tail_bytes=4096,  # the output was already printed: keep little of it
                 )
-        finally:
-            if output.seen_host_key is not None:
-                pin_host_key(server_id=server.pk, seen=output.seen_host_key)
-                if verbosity >= 1:
-                    self.stderr.write(
-                        f"Pinned the host key of {server.name} on first contact: {output.seen_host_key.fingerprint}"
-                    )
+        except JobInputError as exc:
+            raise CommandError(str(exc)) from None
+        if run.pinned_fingerprint and verbosity >= 1:
+            self.stderr.write(f"Pinned the host key of {server.name} on first contact: {run.pinned_fingerprint}")
+        outcome = run.outcome
         if output.broken:
             raise cli.CommandExit(cli.EXIT_BROKEN_PIPE)
         if outcome.status == "succeeded":

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("LIVCHAT_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("LIVCHAT_PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="web only (workers run elsewhere)")
-        parser.add_argument("--no-web", action="store_true", help="worker only")
+        parser.add_argument("--no-web", action="store_true", help="worker only (with --no-worker: prepare and exit)")
         parser.add_argument("--skip-migrate", action="store_true")
 
     def handle(self, *args, host, port, no_worker, no_web, skip_migrate, **options):
@@ -31,9 +31,14 @@ class Command(BaseCommand):
             raise CommandError("--port must be between 1 and 65535.")
         if not skip_migrate:
             call_command("migrate", interactive=False, verbosity=0)
+        from jobs.reaper import startup_cleanup
         from jobs.schedules import ensure_schedules
 
         ensure_schedules()
+        # Jobs that died with a previous run, and the playbook folders (key files) they left.
+        self.stdout.write(f"Start-up cleanup: {startup_cleanup()}.")
+        if no_worker and no_web:
+            return  # nothing to start: only the preparation above (migrate, schedules, cleanup)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         children: dict[str, subprocess.Popen] = {}
         if not no_worker:

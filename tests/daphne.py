@@ -1,0 +1,65 @@
+"""A real daphne process serving this test's database (for websocket and fuzzing tests)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from tests.conftest import os_killpg, wait_for
+
+
+@dataclass(frozen=True)
+class Daphne:
+    proc: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def running_daphne(env: dict) -> Iterator[Daphne]:
+    """daphne on a free loopback port with `env` (see the `subprocess_env` fixture); stopped after."""
+    port = free_port()
+    env = dict(env, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livchat.asgi:application"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: proc.poll() is not None or port_open(port), timeout=30, message="daphne to listen")
+        assert proc.poll() is None, f"daphne exited with {proc.returncode}"
+        yield Daphne(proc=proc, port=port)
+    finally:
+        os_killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os_killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
