@@ -32,8 +32,8 @@ RENDER_HOOK = """
 
 
 def big_finished_job(n: int):
+    from jobs.log.sink import JobSink
     from jobs.models import Job
-    from jobs.sink import JobSink
 
     job = Job.objects.create(job_id="remote_exec-00b16b16", job_type="remote_exec", status="running")
     sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()

@@ -85,7 +85,7 @@ def bare_run(server, playbook_dir: Path, items: int) -> tuple[float, int]:
 
 def livchat_run(server, items: int) -> tuple[float, str, float]:
     from jobs.models import Job
-    from jobs.playbooks import create_playbook_job
+    from jobs.runners.playbook.catalog import create_playbook_job
     from jobs.tasks import run_job
 
     job = create_playbook_job(
@@ -102,8 +102,8 @@ class Probe:
     """Counts events and, when asked, when each item event was emitted and its row committed."""
 
     def __init__(self, *, timings: bool) -> None:
-        from jobs.ansible_events import EventMapper
-        from jobs.sink import JobSink
+        from jobs.log.sink import JobSink
+        from jobs.runners.playbook.events import EventMapper
 
         self.timings = timings
         self.events = 0
@@ -125,14 +125,14 @@ class Probe:
             probe._flush(sink, batch)
             if probe.timings:
                 now = time.time()
-                for entry in batch:  # jobs.sink._Entry: one producer call, its lines in .messages
+                for entry in batch:  # jobs.log.sink._Entry: one producer call, its lines in .messages
                     probe.committed.setdefault(entry.messages[0], now)
 
         EventMapper.__call__, JobSink._flush = mapper_call, flush
 
     def close(self) -> None:
-        from jobs.ansible_events import EventMapper
-        from jobs.sink import JobSink
+        from jobs.log.sink import JobSink
+        from jobs.runners.playbook.events import EventMapper
 
         EventMapper.__call__, JobSink._flush = self._mapper_call, self._flush
 

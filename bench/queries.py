@@ -10,7 +10,7 @@ from common import cleanup, percentile, record, setup_django
 
 
 def fill(job, n: int) -> None:
-    from jobs.sink import JobSink
+    from jobs.log.sink import JobSink
 
     sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
     batch = []

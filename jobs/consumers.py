@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from accounts.permissions import Action, denial, may, visible_jobs
 from jobs.flow import MESSAGE_BYTES, FlowControl
+from jobs.log.reader import rows_after
 from jobs.models import FINAL_STATUSES, Job, JobStatus
-from jobs.selectors import rows_after
 
 logger = logging.getLogger("jobs.consumers")
 

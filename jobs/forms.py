@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 
 from jobs.models import JobStatus, JobType
-from jobs.playbooks import (
+from jobs.runners.playbook.catalog import (
     MAX_EXTRA_VARS_BYTES,
     MAX_NAME_LENGTH,
     MAX_SERVERS,

@@ -15,8 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs import slots
+from jobs.log.sink import append_system_line, repair_log_file
 from jobs.models import Job, JobStatus
-from jobs.sink import append_system_line, repair_log_file
 from servers.models import Server
 
 logger = logging.getLogger("jobs.reaper")
@@ -73,7 +73,7 @@ def kick_waiting_jobs(*, older_than: timedelta = PENDING_KICK_AFTER) -> int:
 def sweep_run_folders() -> list[str]:
     """Delete the private folders (SSH keys) of playbook runs that no longer run, and stop what
     they left running: a worker killed mid-playbook cannot clean up after itself."""
-    from jobs.ansible_run import sweep_stale_dirs
+    from jobs.runners.playbook.rundir import sweep_stale_dirs
 
     try:
         return sweep_stale_dirs()

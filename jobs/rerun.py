@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobs.models import Job, JobType
-from jobs.playbooks import create_playbook_job
+from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.services import JobInputError, create_remote_exec_job
 
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.log.sink import log_path_for
 from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
-from jobs.sink import log_path_for
 from servers.models import Server
 
 logger = logging.getLogger("jobs.services")

@@ -11,10 +11,10 @@ import logging
 from django.db import close_old_connections
 
 from jobs import services, slots
-from jobs.capture import capture_into
-from jobs.executors import dispatch
+from jobs.log.capture import capture_into
+from jobs.log.sink import JobSink, SinkWriteError
 from jobs.models import Job, JobStatus
-from jobs.sink import JobSink, SinkWriteError
+from jobs.runners import dispatch
 
 logger = logging.getLogger("jobs.tasks")
 

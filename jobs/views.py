@@ -14,10 +14,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.decorators import permission_required
 from accounts.permissions import Action, check, may, usable_servers, visible_jobs
-from jobs.ansible_events import RECAP_KEYS
 from jobs.forms import JobFilterForm, PlaybookRunForm, RunCommandForm, RunPlaybookForm
 from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
-from jobs.playbooks import create_playbook_job, password_only, playbook_dirs
+from jobs.runners.playbook.catalog import create_playbook_job, password_only, playbook_dirs
+from jobs.runners.playbook.events import RECAP_KEYS
 from jobs.services import JobInputError, create_remote_exec_job
 from servers.models import Server
 from servers.views import servers_with_activity

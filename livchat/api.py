@@ -9,8 +9,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import AUTH_REQUIRED, api_auth, api_login_view
 from accounts.permissions import NotPermitted
-from jobs.api import jobs_router, server_exec_router
-from jobs.api_playbooks import playbooks_router
+from jobs.api.jobs import jobs_router, server_exec_router
+from jobs.api.playbooks import playbooks_router
 from jobs.services import JobInputError
 from livchat.middleware import too_big_message
 from servers.api import router as servers_router

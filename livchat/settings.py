@@ -256,7 +256,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "job": {"class": "jobs.capture.JobLogHandler", "level": "DEBUG"},
+        "job": {"class": "jobs.log.capture.JobLogHandler", "level": "DEBUG"},
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

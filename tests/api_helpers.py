@@ -56,7 +56,7 @@ def assert_error(response, status: int) -> str:
 
 def store_lines(job, batches: list[tuple[str, str, list[str]]]):
     """Store (stream, level, messages) batches through the real sink, in order."""
-    from jobs.sink import JobSink
+    from jobs.log.sink import JobSink
 
     sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
     for stream, level, messages in batches:

@@ -19,8 +19,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from accounts.services import create_token
+from jobs.log.sink import JobSink
 from jobs.services import create_remote_exec_job
-from jobs.sink import JobSink
 from tests.api_helpers import Api, make_staff
 from tests.daphne import running_daphne
 

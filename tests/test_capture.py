@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from jobs.capture import JobLogHandler, capture_into, current_sink
+from jobs.log.capture import JobLogHandler, capture_into, current_sink
+from jobs.log.sink import JobSink
 from jobs.models import Job, JobLogLine
-from jobs.sink import JobSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,7 +92,7 @@ def test_a_record_logged_while_storing_does_not_recurse():
     # The sink logs its own warnings (retries) from its writer thread: a new thread has an
     # empty context, so nothing loops back. Simulate a record raised inside emit itself.
     with capture_into(sink):
-        logging.getLogger("jobs.sink").info("first")
+        logging.getLogger("jobs.log.sink").info("first")
     sink.close()
     assert _messages(job) == ["first"]
 

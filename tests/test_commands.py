@@ -23,7 +23,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 
-from jobs.cli import CommandExit
+from jobs.management.helpers import CommandExit
 from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
 from servers.models import Server

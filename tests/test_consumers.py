@@ -9,9 +9,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import create_remote_exec_job
-from jobs.sink import JobSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,9 +21,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from jobs.ansible_run import dump_yaml, mark_unsafe
 from jobs.models import Job, JobLogLine
-from jobs.playbooks import create_playbook_job
+from jobs.runners.playbook.catalog import create_playbook_job
+from jobs.runners.playbook.rundir import dump_yaml, mark_unsafe
 from servers.models import Server
 from tests.api_helpers import token_api
 
@@ -203,7 +203,7 @@ def test_every_string_is_tagged_unsafe_at_any_depth():
 
 
 def test_text_that_cannot_be_written_as_utf8_is_refused():
-    from jobs.playbooks import validate_extra_vars
+    from jobs.runners.playbook.catalog import validate_extra_vars
     from jobs.services import JobInputError
 
     with pytest.raises(JobInputError, match="JSON values"):

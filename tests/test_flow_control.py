@@ -15,9 +15,9 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from jobs.flow import CLOSE_TOO_MANY_SOCKETS, MAX_SOCKETS_PER_USER, MESSAGE_BYTES, WINDOW_BYTES, open_sockets
+from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import new_job_id
-from jobs.sink import JobSink
 from tests.api_helpers import session_cookie
 from tests.daphne import running_daphne
 from tests.helpers import make_user

@@ -50,7 +50,7 @@ def _fresh_env(data_dir: Path, **extra: str) -> dict[str, str]:
 WRITE_A_JOB_LOG = """
 from jobs.models import Job
 from jobs.schedules import ensure_schedules
-from jobs.sink import JobSink
+from jobs.log.sink import JobSink
 ensure_schedules()  # what `serve` does on top of the migration: must not add a second copy
 job = Job.objects.create(job_id="remote_exec-0000beef", job_type="remote_exec", status="running")
 sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
@@ -208,8 +208,8 @@ def test_websocket_origin_rule(settings, allowed_hosts, trusted, origin, host, e
 
 
 def _finished_job():
+    from jobs.log.sink import JobSink
     from jobs.models import Job
-    from jobs.sink import JobSink
 
     job = Job.objects.create(job_id="remote_exec-0000cafe", job_type="remote_exec", status="running")
     sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()

@@ -19,10 +19,10 @@ from django.test import Client
 from django_q.models import OrmQ
 
 from accounts.models import AuditEvent
-from jobs import sink as sink_module
-from jobs.inline_exec import run_inline_command
+from jobs.log import sink as sink_module
 from jobs.models import Job, JobLogLine
 from jobs.reaper import reap_lost_jobs
+from jobs.runners.inline import run_inline_command
 from jobs.services import create_remote_exec_job
 from jobs.tasks import run_job as run_job_task
 from servers.models import Server

@@ -184,7 +184,7 @@ def test_schedules_are_created_once():
 
 
 def test_reaper_repairs_a_log_file_left_short_by_a_killed_worker(server, run_job):
-    from jobs.sink import repair_log_file
+    from jobs.log.sink import repair_log_file
 
     job = run_job(create_remote_exec_job(server=server, command="seq 1 3000", enqueue=False))
     with open(job.log_file, "rb") as fh:

@@ -8,10 +8,10 @@ import tracemalloc
 
 import pytest
 
-from jobs import selectors
+from jobs.log import reader as selectors
+from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import new_job_id
-from jobs.sink import JobSink
 from tests.api_helpers import token_api
 from tests.helpers import make_user
 

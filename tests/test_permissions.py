@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.services import create_token
 from jobs.models import Job, JobLogLine
-from jobs.playbooks import create_playbook_job
+from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.services import create_remote_exec_job
 from servers.models import Server
 from tests.api_helpers import Api, session_cookie

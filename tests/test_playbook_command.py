@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from jobs.models import Job
-from jobs.playbooks import list_playbooks
+from jobs.runners.playbook.catalog import list_playbooks
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 
 from jobs.models import Job, JobStatus
-from jobs.playbooks import create_playbook_job, default_timeout
+from jobs.runners.playbook.catalog import create_playbook_job, default_timeout
 from servers.services import create_or_update_server
 
 BUILTINS = ["base_setup.yml", "disk_usage.yml", "facts.yml", "ping.yml", "uptime.yml"]

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from jobs import ansible_procs
 from jobs.models import Job, JobLogLine
-from jobs.playbooks import create_playbook_job, list_playbooks, parse_extra_var_args, resolve_playbook
+from jobs.runners.playbook import processes as ansible_procs
+from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks, parse_extra_var_args, resolve_playbook
 from jobs.services import JobInputError, create_job, request_cancel
 from servers import ssh
 from servers.services import pin_host_key, target_for

@@ -16,11 +16,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from jobs.log.sink import format_file_line
 from jobs.models import Job, JobLogLine
 from jobs.retention import cleanup_logs, cleanup_scheduled
 from jobs.schedules import SCHEDULES
 from jobs.services import new_job_id
-from jobs.sink import format_file_line
 
 pytestmark = pytest.mark.django_db
 

@@ -22,12 +22,12 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from jobs import ansible_procs
-from jobs.ansible_run import _control_prefix, runner_base, sweep_stale_dirs
-from jobs.executors.remote import _Run, stream_command
 from jobs.models import Job
-from jobs.playbooks import create_playbook_job
 from jobs.reaper import reap_scheduled
+from jobs.runners.playbook import processes as ansible_procs
+from jobs.runners.playbook.catalog import create_playbook_job
+from jobs.runners.playbook.rundir import _control_prefix, runner_base, sweep_stale_dirs
+from jobs.runners.shell import _Run, stream_command
 from servers import ssh
 from servers.services import target_for
 from tests.conftest import os_killpg, wait_for

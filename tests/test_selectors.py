@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.log.reader import LogQueryError, parse_filter, read_lines
+from jobs.log.sink import JobSink
 from jobs.models import Job
-from jobs.selectors import LogQueryError, parse_filter, read_lines
-from jobs.sink import JobSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +77,7 @@ def test_bad_filters_are_refused_clearly(kwargs, message):
 
 def test_catastrophic_regex_is_stopped(job, monkeypatch):
     # (a|aa)+$ backtracks exponentially on "aaaa…!"; the budget turns that into a clear error.
-    from jobs import selectors
+    from jobs.log import reader as selectors
 
     monkeypatch.setattr(selectors, "REGEX_BUDGET_SECONDS", 0.5)
     sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
@@ -89,8 +89,8 @@ def test_catastrophic_regex_is_stopped(job, monkeypatch):
 
 
 def test_log_text_rebuilt_from_rows_equals_the_file(job):
-    from jobs.selectors import iter_log_text
-    from jobs.sink import log_path_for
+    from jobs.log.reader import iter_log_text
+    from jobs.log.sink import log_path_for
 
     with open(log_path_for(job.job_id), encoding="utf-8") as fh:
         assert "".join(iter_log_text(job=job, chunk=7000)) == fh.read()

@@ -1,5 +1,5 @@
 """The table, management command surface: bad arguments end with a non-zero exit code and one
-readable message (CommandError / jobs.cli.CommandExit), never a traceback. A few rows run
+readable message (CommandError / jobs.management.helpers.CommandExit), never a traceback. A few rows run
 `manage.py` as a real process, where the exit code and stderr are what a shell sees."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _check_row(row: Row, world, *, runs_inline: bool) -> None:
     try:
         call_command(*_args(world, row.input), stdout=out, stderr=err)
         code, message = 0, ""
-    except CommandError as exc:  # jobs.cli.CommandExit is one, with its own return code
+    except CommandError as exc:  # jobs.management.helpers.CommandExit is one, with its own return code
         code, message = exc.returncode, str(exc)
     except SystemExit as exc:  # pragma: no cover - a command must raise, not exit, under call_command
         raise AssertionError(f"SystemExit({exc.code}) instead of a CommandError") from None

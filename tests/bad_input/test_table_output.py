@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from jobs.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
+from jobs.log.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
 from jobs.services import create_remote_exec_job
 from tests.bad_input.helpers import SPACED_DIR, XSS, Row, assert_every_line_kept, messages, table
 from tests.helpers import make_user

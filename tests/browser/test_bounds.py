@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import create_remote_exec_job, new_job_id
-from jobs.sink import JobSink
 from tests.browser.test_logviewer import ROWS, output_row, wait_final
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

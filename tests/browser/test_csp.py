@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.log.sink import JobSink
 from jobs.models import Job
-from jobs.sink import JobSink
 from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs import cli
+from jobs.management import helpers as cli
 from jobs.models import JobStatus
 from jobs.services import JobInputError, request_cancel
 

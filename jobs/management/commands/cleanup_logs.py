@@ -7,7 +7,7 @@ import math
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from jobs import cli
+from jobs.management import helpers as cli
 from jobs.retention import cleanup_logs
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs import cli
-from jobs.follow import JobGone, follow_job
+from jobs.log.follow import JobGone, follow_job
+from jobs.log.reader import MAX_TAIL, LogQueryError, parse_filter, read_lines
+from jobs.management import helpers as cli
 from jobs.models import LEVEL_ORDER, Job, Stream
-from jobs.selectors import MAX_TAIL, LogQueryError, parse_filter, read_lines
 
 
 class Command(cli.JobCommand):

@@ -7,9 +7,9 @@ from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from jobs import cli
+from jobs.log.reader import MAX_TAIL, recent_lines
+from jobs.management import helpers as cli
 from jobs.models import Job
-from jobs.selectors import MAX_TAIL, recent_lines
 
 DEFAULT_TAIL = 10
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs import cli
-from jobs.inline_exec import run_inline_command
+from jobs.management import helpers as cli
+from jobs.runners.inline import run_inline_command
 from jobs.services import JobInputError, create_remote_exec_job, validate_command, validate_working_dir
 
 

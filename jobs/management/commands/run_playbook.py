@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs import cli
-from jobs.playbooks import create_playbook_job, list_playbooks, parse_extra_var_args
+from jobs.management import helpers as cli
+from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks, parse_extra_var_args
 from jobs.services import JobInputError
 
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jobs.log.reader import REGEX_BUDGET_SECONDS, LineFilter, LogQueryError, rows_after
 from jobs.models import FINAL_STATUSES, Job, JobStatus
-from jobs.selectors import REGEX_BUDGET_SECONDS, LineFilter, LogQueryError, rows_after
 
 FOLLOW_TICK = 0.2
 FETCH_ROWS = 5000

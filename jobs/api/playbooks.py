@@ -1,6 +1,6 @@
 """Playbooks over the JSON API: list the playbooks that can be run, run one as a job.
 
-Thin views: names, servers, extra vars and the timeout are checked in jobs.playbooks
+Thin views: names, servers, extra vars and the timeout are checked in jobs.runners.playbook.catalog
 (JobInputError → 400), unknown servers are a 404, the work happens in the job. Listing
 needs VIEW, running needs RUN on every server (accounts.permissions; NotPermitted → 403).
 """
@@ -14,8 +14,14 @@ from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
 from accounts.permissions import Action, check
-from jobs.api_schemas import job_urls
-from jobs.playbooks import MAX_NAME_LENGTH, MAX_SERVERS, create_playbook_job, default_timeout, list_playbooks
+from jobs.api.schemas import job_urls
+from jobs.runners.playbook.catalog import (
+    MAX_NAME_LENGTH,
+    MAX_SERVERS,
+    create_playbook_job,
+    default_timeout,
+    list_playbooks,
+)
 from livchat.api_errors import Line, error_responses, whole_number
 from servers.api import get_server_or_404
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict
 
-from jobs import selectors
+from jobs.log import reader as selectors
 from jobs.models import LEVEL_ORDER, Job, JobStatus, JobType, Stream
 from livchat.api_errors import Declare, Line, Text, whole_number
 

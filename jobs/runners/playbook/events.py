@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from jobs.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
-from jobs.sink import JobSink
+from jobs.log.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
+from jobs.log.sink import JobSink
 
 FIELD_MAX = 255  # host/task columns
 EVENT_MAX = 64

@@ -34,8 +34,8 @@ import asyncssh
 import yaml
 from django.conf import settings
 
-from jobs import ansible_procs
 from jobs.models import Job, JobStatus, JobType
+from jobs.runners.playbook import processes as ansible_procs
 from servers import ssh
 from servers.models import Server
 

@@ -23,14 +23,15 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 
-from jobs import ansible_procs, services
-from jobs.ansible_events import EventMapper, count_tasks, empty_recap
-from jobs.ansible_run import RunDir, allow_jinja_in_extra_vars, init_runner, sweep_stale_dirs
-from jobs.executors.remote import Outcome
+from jobs import services
+from jobs.log.sink import JobSink
 from jobs.models import Job
-from jobs.playbooks import PASSWORD_ONLY_MESSAGE, password_only, resolve_playbook, validate_extra_vars
+from jobs.runners.playbook import processes as ansible_procs
+from jobs.runners.playbook.catalog import PASSWORD_ONLY_MESSAGE, password_only, resolve_playbook, validate_extra_vars
+from jobs.runners.playbook.events import EventMapper, count_tasks, empty_recap
+from jobs.runners.playbook.rundir import RunDir, allow_jinja_in_extra_vars, init_runner, sweep_stale_dirs
+from jobs.runners.shell import Outcome
 from jobs.services import JobInputError
-from jobs.sink import JobSink
 from servers import ssh
 from servers.models import Server
 from servers.services import pin_host_key, target_for

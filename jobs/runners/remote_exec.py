@@ -12,9 +12,9 @@ import logging
 import asyncssh
 from asgiref.sync import sync_to_async
 
-from jobs.executors.remote import TAIL_BYTES, CancelCheck, LinesCallback, Outcome, stream_command
+from jobs.log.sink import JobSink
 from jobs.models import Job
-from jobs.sink import JobSink
+from jobs.runners.shell import TAIL_BYTES, CancelCheck, LinesCallback, Outcome, stream_command
 from servers import ssh
 from servers.crypto import CredentialDecryptError
 from servers.services import pin_host_key, target_for

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.log.sink import format_file_line
 from jobs.models import Job, JobStatus
 from jobs.services import JobInputError, validate_timeout
-from jobs.sink import format_file_line
 from servers.models import Server
 
 EXIT_TIMED_OUT = 124  # like timeout(1)
@@ -203,7 +203,7 @@ def _plain(text: str) -> str:
 class InlineOutput:
     """Streams an inline command's lines to our stdout/stderr as they arrive, each one ended
     with a newline at once so that a pipe reader (grep, head) sees it without delay. The run
-    itself is jobs.inline_exec's, the same as the API's."""
+    itself is jobs.runners.inline's, the same as the API's."""
 
     def __init__(self, stdout, stderr) -> None:
         self.outs = {"stdout": stdout, "stderr": stderr}
@@ -254,7 +254,7 @@ def quiet_console_logging(verbosity: int):
 def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: int) -> None:
     """After creating a job: print its id, or stream its lines until it ends and exit with
     the job's code (remote_exec --job --follow, run_playbook --follow)."""
-    from jobs.follow import JobGone, follow_job
+    from jobs.log.follow import JobGone, follow_job
 
     if not follow:
         command.stdout.write(job.job_id)

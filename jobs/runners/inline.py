@@ -21,14 +21,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from jobs import services, slots
-from jobs.capture import capture_into
-from jobs.executors import remote_job
-from jobs.executors.remote import TAIL_BYTES, LinesCallback, Outcome
+from jobs.log.capture import capture_into
+from jobs.log.sink import JobSink, SinkWriteError
 from jobs.models import Job, JobStatus
-from jobs.sink import JobSink, SinkWriteError
+from jobs.runners import remote_exec as remote_job
+from jobs.runners.shell import TAIL_BYTES, LinesCallback, Outcome
 from servers.models import Server
 
-logger = logging.getLogger("jobs.inline_exec")
+logger = logging.getLogger("jobs.runners.inline")
 server_log = logging.getLogger("livchat_server_log.inline_exec")  # outside the job-captured loggers
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jobs.executors.remote import Outcome
+    from jobs.log.sink import JobSink
     from jobs.models import Job
-    from jobs.sink import JobSink
+    from jobs.runners.shell import Outcome
 
 
 async def dispatch(*, job: Job, sink: JobSink) -> Outcome:
-    from jobs.executors import remote_job
+    from jobs.runners import remote_exec
 
     if job.job_type == "remote_exec":
-        return await remote_job.run(job=job, sink=sink)
+        return await remote_exec.run(job=job, sink=sink)
     if job.job_type == "playbook":
-        from jobs.executors import playbook
+        from jobs.runners.playbook import runner
 
-        return await playbook.run(job=job, sink=sink)
+        return await runner.run(job=job, sink=sink)
     raise ValueError(f"Unknown job type {job.job_type!r}")

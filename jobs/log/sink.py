@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from jobs.models import IMPORTANT_LEVELS, NOT_STDOUT, Job, JobLogLine, JobLogMark
 
-logger = logging.getLogger("jobs.sink")
+logger = logging.getLogger("jobs.log.sink")
 
 FLUSH_INTERVAL = 0.05
 BATCH_LINES = 1000
@@ -294,7 +294,7 @@ def repair_log_file(*, job: Job) -> int:
     the file short by at most a batch (never longer). Lines are in seq order, one per row:
     keep the complete lines, drop a torn last one, append the stored rows that follow.
     """
-    from jobs.selectors import iter_log_text
+    from jobs.log.reader import iter_log_text
 
     path = log_path_for(job.job_id)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Jobs over the JSON API: exec on a server (inline or as a job), list, read, download, cancel.
 
 Views stay thin: validation lives in the schemas (jobs/api_schemas.py) and jobs.services,
-log reads in jobs.selectors (always through the (job, seq) index), SSH in jobs.inline_exec.
+log reads in jobs.log.reader (always through the (job, seq) index), SSH in jobs.runners.inline.
 Every route asks accounts.permissions (NotPermitted → 403): lists hold only the jobs the
 user may see, a job's routes need VIEW (CANCEL) on it, exec needs RUN on the server.
 """
@@ -18,8 +18,8 @@ from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from accounts.permissions import Action, check, visible_jobs
-from jobs import selectors, services
-from jobs.api_schemas import (
+from jobs import services
+from jobs.api.schemas import (
     JOB_ID_PATTERN,
     LOGS_DESCRIPTION,
     MAX_SEQ,
@@ -35,8 +35,9 @@ from jobs.api_schemas import (
     job_urls,
     logs_answer,
 )
-from jobs.inline_exec import run_inline_command
+from jobs.log import reader as selectors
 from jobs.models import Job
+from jobs.runners.inline import run_inline_command
 from livchat.api_errors import error_responses
 from servers.api import get_server_or_404
 

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jobs.sink import JobSink
+    from jobs.log.sink import JobSink
 
 current_sink: ContextVar[JobSink | None] = ContextVar("livchat_current_sink", default=None)
 _emitting = threading.local()

@@ -367,7 +367,7 @@ def _too_slow() -> str:
 
 def iter_log_text(*, job: Job, chunk: int = 5000, after: int = 0):
     """The log file's text rebuilt from rows (seq > after), in seq order, a chunk at a time."""
-    from jobs.sink import format_file_line
+    from jobs.log.sink import format_file_line
 
     while True:
         rows = list(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from jobs.lines import NUL_REPLACEMENT, LineSplitter
+from jobs.log.lines import NUL_REPLACEMENT, LineSplitter
 from servers import ssh
 
 logger = logging.getLogger("jobs.remote")
