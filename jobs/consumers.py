@@ -24,25 +24,15 @@ from django.utils import timezone
 
 from accounts.permissions import Action, denial, may, visible_jobs
 from jobs.flow import MESSAGE_BYTES, FlowControl
-from jobs.log.reader import rows_after
-from jobs.models import FINAL_STATUSES, Job, JobStatus
+from jobs.log.reader import JobGone, Round, compact_line, follow_rows
+from jobs.models import ACTIVE_STATUSES, Job
+from jobs.services import STATUS_FIELDS, status_payload
 
 logger = logging.getLogger("jobs.consumers")
 
 BATCH = 1000
 POLL_TICK = 0.05  # without a cross-process channel layer: one indexed read a tick
 SAFETY_TICK = 2.0  # with one: wake-ups drive, this only guards against a lost one
-LINE_FIELDS = ("seq", "ts", "level", "stream", "message", "host", "task", "event")
-STATUS_FIELDS = (
-    "status",
-    "progress",
-    "current_step",
-    "exit_code",
-    "line_count",
-    "last_seq",
-    "error",
-    "logs_expired_at",
-)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -74,23 +64,15 @@ def _tick(layer) -> float:
 
 
 def _line_json(row: dict) -> dict:
-    out = {k: row[k] for k in ("seq", "level", "stream", "message")}
-    out["ts"] = row["ts"].isoformat()
-    for key in ("host", "task", "event"):
-        if row[key]:
-            out[key] = row[key]
+    out = compact_line(row)
+    out["ts"] = out["ts"].isoformat()
     return out
 
 
 @database_sync_to_async
-def _rows_after(job_pk: int, cursor: int, limit: int) -> list[dict]:
-    # A batch stops at MESSAGE_BYTES too: 1000 lines of 64 KiB would be one 64 MB message.
-    return rows_after(job_pk=job_pk, cursor=cursor, limit=limit, max_bytes=MESSAGE_BYTES)
-
-
-@database_sync_to_async
-def _job_state(job_pk: int) -> dict | None:
-    return Job.objects.filter(pk=job_pk).values(*STATUS_FIELDS).first()
+def _advance(rounds):
+    """The next batch of rows or Round of jobs.log.reader.follow_rows, read in the database thread."""
+    return next(rounds, None)
 
 
 @database_sync_to_async
@@ -182,31 +164,31 @@ class JobLogConsumer(_Pumping):
         await self.start_pump()
 
     async def pump(self) -> None:
+        # The reading is jobs.log.reader.follow_rows (status first, then the rows after our
+        # cursor: once a final status is seen, the rows read after it are complete), one step
+        # at a time in the database thread. A batch stops at MESSAGE_BYTES too: 1000 lines of
+        # 64 KiB would be one 64 MB message.
+        rounds = follow_rows(job_pk=self.job_pk, after=self.cursor, limit=BATCH, max_bytes=MESSAGE_BYTES)
         last_status = None
         while True:
-            # Status first: a final status is written only after the last line is stored,
-            # so once we see it, the rows read below are complete.
-            state = await _job_state(self.job_pk)
-            if state is None:
-                await self.send_json({"type": "error", "error": "The job was deleted."})
+            try:
+                item = await _advance(rounds)
+            except JobGone as exc:
+                await self.send_json({"type": "error", "error": str(exc)})
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
-            while True:
-                rows = await _rows_after(self.job_pk, self.cursor, BATCH)
-                if not rows:
-                    break
-                self.cursor = rows[-1]["seq"]
-                await self.send_counted({"type": "lines", "lines": [_line_json(r) for r in rows]})
-                if len(rows) < BATCH and self.cursor >= state["last_seq"]:
-                    break
-            status = {k: state[k] for k in ("status", "progress", "current_step", "exit_code", "error")}
-            if status != last_status:
-                await self.send_counted({"type": "status", **status, "line_count": state["line_count"]})
-                last_status = status
-            expired = state["logs_expired_at"] is not None
-            if state["status"] in FINAL_STATUSES and (self.cursor >= state["last_seq"] or expired):
-                end = {"type": "end", "last_seq": self.cursor, "status": state["status"]}
-                if expired:
+            if not isinstance(item, Round):
+                self.cursor = item[-1]["seq"]
+                await self.send_counted({"type": "lines", "lines": [_line_json(r) for r in item]})
+                continue
+            status = status_payload(item.state)
+            shown = {k: v for k, v in status.items() if k not in ("line_count", "last_seq")}
+            if shown != last_status:  # new lines alone do not make a status message
+                await self.send_counted({"type": "status", **status})
+                last_status = shown
+            if item.done:
+                end = {"type": "end", "last_seq": self.cursor, "status": item.state["status"]}
+                if item.expired:
                     end["note"] = "The lines of this job were removed by log retention."
                 await self.send_counted(end)
                 await self.close()
@@ -217,7 +199,7 @@ class JobLogConsumer(_Pumping):
 @database_sync_to_async
 def _dashboard_states(since, user) -> list[dict]:
     """Recent and active jobs, only those `user` may see."""
-    active = Q(status__in=[JobStatus.PENDING, JobStatus.RUNNING]) | Q(finished_at__gte=since) | Q(created_at__gte=since)
+    active = Q(status__in=ACTIVE_STATUSES) | Q(finished_at__gte=since) | Q(created_at__gte=since)
     return list(
         visible_jobs(user, Job.objects.filter(active))
         .select_related("server")
@@ -255,8 +237,7 @@ class JobListConsumer(_Pumping):
                             "job_type": state["job_type"],
                             "server": state["server__name"],
                             "created_at": state["created_at"].isoformat(),
-                            **{k: state[k] for k in STATUS_FIELDS if k != "logs_expired_at"},
-                            "logs_expired": state["logs_expired_at"] is not None,
+                            **status_payload(state),
                         }
                     )
             since = now - timedelta(seconds=5)

@@ -19,6 +19,7 @@ class JobStatus(models.TextChoices):
 
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT})
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
 
 
 class Job(models.Model):
@@ -41,6 +42,8 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=150, blank=True, default="")
+    # Set once at creation from jobs/log/logfile.path_for (the one rule for the path), so a
+    # person reading the row (admin, SQL) sees where the file is; code asks logfile.path_for.
     log_file = models.CharField(max_length=500, blank=True, default="")
     line_count = models.PositiveBigIntegerField(default=0)
     last_seq = models.PositiveBigIntegerField(default=0)
@@ -91,7 +94,7 @@ NOT_STDOUT = ["stderr", "system"]
 
 
 class JobLogLine(models.Model):
-    """One output line. Written only by jobs/sink.py, in batches; (job, seq) is the cursor."""
+    """One output line. Written only by jobs/log/sink.py, in batches; (job, seq) is the cursor."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="lines", db_index=False)
     seq = models.PositiveBigIntegerField()

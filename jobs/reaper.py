@@ -1,7 +1,7 @@
 """Nothing stays "running" forever: jobs whose worker stopped heartbeating end `failed`, and no
 playbook run folder (with its key files) outlives its job.
 
-Inline jobs (jobs/inline_exec.py) heartbeat through their sink like any job, so one that runs
+Inline jobs (jobs/runners/inline.py) heartbeat through their sink like any job, so one that runs
 is left alone; one whose web or CLI process died is reaped like a lost worker's.
 """
 
@@ -15,7 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs import slots
-from jobs.log.sink import append_system_line, repair_log_file
+from jobs.log import logfile
+from jobs.log.sink import append_system_line
 from jobs.models import Job, JobStatus
 from servers.models import Server
 
@@ -36,7 +37,7 @@ def reap_lost_jobs(*, stale_after: float | None = None) -> list[str]:
     reaped = []
     for job in lost:
         last = job.heartbeat_at or job.started_at
-        repaired = repair_log_file(job=job)  # rows are the truth: bring the file up to them
+        repaired = logfile.repair(job=job)  # rows are the truth: bring the file up to them
         if repaired:
             logger.warning("Reaped %s: appended %d stored line(s) its log file was missing", job.job_id, repaired)
         # The line first, then the status: a final status always follows the last line.

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs.log import logfile
 from jobs.models import FINAL_STATUSES, Job, JobLogLine, JobLogMark
 
 logger = logging.getLogger("jobs.retention")
@@ -57,7 +58,6 @@ def cleanup_logs(*, max_age_hours: float, batch_size: int = 5000) -> CleanupRepo
         raise ValueError("batch_size must be at least 1.")
     now = timezone.now()
     report = CleanupReport(cutoff=now - timedelta(hours=max_age_hours))
-    log_dir = Path(settings.JOB_LOG_DIR)
     last_pk = 0
     while True:
         jobs = list(
@@ -73,9 +73,9 @@ def cleanup_logs(*, max_age_hours: float, batch_size: int = 5000) -> CleanupRepo
         if not jobs:
             break
         for pk, job_id in jobs:
-            _expire_job(pk, job_id, log_dir=log_dir, batch_size=batch_size, report=report)
+            _expire_job(pk, job_id, batch_size=batch_size, report=report)
         last_pk = jobs[-1][0]
-    _remove_orphan_files(log_dir, report)
+    _remove_orphan_files(logfile.log_dir(), report)
     return report
 
 
@@ -87,10 +87,9 @@ def cleanup_scheduled() -> str:
     return report.summary()
 
 
-def _expire_job(pk: int, job_id: str, *, log_dir: Path, batch_size: int, report: CleanupReport) -> None:
+def _expire_job(pk: int, job_id: str, *, batch_size: int, report: CleanupReport) -> None:
     report.rows += _delete_rows(pk, batch_size)
-    path = log_dir / f"{job_id}.log"
-    size = _unlink(path, report)
+    size = _unlink(logfile.path_for(job_id), report)
     if size is not None:
         report.files += 1
         report.bytes_freed += size
@@ -126,11 +125,12 @@ def _remove_orphan_files(log_dir: Path, report: CleanupReport) -> None:
     old: dict[str, Path] = {}
     try:
         for path in log_dir.iterdir():
-            if path.suffix != ".log" or path.is_symlink() or not path.is_file():
+            job_id = logfile.job_id_of(path)
+            if job_id is None or path.is_symlink() or not path.is_file():
                 continue
             try:
                 if path.stat().st_mtime < cutoff:
-                    old[path.stem] = path
+                    old[job_id] = path
             except FileNotFoundError:
                 continue
     except OSError as exc:

@@ -1,15 +1,17 @@
-"""Job use cases: create and enqueue, record status changes, request cancellation."""
+"""Job use cases: create and enqueue, record status changes, request and read cancellation,
+and the job status every viewer is shown."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.log.sink import log_path_for
+from jobs.log import logfile
 from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
 from servers.models import Server
 
@@ -62,7 +64,7 @@ def create_job(
     enqueue: bool = True,
     inline: bool = False,
 ) -> Job:
-    """A new job. `inline`: run now by the caller (jobs/inline_exec.py), so it starts `running`,
+    """A new job. `inline`: run now by the caller (jobs/runners/inline.py), so it starts `running`,
     never queued. It counts in the server's slots like any running job, but does not wait for
     one: an inline command is short (INLINE_EXEC_MAX_TIMEOUT) and someone is waiting for it."""
     job_id = new_job_id(job_type)
@@ -72,10 +74,10 @@ def create_job(
             job_id=job_id,
             job_type=job_type,
             params=params,
+            log_file=str(logfile.path_for(job_id)),
             server=servers[0] if servers else None,
             timeout=timeout,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
-            log_file=str(log_path_for(job_id)),
             inline=inline,
             status=JobStatus.RUNNING if inline else JobStatus.PENDING,
             started_at=now,
@@ -174,17 +176,36 @@ def request_cancel(*, job: Job, requested_by: str, actor=None, via: str = "") ->
     return job
 
 
-def status_payload(job: Job) -> dict:
-    return {
-        "type": "status",
-        "job_id": job.job_id,
-        "status": job.status,
-        "progress": job.progress,
-        "current_step": job.current_step,
-        "exit_code": job.exit_code,
-        "line_count": job.line_count,
-        "last_seq": job.last_seq,
-    }
+def cancel_requested_by(job_pk: int) -> str | None:
+    """Who asked to stop this running job, or None while nobody has (a deleted job counts as
+    a request). The one cancel check every runner polls."""
+    row = Job.objects.filter(pk=job_pk).values_list("cancel_requested_at", "cancel_requested_by").first()
+    if row is None:
+        return "deletion of the job"
+    return (row[1] or "someone") if row[0] else None
+
+
+# The Job columns a viewer's status is made of (read with `.values(*STATUS_FIELDS)`).
+STATUS_FIELDS = (
+    "status",
+    "progress",
+    "current_step",
+    "exit_code",
+    "error",
+    "line_count",
+    "last_seq",
+    "logs_expired_at",
+)
+
+
+def status_payload(state: Job | dict) -> dict:
+    """A job's status as every viewer gets it: the job page's boot data, the websocket
+    `status` messages (job page and dashboard) and the channel-layer notification.
+    From a Job or from a `.values(*STATUS_FIELDS)` row."""
+    get = state.get if isinstance(state, dict) else partial(getattr, state)
+    payload = {k: get(k) for k in STATUS_FIELDS if k != "logs_expired_at"}
+    payload["logs_expired"] = get("logs_expired_at") is not None
+    return payload
 
 
 def notify_status(*, job: Job) -> None:
@@ -195,7 +216,7 @@ def notify_status(*, job: Job) -> None:
     layer = get_channel_layer()
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         return
-    message = {"type": "job.status", **{k: v for k, v in status_payload(job).items() if k != "type"}}
+    message = {"type": "job.status", "job_id": job.job_id, **status_payload(job)}
     try:
         async_to_sync(layer.group_send)("jobs", message)
         async_to_sync(layer.group_send)(f"job.{job.job_id}", message)

@@ -1,6 +1,7 @@
 """The django-q2 entry point: one job, from pending to its final status.
 
-tasks.run_job → executors (remote.py / playbook.py) → sink.py → database → consumers.py
+tasks.run_job → runners.dispatch (runners/remote_exec.py, runners/playbook/runner.py) →
+log/sink.py → database → log/reader.py → consumers.py / --follow
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ urlpatterns = [
     path("jobs/", views.job_list, name="list"),
     path("jobs/<str:job_id>/", views.job_detail, name="detail"),
     path("playbooks/", views.playbook_list, name="playbooks"),
-    # The server page lives here because it starts jobs (servers never imports jobs).
+    # The server pages live here: they count, list and start jobs (servers never imports jobs).
+    path("servers/", views.server_list, name="servers"),
     path("servers/<slug:name>/", views.server_detail, name="server"),
 ]

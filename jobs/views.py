@@ -1,6 +1,7 @@
-"""Pages: dashboard, job list, live job page, server page with "run a command" and "run a
-playbook", the playbooks page. Each page checks accounts.permissions (the one rule): lists
-show only the servers a user may use and the jobs they may see, forms only what they may run.
+"""Pages: dashboard, job list, live job page, the server list, the server page with "run a
+command" and "run a playbook", the playbooks page. Each page checks accounts.permissions (the
+one rule): lists show only the servers a user may use and the jobs they may see, forms only
+what they may run. The server pages live here, not in servers/: they count, list and start jobs.
 
 Views stay thin: reading is a few queries, starting a job is jobs.services.
 """
@@ -10,21 +11,19 @@ from __future__ import annotations
 import json
 
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.decorators import permission_required
 from accounts.permissions import Action, check, may, usable_servers, visible_jobs
 from jobs.forms import JobFilterForm, PlaybookRunForm, RunCommandForm, RunPlaybookForm
-from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
+from jobs.models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobType
 from jobs.runners.playbook.catalog import create_playbook_job, password_only, playbook_dirs
-from jobs.runners.playbook.events import RECAP_KEYS
-from jobs.services import JobInputError, create_remote_exec_job
+from jobs.runners.playbook.events import recap_table
+from jobs.services import JobInputError, create_remote_exec_job, status_payload
 from servers.models import Server
-from servers.views import servers_with_activity
 
 PAGE_SIZE = 50
-ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
-RECAP_COLUMNS = [out for out, _ in RECAP_KEYS]
 PLAYBOOK_PREFIX = "pb"  # the server page holds two forms that both have a `timeout`
 
 
@@ -48,15 +47,8 @@ def viewer_boot(job: Job, user=None) -> dict:
     """What the log viewer needs to open at the tail before its socket says anything."""
     return {
         "job_id": job.job_id,
-        "status": job.status,
-        "progress": job.progress,
-        "current_step": job.current_step,
-        "exit_code": job.exit_code,
-        "error": job.error,
-        "line_count": job.line_count,
-        "last_seq": job.last_seq,
+        **status_payload(job),
         "final": job.status in FINAL_STATUSES,
-        "logs_expired": job.logs_expired_at is not None,
         "cancel_requested": job.cancel_requested_at is not None,
         "can_cancel": user is not None and may(user, Action.CANCEL, job=job),
     }
@@ -67,8 +59,8 @@ def dashboard(request):
     jobs = _jobs(request.user)
     context = {
         "nav": "dashboard",
-        "active_jobs": jobs.filter(status__in=ACTIVE).order_by("created_at")[:100],
-        "recent_jobs": jobs.exclude(status__in=ACTIVE)[:20],
+        "active_jobs": jobs.filter(status__in=ACTIVE_STATUSES).order_by("created_at")[:100],
+        "recent_jobs": jobs.exclude(status__in=ACTIVE_STATUSES)[:20],
         "servers": servers_with_activity(request.user),
     }
     return render(request, "dashboard.html", context)
@@ -85,20 +77,6 @@ def job_list(request):
     return render(request, "jobs/list.html", context)
 
 
-def playbook_recap(job: Job) -> list[dict]:
-    """The per-host recap of a finished playbook job, as table rows (empty when there is none)."""
-    hosts = job.result.get("hosts") if job.is_final and isinstance(job.result, dict) else None
-    if not isinstance(hosts, dict):
-        return []
-    rows = []
-    for host, counts in sorted(hosts.items()):
-        counts = counts if isinstance(counts, dict) else {}
-        cells = [counts.get(col, 0) for col in RECAP_COLUMNS]
-        bad = bool(counts.get("failed") or counts.get("unreachable"))
-        rows.append({"host": host, "cells": cells, "bad": bad})
-    return rows
-
-
 @permission_required(Action.VIEW)
 def job_detail(request, job_id: str):
     job = get_object_or_404(Job.objects.select_related("server", "created_by"), job_id=job_id)
@@ -107,8 +85,8 @@ def job_detail(request, job_id: str):
     if job.job_type == JobType.PLAYBOOK:
         extra_vars = job.params.get("extra_vars") if isinstance(job.params, dict) else None
         context["extra_vars"] = json.dumps(extra_vars, ensure_ascii=False) if extra_vars else ""
-        context["recap"] = playbook_recap(job)
-        context["recap_columns"] = RECAP_COLUMNS
+        recap = recap_table(job.result if job.is_final else None)
+        context["recap"], context["recap_columns"] = recap.rows, recap.columns
     return render(request, "jobs/detail.html", context)
 
 
@@ -135,6 +113,18 @@ def _start_playbook(request, form: RunPlaybookForm, *, server: Server | None = N
         else:
             return redirect("jobs:detail", job_id=job.job_id)
     return None
+
+
+def servers_with_activity(user):
+    """The servers `user` may use, each with its count of active jobs."""
+    active = Count("all_jobs", filter=Q(all_jobs__status__in=ACTIVE_STATUSES), distinct=True)
+    return usable_servers(user, Server.objects.all()).annotate(active_jobs=active).order_by("name")
+
+
+@permission_required(Action.VIEW)
+def server_list(request):
+    context = {"servers": servers_with_activity(request.user), "nav": "servers"}
+    return render(request, "servers/list.html", context)
 
 
 @permission_required(Action.VIEW)

@@ -8,6 +8,5 @@ urlpatterns = [
     path("api/", api.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("servers.urls")),
     path("", include("jobs.urls")),
 ]

@@ -36,13 +36,6 @@ def token_api(user) -> Api:
     return Api(token)
 
 
-def make_staff(username: str = "api-staff", *, is_staff: bool = True, is_active: bool = True):
-    """An Admins-role user (is_staff=False: a user with no role at all)."""
-    from tests.helpers import make_user
-
-    return make_user(username, role="Admins" if is_staff else None, is_staff=is_staff, is_active=is_active)
-
-
 def assert_error(response, status: int) -> str:
     """The answer is `{"error": "<text>"}` with this status, JSON, no traceback; returns the text."""
     assert response.status_code == status, (response.status_code, response.content[:500])

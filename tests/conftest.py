@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from tests.helpers import make_user, os_killpg
 from tests.sshd import SshServer, start_sshd
 
 
@@ -36,15 +37,13 @@ def server(make_server, transactional_db):
 
 @pytest.fixture
 def staff_user(transactional_db):
-    from tests.helpers import make_user
-
-    return make_user("staff", password="pw-staff-123", is_staff=True)
+    """An Admins-role user, committed (visible to other threads and processes)."""
+    return make_user("staff", is_staff=True)
 
 
 @pytest.fixture
 def staff(db):
-    from tests.helpers import make_user
-
+    """An Admins-role user, in the test's transaction (test_pages logs in with the password)."""
     return make_user("op", password="pw-op-12345", is_staff=True)
 
 
@@ -129,24 +128,3 @@ def qcluster(subprocess_env):
         except subprocess.TimeoutExpired:
             os_killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def os_killpg(pid: int, sig) -> None:
-    import os
-
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")

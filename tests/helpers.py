@@ -1,12 +1,74 @@
-"""Shared test helpers (import from here, not from conftest)."""
+"""Shared test helpers: ports, waits, processes, users. Import from here, never from a conftest.
+
+No Django or pytest import at module level, so plain modules (tests/sshd.py) can use it too.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+
+# The password of users that log in through the login form (browser tests); everyone else
+# gets none (see make_user).
+FORM_PASSWORD = "pw-browser-123"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (bound, read, released): for a server to
+    listen on, or for a connection that must be refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1", *, timeout: float = 0.5) -> bool:
+    """True when something accepts a TCP connection on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy, and return that; AssertionError
+    naming `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def wait_running_with_line(job, message: str, *, timeout: float = 60.0) -> None:
+    """Wait until `job` runs and has stored a line `message` (refreshes `job`)."""
+    from jobs.models import JobLogLine, JobStatus
+
+    def ready() -> bool:
+        job.refresh_from_db()
+        return job.status == JobStatus.RUNNING and JobLogLine.objects.filter(job=job, message=message).exists()
+
+    wait_for(ready, timeout=timeout, interval=0.05, message=f"{job.job_id} to run and print {message!r}")
+
+
+def os_killpg(pid: int, sig) -> None:
+    """Signal the process group `pid` leads (a child started with start_new_session=True);
+    nothing if it is gone already."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
 
 def make_user(username: str, *, role: str | None = "Admins", password: str | None = None, **fields):
-    """A user with one role group (Viewers, Operators, Admins) or none (role=None).
+    """A user with one role group (Viewers, Operators, Admins) or none (role=None); `fields`
+    go to create_user (is_staff=True, is_superuser=True, is_active=False...).
 
-    No password by default: hashing one costs ~0.3 s, and sessions are made with force_login.
+    The one way tests make users. No password by default: hashing one costs ~0.3 s, and
+    sessions are made with force_login (FORM_PASSWORD for the login form).
     """
     from django.contrib.auth import get_user_model
 

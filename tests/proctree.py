@@ -78,3 +78,34 @@ def _wait_dead(pids: set[int], timeout: float = 5.0) -> None:
         if all(pid not in table or table[pid].state == "Z" for pid in pids):
             return
         time.sleep(0.01)
+
+
+def pids_with_marker(marker: str, *, uid: int | None = None) -> set[int]:
+    """Live (non-zombie) pids, of `uid` if given, whose command line contains `marker`.
+
+    A test puts a unique marker in the command it runs, so it finds its own processes and
+    nobody else's (unlike `pkill -f <name>`)."""
+    needle = marker.encode()
+    found: set[int] = set()
+    for pid, info in _proc_table().items():
+        if info.state == "Z" or (uid is not None and info.uid != uid):
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # exited while we were scanning
+        if needle in cmdline:
+            found.add(pid)
+    return found
+
+
+def kill_trees(roots: set[int]) -> set[int]:
+    """SIGKILL each of `roots` and its descendants (frozen first, so none forks away) and
+    wait until they are dead; returns the pids killed."""
+    pids: set[int] = set()
+    for root in roots:
+        pids |= _freeze_tree(root)
+    for pid in pids:
+        _signal(pid, signal.SIGKILL)
+    _wait_dead(pids)
+    return pids

@@ -47,14 +47,14 @@ import os
 import pwd
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from tests.proctree import _freeze_tree, _proc_table, _signal, _wait_dead
+from tests.helpers import free_port, port_open
+from tests.proctree import _freeze_tree, _proc_table, _signal, _wait_dead, kill_trees, pids_with_marker
 
 SSHD = "/usr/sbin/sshd"  # sshd re-execs itself, so it must be an absolute path
 PRIVSEP_DIR = Path("/run/sshd")
@@ -168,6 +168,15 @@ class SshServer:
         uid = pwd.getpwnam(self.username).pw_uid
         return sorted(pid for pid, info in _proc_table().items() if info.uid == uid and info.state != "Z")
 
+    def pids_with_marker(self, marker: str) -> set[int]:
+        """The test user's live processes whose command line contains `marker`."""
+        return pids_with_marker(marker, uid=pwd.getpwnam(self.username).pw_uid)
+
+    def kill_marked(self, marker: str) -> set[int]:
+        """SIGKILL the test user's processes that hold `marker` in their command line, with
+        their children; returns the pids killed. Only what the test itself started."""
+        return kill_trees(self.pids_with_marker(marker))
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -197,7 +206,7 @@ class SshServer:
             assert self._proc is not None
             if self._proc.poll() is not None:
                 raise RuntimeError(f"sshd exited with {self._proc.returncode}:\n{self.log_text()}")
-            if _port_open(self.host, self.port):
+            if port_open(self.port, self.host):
                 probe = subprocess.run(
                     self.ssh_command("true"),
                     check=False,
@@ -239,7 +248,7 @@ def start_sshd(
     if allow_root:
         _append_authorized_key(Path("/root/.ssh"), public_key, 0, 0)
 
-    port = _free_port()
+    port = free_port()
     config = base_dir / "sshd_config"
     config.write_text(
         _sshd_config(
@@ -372,20 +381,6 @@ def _check_config(config: Path) -> None:
     result = subprocess.run([SSHD, "-t", "-f", str(config)], check=False, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"invalid sshd config {config}:\n{result.stderr}")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _home(username: str) -> Path:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
 
 from jobs.models import Job
 from servers.models import Credential, Server
-from tests.api_helpers import assert_error, make_staff, token_api
+from tests.api_helpers import assert_error, token_api
+from tests.helpers import free_port, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,13 +20,7 @@ SECRET_PASSPHRASE = "pp-Secret-77a0b2"
 
 @pytest.fixture
 def api(transactional_db):
-    return token_api(make_staff())
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return token_api(make_user("api-staff", is_staff=True))
 
 
 def _exec(api, name: str = "test", **body):
@@ -173,7 +167,7 @@ def test_inline_exec_output_is_bounded_and_marked_truncated(api, server):
 def test_inline_exec_on_a_closed_port_is_200_with_a_readable_error(api, make_server):
     # Inline exec reports "could not run" in the body (success false), like a failed
     # command: the request itself was fine, the server was not reachable.
-    make_server(name="closed", port=_closed_port())
+    make_server(name="closed", port=free_port())
     out = _exec(api, "closed", command="true").json()
     assert out["success"] is False and out["exit_code"] is None and out["timed_out"] is False
     assert "Cannot reach" in out["error"] and "connection refused" in out["error"]

@@ -7,7 +7,8 @@ import pytest
 from django.utils.crypto import get_random_string
 
 from accounts.models import ApiToken
-from tests.api_helpers import Api, assert_error, make_staff, token_api
+from tests.api_helpers import Api, assert_error, token_api
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def test_bad_token_is_401(header):
 
 
 def test_bad_token_is_401_even_with_a_staff_session():
-    api = _session_api(make_staff())
+    api = _session_api(make_user("api-staff", is_staff=True))
     api.headers = {"HTTP_AUTHORIZATION": "Bearer wrong"}
     assert_error(api.get("/api/servers/"), 401)
 
@@ -71,20 +72,20 @@ NO_RUN = "plain may not run commands and playbooks (needs the Operators role)"
 
 
 def test_session_of_a_user_without_a_role_is_403_with_the_reason():
-    api = _session_api(make_staff("plain", is_staff=False))
+    api = _session_api(make_user("plain", role=None))
     assert NO_VIEW in assert_error(api.get("/api/jobs/"), 403)
     csrf = _with_csrf(api)
     assert NO_RUN in assert_error(api.post("/api/servers/auth-srv/exec", UNSAFE[1][1], **csrf), 403)
 
 
 def test_token_of_a_user_without_a_role_is_403_with_the_reason():
-    api = token_api(make_staff("plain", is_staff=False))
+    api = token_api(make_user("plain", role=None))
     assert NO_VIEW in assert_error(api.get("/api/jobs/"), 403)
     assert NO_RUN in assert_error(api.post("/api/servers/auth-srv/exec", UNSAFE[1][1]), 403)
 
 
 def test_token_of_inactive_or_deleted_user_is_401():
-    user = make_staff("gone")
+    user = make_user("gone", is_staff=True)
     api = token_api(user)
     assert api.get("/api/servers/").status_code == 200
     user.is_active = False
@@ -97,7 +98,7 @@ def test_token_of_inactive_or_deleted_user_is_401():
 
 
 def test_bearer_token_works_for_get_and_post_without_csrf():
-    api = token_api(make_staff())
+    api = token_api(make_user("api-staff", is_staff=True))
     assert api.get("/api/servers/").json() == []
     created = api.post("/api/servers/", NEW_SERVER)
     assert created.status_code == 201, created.content
@@ -108,28 +109,28 @@ def test_bearer_token_works_for_get_and_post_without_csrf():
 
 
 def test_staff_session_get_needs_no_csrf():
-    api = _session_api(make_staff())
+    api = _session_api(make_user("api-staff", is_staff=True))
     response = api.get("/api/servers/")
     assert response.status_code == 200 and response.json() == []
 
 
 @pytest.mark.parametrize(("path", "body"), UNSAFE)
 def test_staff_session_post_without_csrf_is_403_with_a_clear_message(path, body):
-    api = _session_api(make_staff())
+    api = _session_api(make_user("api-staff", is_staff=True))
     response = api.post(path, body) if body is not None else api.post(path)
     message = assert_error(response, 403)
     assert "CSRF" in message and "X-CSRFToken" in message and "Bearer" in message
 
 
 def test_staff_session_post_with_wrong_csrf_token_is_403():
-    api = _session_api(make_staff())
+    api = _session_api(make_user("api-staff", is_staff=True))
     _with_csrf(api)
     message = assert_error(api.post("/api/servers/", NEW_SERVER, HTTP_X_CSRFTOKEN=get_random_string(32)), 403)
     assert "CSRF" in message
 
 
 def test_staff_session_post_with_csrf_token_works():
-    api = _session_api(make_staff())
+    api = _session_api(make_user("api-staff", is_staff=True))
     csrf = _with_csrf(api)
     response = api.post("/api/servers/", NEW_SERVER, **csrf)
     assert response.status_code == 201, response.content
@@ -144,17 +145,15 @@ def test_schema_and_docs_need_authentication():
     assert_error(Api().get("/api/schema"), 401)
     assert_error(Api().get("/api/docs"), 401)
     # Authentication is all the documents need: they describe the API, not servers or jobs.
-    assert "needs the Viewers role" in assert_error(
-        token_api(make_staff("plain", is_staff=False)).get("/api/schema"), 403
-    )
-    api = token_api(make_staff())
+    assert "needs the Viewers role" in assert_error(token_api(make_user("plain", role=None)).get("/api/schema"), 403)
+    api = token_api(make_user("api-staff", is_staff=True))
     assert api.get("/api/schema").json()["info"]["title"] == "LivChat API"
     assert api.get("/api/docs").status_code == 200
 
 
 def test_staff_session_form_posts_are_400_not_500():
     # Django's CSRF check parses form bodies; the API must still read the body and refuse it.
-    api = _session_api(make_staff())
+    api = _session_api(make_user("api-staff", is_staff=True))
     csrf = _with_csrf(api)
     form = {"name": "x", "host": "h", "csrfmiddlewaretoken": csrf["HTTP_X_CSRFTOKEN"]}
     assert assert_error(api.client.post("/api/servers/", form), 400) == "The request body is not valid JSON."
@@ -162,7 +161,7 @@ def test_staff_session_form_posts_are_400_not_500():
 
 
 def test_staff_session_body_over_the_limit_is_413():
-    api = _session_api(make_staff())
+    api = _session_api(make_user("api-staff", is_staff=True))
     csrf = _with_csrf(api)
     huge = {**NEW_SERVER, "description": "x" * (1024 * 1024)}
     assert "too large" in assert_error(api.post("/api/servers/", huge, **csrf), 413)

@@ -14,15 +14,16 @@ from django.test.utils import CaptureQueriesContext
 from jobs import services
 from jobs.models import JobLogLine
 from jobs.services import create_job, create_remote_exec_job
-from tests.api_helpers import assert_error, make_staff, store_lines, token_api
+from tests.api_helpers import assert_error, store_lines, token_api
 from tests.bad_input.helpers import JOB_LINES  # the same 156 known lines
+from tests.helpers import make_user, wait_running_with_line
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def api(transactional_db):
-    return token_api(make_staff())
+    return token_api(make_user("api-staff", is_staff=True))
 
 
 @pytest.fixture
@@ -233,13 +234,7 @@ def test_cancel_a_running_job_stops_it_on_the_server(api, server, sshd, run_job_
     duration = f"{800 + time.monotonic_ns() % 1000}.75"
     job = create_remote_exec_job(server=server, command=f"echo started; sleep {duration}", enqueue=False)
     thread = run_job_in_thread(job)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.status == "running" and JobLogLine.objects.filter(job=job, message="started").exists():
-            break
-        time.sleep(0.05)
-    assert job.status == "running"
+    wait_running_with_line(job, "started", timeout=30)
     response = api.post(f"/api/jobs/{job.job_id}/cancel")
     assert response.status_code == 202 and response.json()["cancel_requested_at"] is not None
     thread.join(timeout=60)

@@ -21,8 +21,9 @@ from django.conf import settings as django_settings
 from accounts.services import create_token
 from jobs.log.sink import JobSink
 from jobs.services import create_remote_exec_job
-from tests.api_helpers import Api, make_staff
+from tests.api_helpers import Api
 from tests.daphne import running_daphne
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +48,7 @@ SECRET_FIELDS = {"private_key", "password", "passphrase"}
 
 @pytest.fixture
 def token(transactional_db):
-    _, token = create_token(user=make_staff(), name="fuzz")
+    _, token = create_token(user=make_user("api-staff", is_staff=True), name="fuzz")
     return token
 
 

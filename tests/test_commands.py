@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
 from servers.models import Server
 from servers.services import target_for
+from tests.helpers import free_port, make_user, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -193,9 +193,7 @@ def test_inline_timeout_exits_124_and_stops_the_remote_process(server, sshd):
 
 
 def test_inline_ssh_failure_exits_255_with_the_reason(make_server, transactional_db):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
+    closed_port = free_port()
     dead = make_server(name="dead", port=closed_port)
     code, out, _, message = run("remote_exec", dead.name, "true")
     assert code == 255 and out == ""
@@ -298,13 +296,13 @@ def _run_when_created(command: str) -> None:
     from jobs.tasks import run_job
 
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job_id = Job.objects.filter(params__command=command).values_list("job_id", flat=True).first()
-            if job_id:
-                run_job(job_id)
-                return
-            time.sleep(0.05)
+        job_id = wait_for(
+            lambda: Job.objects.filter(params__command=command).values_list("job_id", flat=True).first(),
+            timeout=60,
+            interval=0.05,
+            message="the command to create its job",
+        )
+        run_job(job_id)
     finally:
         conn.close()
 
@@ -423,9 +421,7 @@ def test_create_token_prints_only_a_working_bearer_token(staff_user):
 
 
 def test_create_token_refuses_unknown_users_and_users_without_a_role(transactional_db):
-    from django.contrib.auth import get_user_model
-
-    get_user_model().objects.create_user("plain", password="pw-plain-123")
+    make_user("plain", role=None)
     with pytest.raises(CommandError, match="No user named 'ghost'"):
         call_command("create_token", "ghost", stdout=io.StringIO(), stderr=io.StringIO())
     with pytest.raises(CommandError, match="'plain' has no role"):

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import create_remote_exec_job
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -137,8 +137,8 @@ def test_end_comes_only_after_the_last_line(server, staff_user, run_job_in_threa
 )
 def test_refused_connections(headers_kind, expected_close):
     job = _finished_job(3)
-    user = get_user_model().objects.create_user("plain", password="pw-plain-123", is_staff=True)
-    staff = get_user_model().objects.create_user("boss", password="pw-boss-123", is_staff=True)
+    user = make_user("plain", role=None, is_staff=True)
+    staff = make_user("boss", is_staff=True)  # has a role: a foreign origin alone must refuse it
     headers = {
         "foreign-origin": [HOST, (b"origin", b"http://evil.example"), _cookie(staff)],
         "anonymous": [HOST, ORIGIN],

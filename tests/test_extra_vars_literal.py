@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
@@ -26,6 +25,7 @@ from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.runners.playbook.rundir import dump_yaml, mark_unsafe
 from servers.models import Server
 from tests.api_helpers import token_api
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,7 +66,7 @@ def echo_playbook(tmp_path, settings):
 @pytest.fixture
 def superuser(transactional_db):
     # Superusers may do everything: these tests are about templating, not permissions.
-    return get_user_model().objects.create_superuser("root-inject", password=None)
+    return make_user("root-inject", role=None, is_staff=True, is_superuser=True)
 
 
 class Markers:

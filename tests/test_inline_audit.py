@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django_q.models import OrmQ
@@ -27,7 +26,7 @@ from jobs.services import create_remote_exec_job
 from jobs.tasks import run_job as run_job_task
 from servers.models import Server
 from tests.api_helpers import token_api
-from tests.conftest import wait_for
+from tests.helpers import make_user, wait_for
 from tests.test_commands import manage_popen, unique_sleep
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,7 +34,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def superuser(transactional_db):
-    return get_user_model().objects.create_superuser("audit-root", password=None)
+    return make_user("audit-root", role=None, is_staff=True, is_superuser=True)
 
 
 def _stdout(job: Job) -> list[str]:

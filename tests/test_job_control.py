@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
+import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from jobs.models import Job, JobLogLine
+from jobs.models import Job
 from jobs.reaper import reap_lost_jobs
 from jobs.services import create_remote_exec_job, request_cancel
-from tests.conftest import os_killpg, wait_for
+from tests.helpers import os_killpg, wait_for, wait_running_with_line
 from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,19 +33,11 @@ def _remote_left(pattern_a: str, pattern_b: str) -> str:
     return out.stdout.strip()
 
 
-def _wait_running_with_output(job: Job, text: str) -> None:
-    def ready():
-        job.refresh_from_db()
-        return job.status == "running" and JobLogLine.objects.filter(job=job, message=text).exists()
-
-    wait_for(ready, timeout=60, interval=0.05, message="the job to print its first line")
-
-
 def _cancel_and_check(server, run_job_in_thread) -> float:
     child, parent = _unique()
     job = create_remote_exec_job(server=server, command=STUBBORN.format(child=child, parent=parent), enqueue=False)
     thread = run_job_in_thread(job)
-    _wait_running_with_output(job, "started")
+    wait_running_with_line(job, "started")
     assert _remote_left(child, parent), "the remote processes should be running before the cancel"
     t0 = time.monotonic()
     request_cancel(job=job, requested_by="alice")
@@ -104,7 +98,7 @@ def test_ssh_drop_mid_stream_fails_clearly_and_keeps_lines(tmp_path_factory, mak
             server=server, command="for i in $(seq 1 200); do echo n$i; sleep 0.05; done", enqueue=False
         )
         thread = run_job_in_thread(job)
-        _wait_running_with_output(job, "n10")
+        wait_running_with_line(job, "n10")
         ssh.kill()
         thread.join(timeout=60)
         job.refresh_from_db()
@@ -117,15 +111,30 @@ def test_ssh_drop_mid_stream_fails_clearly_and_keeps_lines(tmp_path_factory, mak
         ssh.close()
 
 
-def test_kill_9_of_a_real_worker_is_reaped(server, qcluster):
-    job = create_remote_exec_job(server=server, command="for i in $(seq 1 600); do echo beat$i; sleep 0.1; done")
-    _wait_running_with_output(job, "beat5")
+def test_kill_9_of_a_real_worker_is_reaped(sshd, server, qcluster):
+    # The marker lets the test stop its own remote loop, which the killed worker cannot.
+    marker = f"livchat-kill9-{uuid.uuid4().hex}"
+    command = f"for i in $(seq 1 600); do echo beat$i; sleep 0.1; done # {marker}"
+    try:
+        _reaped_after_kill_9(create_remote_exec_job(server=server, command=command), qcluster)
+    finally:
+        sshd.kill_marked(marker)
+    assert not sshd.pids_with_marker(marker)
+
+
+def _reaped_after_kill_9(job: Job, qcluster) -> None:
+    wait_running_with_line(job, "beat5")
     os_killpg(qcluster.pid, signal.SIGKILL)
     qcluster.wait(timeout=10)
     job.refresh_from_db()
     assert job.status == "running"  # nobody told the database yet
     stored = job.lines.count()
-    time.sleep(2.5)
+
+    def heartbeat_older_than_2s():
+        beat = Job.objects.values_list("heartbeat_at", flat=True).get(pk=job.pk)
+        return timezone.now() - beat > timedelta(seconds=2)
+
+    wait_for(heartbeat_older_than_2s, timeout=15, message="the dead worker's heartbeat to be 2 s old")
     assert reap_lost_jobs(stale_after=60) == []  # a 2 s old heartbeat is not lost
     assert reap_lost_jobs(stale_after=2) == [job.job_id]
     job.refresh_from_db()
@@ -135,7 +144,6 @@ def test_kill_9_of_a_real_worker_is_reaped(server, qcluster):
     assert job.lines.count() >= stored + 1
     with open(job.log_file, encoding="utf-8") as fh:
         assert "Worker lost" in fh.read().splitlines()[-1]
-    subprocess.run(["pkill", "-u", "livchat-test", "-f", "beat"], check=False)
 
 
 def test_per_server_limit_queues_jobs_in_order(make_server, qcluster):
@@ -151,13 +159,12 @@ def test_per_server_limit_queues_jobs_in_order(make_server, qcluster):
     assert done[0].started_at < done[1].started_at < done[2].started_at
     for a, b in zip(done, done[1:], strict=False):
         assert a.finished_at <= b.started_at, "two jobs ran at once on a one-slot server"
-    assert os.environ.get("LIVCHAT_DATA_DIR")
 
 
 def test_heartbeat_is_refreshed_while_the_command_is_silent(server, run_job_in_thread):
     job = create_remote_exec_job(server=server, command="echo begin; sleep 7; echo end", enqueue=False)
     thread = run_job_in_thread(job)
-    _wait_running_with_output(job, "begin")
+    wait_running_with_line(job, "begin")
     first = Job.objects.get(pk=job.pk).heartbeat_at
     beats = set()
     while thread.is_alive():
@@ -184,7 +191,7 @@ def test_schedules_are_created_once():
 
 
 def test_reaper_repairs_a_log_file_left_short_by_a_killed_worker(server, run_job):
-    from jobs.log.sink import repair_log_file
+    from jobs.log.logfile import repair
 
     job = run_job(create_remote_exec_job(server=server, command="seq 1 3000", enqueue=False))
     with open(job.log_file, "rb") as fh:
@@ -193,7 +200,7 @@ def test_reaper_repairs_a_log_file_left_short_by_a_killed_worker(server, run_job
     cut = whole.index(b"\n", len(whole) // 2) + 15
     with open(job.log_file, "wb") as fh:
         fh.write(whole[:cut])
-    assert repair_log_file(job=job) > 0
+    assert repair(job=job) > 0
     with open(job.log_file, "rb") as fh:
         assert fh.read() == whole
-    assert repair_log_file(job=job) == 0  # already whole: nothing to do
+    assert repair(job=job) == 0  # already whole: nothing to do

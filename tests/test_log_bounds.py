@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from jobs.log import reader as selectors
+from jobs.log import reader
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import new_job_id
@@ -18,7 +18,7 @@ from tests.helpers import make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LONG = 16 * 1024  # 600 of these cut to 8 KiB are more than the 4 MiB an answer may hold
-CUT = selectors.LINE_CUT_BYTES
+CUT = reader.LINE_CUT_BYTES
 
 
 def _job(batches: list[tuple[str, list[str]]]) -> Job:
@@ -52,7 +52,7 @@ def _read_all(api, job: Job, params: dict, cursor_key: str) -> tuple[list[dict],
     while True:
         response = api.get(f"/api/jobs/{job.job_id}/logs", params)
         assert response.status_code == 200, response.content[:300]
-        assert len(response.content) <= selectors.ANSWER_BYTES + 200_000, len(response.content)
+        assert len(response.content) <= reader.ANSWER_BYTES + 200_000, len(response.content)
         body = response.json()
         answers.append(body)
         lines = body["lines"] + lines if cursor_key == "before" else lines + body["lines"]
@@ -102,7 +102,7 @@ def test_job_detail_recent_lines_stay_within_the_budget(api, long_job):
     response = api.get(f"/api/jobs/{long_job.job_id}", {"recent": 1000})
     assert response.status_code == 200
     recent = response.json()["recent_logs"]
-    assert len(response.content) <= selectors.ANSWER_BYTES + 200_000
+    assert len(response.content) <= reader.ANSWER_BYTES + 200_000
     assert 0 < len(recent) < 600 and recent[0]["seq"] == 600, "newest first, stopped at the budget"
 
 
@@ -127,16 +127,14 @@ def test_before_and_after_together_read_a_window(api):
 
 def test_the_regex_scan_never_joins_more_than_scan_bytes_of_lines():
     size = 60 * 1024
-    n = (3 * selectors.SCAN_BYTES) // size  # the whole log is three scan budgets of text
+    n = (3 * reader.SCAN_BYTES) // size  # the whole log is three scan budgets of text
     job = _job([("stdout", [f"{i:06d}" + "x" * (size - 6) for i in range(1, n + 1)] + ["needle"])])
-    flt = selectors.parse_filter(q="needle|^000001x")
+    flt = reader.parse_filter(q="needle|^000001x")
     tracemalloc.start()
     try:
-        page = selectors.read_page(job=job, flt=flt, tail=10, after=0)
+        page = reader.read_page(job=job, flt=flt, tail=10, after=0)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert [line["seq"] for line in page.lines] == [1, n + 1]
-    assert peak < 2 * selectors.SCAN_BYTES + 8 * 2**20, (
-        f"peak {peak / 2**20:.0f} MB for a {n * size / 2**20:.0f} MB log"
-    )
+    assert peak < 2 * reader.SCAN_BYTES + 8 * 2**20, f"peak {peak / 2**20:.0f} MB for a {n * size / 2**20:.0f} MB log"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from jobs.models import Job, JobStatus
 from jobs.services import create_remote_exec_job
 from servers.services import create_or_update_server
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ XSS = "<script>alert(1)</script>"
 
 @pytest.fixture
 def admin_client_(client, db):
-    user = get_user_model().objects.create_superuser("root", password="pw-root-12345")
+    user = make_user("root", role=None, is_staff=True, is_superuser=True)
     client.force_login(user)
     return client
 
@@ -47,7 +47,7 @@ def test_pages_send_anonymous_visitors_to_login(client, offline_server, job):
 
 
 def test_pages_refuse_users_without_a_role(client, offline_server, job):
-    user = get_user_model().objects.create_user("visitor", password="pw-visitor-123", is_staff=True)
+    user = make_user("visitor", role=None, is_staff=True)
     client.force_login(user)  # staff only opens the Django admin: it grants nothing here
     for url in page_urls(offline_server, job):
         response = client.get(url)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
@@ -62,7 +61,7 @@ def build_world() -> World:
         "operator": make_user("operator", role="Operators"),
         "admin": make_user("admin", role="Admins"),  # is_staff False: the admin site stays closed
         "staff": make_user("staff", role=None, is_staff=True),
-        "superuser": get_user_model().objects.create_superuser("root"),
+        "superuser": make_user("root", role=None, is_staff=True, is_superuser=True),
         "outsider": make_user("outsider", role="Operators", is_staff=True),
     }
     for name in ("viewer", "operator", "admin"):
@@ -125,7 +124,10 @@ CAN_CANCEL = '"can_cancel": true'
 PAGE_ROWS = [
     row("dashboard", "get", "/", SEE, hidden=("srv-blue", "{job_blue}", "{job_both}")),
     row("server-list", "get", "/servers/", SEE, hidden=("srv-blue",)),
-    row("server-open", "get", "/servers/srv-open/", SEE, hidden=("{job_both}",), marker=RUN_FORM, marker_to=frozenset(RUN)),
+    row(
+        "server-open", "get", "/servers/srv-open/", SEE,
+        hidden=("{job_both}",), marker=RUN_FORM, marker_to=frozenset(RUN),
+    ),  # fmt: skip
     row("server-blue", "get", "/servers/srv-blue/", SEE_BLUE, marker=RUN_FORM, marker_to=frozenset(RUN_BLUE)),
     row("job-list", "get", "/jobs/", SEE, hidden=("srv-blue", "{job_blue}", "{job_both}")),
     row("job-open", "get", "/jobs/{job_open}/", SEE, marker=CAN_CANCEL, marker_to=frozenset(RUN)),
@@ -268,8 +270,10 @@ STAFF = {"staff", "superuser", "outsider"}  # the admin is closed to everyone el
 ADMIN_ROWS = [
     ("rerun-open", "/admin/jobs/job/{pk_open}/rerun/", {}, ("403", "new", "new")),
     ("rerun-blue", "/admin/jobs/job/{pk_blue}/rerun/", {}, ("403", "new", "403")),
-    ("action-rerun-open", "/admin/jobs/job/", {"action": "rerun", "_selected_action": "{pk_open}"}, ("403", "new", "new")),
-    ("action-rerun-blue", "/admin/jobs/job/", {"action": "rerun", "_selected_action": "{pk_blue}"}, ("403", "new", "gone")),
+    ("action-rerun-open", "/admin/jobs/job/", {"action": "rerun", "_selected_action": "{pk_open}"},
+     ("403", "new", "new")),
+    ("action-rerun-blue", "/admin/jobs/job/", {"action": "rerun", "_selected_action": "{pk_blue}"},
+     ("403", "new", "gone")),
     ("changelist", "/admin/jobs/job/", None, ("403", "200", "200")),
     ("change-blue", "/admin/jobs/job/{pk_blue}/change/", None, ("403", "200", "gone")),
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 
 from jobs.models import Job
 from jobs.runners.playbook.catalog import list_playbooks
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 
 from jobs.models import Job, JobStatus
 from jobs.runners.playbook.catalog import create_playbook_job, default_timeout
 from servers.services import create_or_update_server
+from tests.helpers import make_user
 
 BUILTINS = ["base_setup.yml", "disk_usage.yml", "facts.yml", "ping.yml", "uptime.yml"]
 XSS = "<script>alert(1)</script>"
@@ -98,7 +98,7 @@ def test_playbooks_page_needs_a_role(client, web1):
     assert client.get("/playbooks/")["Location"].startswith("/accounts/login/?next=/playbooks/")
     post = client.post("/playbooks/", {"playbook": "ping.yml", "servers": ["web-1"]})
     assert post.status_code == 302 and post["Location"].startswith("/accounts/login/")
-    client.force_login(get_user_model().objects.create_user("visitor", password="pw-visitor-123"))
+    client.force_login(make_user("visitor", role=None))
     refused = client.get("/playbooks/")
     assert refused.status_code == 403 and b"needs the Viewers role" in refused.content
     post = client.post("/playbooks/", {"playbook": "ping.yml", "servers": ["web-1"]})

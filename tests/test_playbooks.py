@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -15,12 +14,12 @@ import pytest
 from django.conf import settings as django_settings
 
 from jobs.models import Job, JobLogLine
-from jobs.runners.playbook import processes as ansible_procs
+from jobs.runners.playbook import processes
 from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks, parse_extra_var_args, resolve_playbook
 from jobs.services import JobInputError, create_job, request_cancel
 from servers import ssh
 from servers.services import pin_host_key, target_for
-from tests.conftest import wait_for
+from tests.helpers import free_port, wait_for
 from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,19 +93,13 @@ def _runner_dir(job: Job) -> Path:
 
 
 def _processes_of(job: Job) -> list[int]:
-    return ansible_procs.processes_mentioning(job.job_id)
+    return processes.processes_mentioning(job.job_id)
 
 
 async def _first_contact(target: ssh.Target) -> ssh.SeenHostKey:
     conn, seen = await ssh.connect(target)
     async with conn:
         return seen
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- the happy path, live -------------------------------------------------------------------
@@ -169,7 +162,7 @@ def test_failing_task_fails_the_job_with_an_error_line(server, run_job, operator
 
 # ---- servers that cannot be used ------------------------------------------------------------
 def test_unreachable_server_alone_fails_without_running_ansible(make_server, run_job, transactional_db):
-    down = make_server(name="down", port=_closed_port())
+    down = make_server(name="down", port=free_port())
     job = run_job(_job(down, "ping.yml"))
     assert job.status == "failed"
     assert "Cannot reach" in job.error and "connection refused" in job.error
@@ -179,7 +172,7 @@ def test_unreachable_server_alone_fails_without_running_ansible(make_server, run
 
 
 def test_one_unreachable_server_among_several(make_server, server, run_job):
-    down = make_server(name="down", port=_closed_port())
+    down = make_server(name="down", port=free_port())
     job = run_job(_job([server, down], "ping.yml"))
     assert job.status == "failed"
     assert job.result["hosts"]["test"]["ok"] == 1 and job.result["hosts"]["test"]["unreachable"] == 0
@@ -230,7 +223,7 @@ def test_password_only_server_is_refused_clearly(sshd, run_job, transactional_db
 def _remote_pids(sshd, marker: str) -> list[int]:
     # The "remote" server is this machine: the test user's processes are visible here
     # (ansible-playbook, which has the marker in its -e argument, runs as root).
-    return sorted(set(ansible_procs.processes_mentioning(marker)) & set(sshd.pids_of_user()))
+    return sorted(set(processes.processes_mentioning(marker)) & set(sshd.pids_of_user()))
 
 
 @pytest.mark.parametrize("how", ["cancel", "timeout"])

@@ -8,14 +8,15 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job
-from tests.api_helpers import assert_error, make_staff, token_api
+from tests.api_helpers import assert_error, token_api
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def api(transactional_db):
-    return token_api(make_staff())
+    return token_api(make_user("api-staff", is_staff=True))
 
 
 def test_list_playbooks(api):

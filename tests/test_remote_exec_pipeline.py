@@ -9,6 +9,7 @@ import pytest
 
 from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,15 +51,12 @@ def test_success_pins_host_key_and_announces_it(server, run_job):
 def test_lines_are_stored_while_the_command_runs(server, run_job_in_thread):
     job = _job(server, "for i in 1 2 3; do echo tick$i; sleep 0.3; done; sleep 3; echo done")
     run_job_in_thread(job)
-    deadline = time.monotonic() + 10
-    seen_running_with_lines = False
-    while time.monotonic() < deadline:
+
+    def running_with_lines() -> bool:
         job.refresh_from_db()
-        if job.status == "running" and "tick3" in _output(job, "stdout"):
-            seen_running_with_lines = True
-            break
-        time.sleep(0.05)
-    assert seen_running_with_lines, "lines must be stored while the command still runs"
+        return job.status == "running" and "tick3" in _output(job, "stdout")
+
+    wait_for(running_with_lines, timeout=10, interval=0.05, message="lines stored while the command still runs")
     assert "done" not in _output(job, "stdout")
 
 

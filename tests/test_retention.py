@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs.log.sink import format_file_line
+from jobs.log import logfile
 from jobs.models import Job, JobLogLine
 from jobs.retention import cleanup_logs, cleanup_scheduled
 from jobs.schedules import SCHEDULES
@@ -36,7 +36,7 @@ def make_job(log_dir: Path, *, status: str, hours_ago: float, lines: int) -> Job
     now = timezone.now()
     when = now - timedelta(hours=hours_ago)
     job_id = new_job_id("remote_exec")
-    path = log_dir / f"{job_id}.log"
+    path = logfile.path_for(job_id)
     job = Job.objects.create(
         job_id=job_id,
         job_type="remote_exec",
@@ -45,16 +45,13 @@ def make_job(log_dir: Path, *, status: str, hours_ago: float, lines: int) -> Job
         started_at=when if status != "pending" else None,
         finished_at=when if status in ("succeeded", "failed", "cancelled", "timed_out") else None,
         exit_code=0 if status == "succeeded" else None,
-        log_file=str(path),
         line_count=lines,
         last_seq=lines,
     )
     JobLogLine.objects.bulk_create(
         JobLogLine(job=job, seq=i, ts=when, message=f"line {i}") for i in range(1, lines + 1)
     )
-    path.write_text(
-        "".join(format_file_line("2020-01-01 00:00:00", "INFO", "stdout", f"line {i}") for i in range(lines))
-    )
+    path.write_text("".join(logfile.format_line(when, "INFO", "stdout", f"line {i}") for i in range(lines)))
     _age(path, hours_ago)
     return job
 

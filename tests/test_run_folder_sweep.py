@@ -24,13 +24,13 @@ from django.utils import timezone
 
 from jobs.models import Job
 from jobs.reaper import reap_scheduled
-from jobs.runners.playbook import processes as ansible_procs
+from jobs.runners.playbook import processes
 from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.runners.playbook.rundir import _control_prefix, runner_base, sweep_stale_dirs
 from jobs.runners.shell import _Run, stream_command
 from servers import ssh
 from servers.services import target_for
-from tests.conftest import os_killpg, wait_for
+from tests.helpers import os_killpg, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +84,7 @@ def test_reaper_sweeps_the_folder_and_processes_of_a_worker_killed_mid_playbook(
         os_killpg(worker.pid, signal.SIGKILL)  # the worker dies without cleaning up
         worker.wait(10)
         assert keys[0].exists(), "the dead worker left its key file behind"
-        assert ansible_procs.processes_mentioning(str(rundir)), "and ansible-playbook / ssh still running"
+        assert processes.processes_mentioning(str(rundir)), "and ansible-playbook / ssh still running"
 
         settings.HEARTBEAT_STALE_SECONDS = 0
         summary = reap_scheduled()
@@ -92,7 +92,7 @@ def test_reaper_sweeps_the_folder_and_processes_of_a_worker_killed_mid_playbook(
         job.refresh_from_db()
         assert job.status == "failed" and job.error == "worker lost"
         assert not rundir.exists()
-        assert ansible_procs.processes_mentioning(str(rundir)) == []
+        assert processes.processes_mentioning(str(rundir)) == []
     finally:
         if worker.poll() is None:
             os_killpg(worker.pid, signal.SIGKILL)
@@ -111,7 +111,7 @@ def test_serve_sweeps_folders_of_final_and_unknown_jobs_at_start_up(server, sett
     live = _fake_run_folder(running.job_id)
     leftover = _leftover_process(unknown)
     try:
-        wait_for(lambda: ansible_procs.processes_mentioning(str(unknown)), message="the leftover process")
+        wait_for(lambda: processes.processes_mentioning(str(unknown)), message="the leftover process")
         out = io.StringIO()
         # Neither web nor worker: only what serve does first (migrate, schedules, clean-up).
         call_command("serve", "--no-web", "--no-worker", "--skip-migrate", stdout=out)

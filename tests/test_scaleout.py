@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,19 +19,13 @@ from django.conf import settings
 from jobs.models import Job, JobLogLine
 from jobs.reaper import kick_waiting_jobs, reap_lost_jobs
 from tests.api_helpers import session_cookie
-from tests.conftest import os_killpg, wait_for
+from tests.helpers import free_port, os_killpg, port_open, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 JOBS = 100
 LINES = 2000
 COMMAND = "for i in $(seq 1 20); do seq $((i*100-99)) $((i*100)); sleep 0.05; done"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _spawn(args: list[str], env: dict) -> subprocess.Popen:
@@ -85,7 +78,7 @@ def test_two_webs_three_workers_hundred_jobs_one_worker_killed(make_server, staf
     cookie = session_cookie(staff_user)
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     env = dict(subprocess_env, LIVCHAT_WORKERS="6", DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
-    web_ports = [_free_port(), _free_port()]
+    web_ports = [free_port(), free_port()]
     webs = [
         _spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(p), "livchat.asgi:application"], env)
         for p in web_ports
@@ -93,7 +86,7 @@ def test_two_webs_three_workers_hundred_jobs_one_worker_killed(make_server, staf
     workers = [_spawn([*manage, "qcluster"], env) for _ in range(3)]
     try:
         for port in web_ports:
-            wait_for(lambda port=port: _port_open(port), timeout=30, message=f"daphne on {port}")
+            wait_for(lambda port=port: port_open(port), timeout=30, message=f"daphne on {port}")
         # Warm-up job pins the host key before the crowd arrives.
         first = _post_job(web_ports[0], token, server.name)
         wait_for(lambda: Job.objects.get(job_id=first).is_final, timeout=90, message="the first job")
@@ -158,11 +151,3 @@ def test_two_webs_three_workers_hundred_jobs_one_worker_killed(make_server, staf
         job = next(j for j in jobs if j.job_id == job_id)
         assert seqs == list(range(1, job.last_seq + 1)), f"viewer on the other daphne missed lines of {job_id}"
     assert len(watched) == 5
-
-
-def _port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False

@@ -77,9 +77,9 @@ def test_bad_filters_are_refused_clearly(kwargs, message):
 
 def test_catastrophic_regex_is_stopped(job, monkeypatch):
     # (a|aa)+$ backtracks exponentially on "aaaa…!"; the budget turns that into a clear error.
-    from jobs.log import reader as selectors
+    from jobs.log import reader
 
-    monkeypatch.setattr(selectors, "REGEX_BUDGET_SECONDS", 0.5)
+    monkeypatch.setattr(reader, "REGEX_BUDGET_SECONDS", 0.5)
     sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
     sink.write_lines("stdout", ["a" * 40 + "!"])
     sink.close()
@@ -89,8 +89,7 @@ def test_catastrophic_regex_is_stopped(job, monkeypatch):
 
 
 def test_log_text_rebuilt_from_rows_equals_the_file(job):
-    from jobs.log.reader import iter_log_text
-    from jobs.log.sink import log_path_for
+    from jobs.log import logfile
 
-    with open(log_path_for(job.job_id), encoding="utf-8") as fh:
-        assert "".join(iter_log_text(job=job, chunk=7000)) == fh.read()
+    with open(logfile.path_for(job.job_id), encoding="utf-8") as fh:
+        assert "".join(logfile.iter_text(job=job, chunk=7000)) == fh.read()

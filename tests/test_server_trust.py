@@ -218,8 +218,15 @@ def test_patch_changes_only_the_fields_sent(admin_api):
     assert Server.objects.get(pk=server.pk).port == 2222
 
 
-@pytest.mark.parametrize(("change", "forgets"), [({"host": "192.0.2.11"}, True), ({"port": 2200}, True),
-                                                 ({"username": "other"}, False), ({"host": "192.0.2.10"}, False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "forgets"),
+    [
+        ({"host": "192.0.2.11"}, True),
+        ({"port": 2200}, True),
+        ({"username": "other"}, False),
+        ({"host": "192.0.2.10"}, False),
+    ],
+)
 def test_a_new_host_or_port_forgets_the_pinned_key(admin_api, change, forgets):
     _pinned(_server("mv", password="pw"))
     assert admin_api.patch("/api/servers/mv", change).status_code == 200

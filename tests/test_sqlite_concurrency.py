@@ -135,7 +135,8 @@ def test_fifty_jobs_and_api_readers_never_see_a_locked_database(make_server, dja
         assert [m for _, stream, m in rows if stream == "stderr"] == [f"job-{i}-done"]
         assert all(LOCKED not in m for _, _, m in rows)
     print(
-        f"\n{JOBS} jobs x {LINES} lines, {READERS} API readers: {elapsed:.1f} s, {overlap} jobs at once at most, {len(answers)} API answers"
+        f"\n{JOBS} jobs x {LINES} lines, {READERS} API readers: {elapsed:.1f} s, "
+        f"{overlap} jobs at once at most, {len(answers)} API answers"
     )
 
 

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from jobs.models import JobLogLine
 from jobs.services import create_remote_exec_job
+from tests.helpers import free_port
 from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _system_lines(job) -> list[str]:
@@ -24,7 +17,7 @@ def _system_lines(job) -> list[str]:
 
 
 def test_refused_port_fails_with_clear_error(make_server, run_job):
-    server = make_server(name="closed", port=_closed_port())
+    server = make_server(name="closed", port=free_port())
     job = run_job(create_remote_exec_job(server=server, command="true", enqueue=False))
     assert job.status == "failed"
     assert "Cannot reach" in job.error and "refused" in job.error

@@ -6,14 +6,16 @@ Run without Django: ``.venv/bin/pytest -p no:django tests/test_sshd_fixture.py -
 from __future__ import annotations
 
 import asyncio
+import shlex
 import subprocess
-import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import asyncssh
 import pytest
 
+from tests.helpers import wait_for
 from tests.sshd import SshServer, start_sshd
 
 
@@ -132,7 +134,28 @@ def test_run_local_sees_detached_remote_process(sshd: SshServer) -> None:
     finally:
         sshd.run_local(f"kill {pid}")
 
-    deadline = time.monotonic() + 5  # the kill is asynchronous
-    while pid in sshd.pids_of_user() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert pid not in sshd.pids_of_user()
+    # the kill is asynchronous
+    wait_for(lambda: pid not in sshd.pids_of_user(), timeout=5, interval=0.02, message=f"pid {pid} to be gone")
+
+
+def test_kill_marked_stops_only_the_marked_tree(sshd: SshServer) -> None:
+    # A detached loop whose command line holds the marker, with a sleep child that does not.
+    marker = f"marked-{uuid.uuid4().hex}"
+    other = int(asyncio.run(run_remote(sshd, "nohup sleep 31 >/dev/null 2>&1 & echo $!")))
+    loop = f"while :; do sleep 30; done # {marker}"
+    asyncio.run(run_remote(sshd, f"nohup sh -c {shlex.quote(loop)} >/dev/null 2>&1 &"))
+    try:
+        (root,) = wait_for(lambda: sshd.pids_with_marker(marker), timeout=5, message="the marked loop")
+        child = wait_for(lambda: _children(root), timeout=5, message="its sleep")
+        assert sshd.kill_marked(marker) >= {root, *child}
+        assert not sshd.pids_with_marker(marker)
+        assert not {root, *child} & set(sshd.pids_of_user())
+        assert other in sshd.pids_of_user()  # not marked: left alone
+    finally:
+        sshd.run_local(f"kill {other}")
+
+
+def _children(pid: int) -> set[int]:
+    from tests.proctree import _descendants, _proc_table
+
+    return _descendants(pid, _proc_table()) - {pid}

@@ -1,6 +1,6 @@
 """Jobs over the JSON API: exec on a server (inline or as a job), list, read, download, cancel.
 
-Views stay thin: validation lives in the schemas (jobs/api_schemas.py) and jobs.services,
+Views stay thin: validation lives in the schemas (jobs/api/schemas.py) and jobs.services,
 log reads in jobs.log.reader (always through the (job, seq) index), SSH in jobs.runners.inline.
 Every route asks accounts.permissions (NotPermitted → 403): lists hold only the jobs the
 user may see, a job's routes need VIEW (CANCEL) on it, exec needs RUN on the server.
@@ -9,7 +9,6 @@ user may see, a job's routes need VIEW (CANCEL) on it, exec needs RUN on the ser
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, Http404, StreamingHttpResponse
@@ -35,8 +34,8 @@ from jobs.api.schemas import (
     job_urls,
     logs_answer,
 )
-from jobs.log import reader as selectors
-from jobs.models import Job
+from jobs.log import logfile, reader
+from jobs.models import Job, JobStatus
 from jobs.runners.inline import run_inline_command
 from livchat.api_errors import error_responses
 from servers.api import get_server_or_404
@@ -117,9 +116,9 @@ def exec_command(request, name: str, payload: ExecIn):
             "stdout": result.get("stdout", ""),
             "stderr": result.get("stderr", ""),
             "exit_code": outcome.exit_code,
-            "success": outcome.status == "succeeded",
+            "success": outcome.status == JobStatus.SUCCEEDED,
             "truncated": bool(result.get("truncated")),
-            "timed_out": outcome.status == "timed_out",
+            "timed_out": outcome.status == JobStatus.TIMED_OUT,
             "error": outcome.error,
         },
     )
@@ -146,8 +145,8 @@ def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, desc
     job = permitted_job(request, job_id)
     # One indexed read of the newest rows: cheap however many lines the job has. Bounded in
     # bytes like /logs: long lines cut (truncated: true), at most about 4 MiB of text.
-    job.recent_logs = selectors.recent_lines(
-        job=job, limit=recent, max_bytes=selectors.ANSWER_BYTES, cut=selectors.LINE_CUT_BYTES
+    job.recent_logs = reader.recent_lines(
+        job=job, limit=recent, max_bytes=reader.ANSWER_BYTES, cut=reader.LINE_CUT_BYTES
     )
     return job
 
@@ -161,9 +160,9 @@ def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, desc
 def job_logs(request, job_id: str, filters: Query[LogFilters]):
     job = permitted_job(request, job_id)
     try:
-        flt = selectors.parse_filter(level=filters.level, stream=filters.stream, q=filters.q)
-        page = selectors.read_page(job=job, flt=flt, tail=filters.tail, after=filters.after, before=filters.before)
-    except selectors.LogQueryError as exc:
+        flt = reader.parse_filter(level=filters.level, stream=filters.stream, q=filters.q)
+        page = reader.read_page(job=job, flt=flt, tail=filters.tail, after=filters.after, before=filters.before)
+    except reader.LogQueryError as exc:
         raise services.JobInputError(str(exc)) from None
     return logs_answer(job, page, forward=filters.after is not None)
 
@@ -175,7 +174,7 @@ def job_logs(request, job_id: str, filters: Query[LogFilters]):
 )
 def job_line(request, job_id: str, seq: int = PathParam(..., ge=1, le=MAX_SEQ)):
     job = permitted_job(request, job_id)
-    line = selectors.line_at(job=job, seq=seq)
+    line = reader.line_at(job=job, seq=seq)
     if line is None:
         raise Http404(f"Job {job.job_id} has no line {seq}.")
     return line
@@ -196,24 +195,16 @@ def job_line(request, job_id: str, seq: int = PathParam(..., ge=1, le=MAX_SEQ)):
 )
 def job_log_download(request, job_id: str):
     job = permitted_job(request, job_id)
-    path = _log_file(job)
+    path = logfile.existing_path(job.job_id)
     if path is not None:
         response = FileResponse(open(path, "rb"), content_type="text/plain; charset=utf-8")  # noqa: SIM115
     elif job.logs_expired_at is None and job.last_seq:
         # The file lives on the worker's disk; on another web machine, rebuild it from rows.
-        response = StreamingHttpResponse(selectors.iter_log_text(job=job), content_type="text/plain; charset=utf-8")
+        response = StreamingHttpResponse(logfile.iter_text(job=job), content_type="text/plain; charset=utf-8")
     else:
         raise Http404(f"The log file of {job.job_id} is gone (expired or never written).")
     response["Content-Disposition"] = f'attachment; filename="{job.job_id}.log"'
     return response
-
-
-def _log_file(job: Job) -> Path | None:
-    root = Path(settings.JOB_LOG_DIR).resolve()
-    path = (root / f"{job.job_id}.log").resolve()
-    if path.parent != root or not path.is_file():
-        return None
-    return path
 
 
 @jobs_router.post(

@@ -9,7 +9,7 @@ from django.conf import settings
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict
 
-from jobs.log import reader as selectors
+from jobs.log import reader
 from jobs.models import LEVEL_ORDER, Job, JobStatus, JobType, Stream
 from livchat.api_errors import Declare, Line, Text, whole_number
 
@@ -221,12 +221,12 @@ class JobFilters(Schema):
 
 
 class LogFilters(Schema):
-    tail: int = Field(100, ge=1, le=selectors.MAX_TAIL, description="how many lines at most")
+    tail: int = Field(100, ge=1, le=reader.MAX_TAIL, description="how many lines at most")
     level: LevelFilter | None = Field(None, description="minimum level")
     stream: StreamFilter | None = Field(None, description="stdout, stderr or system")
     q: Annotated[str, Declare(format="regex")] | None = Field(
         None,
-        max_length=selectors.MAX_PATTERN_LENGTH,
+        max_length=reader.MAX_PATTERN_LENGTH,
         description="regular expression (Python `regex` syntax); one that does not compile is a 400",
     )
     after: int | None = Field(

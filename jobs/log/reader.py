@@ -10,11 +10,15 @@ Every read is bounded in bytes as well as in lines (lines may be 64 KiB each):
   and marked `truncated` (the whole line: `line_at`, GET /api/jobs/<id>/lines/<seq>);
 - the rows a websocket or `--follow` reads at once (`rows_after`) stop at `max_bytes`;
 - the regex scan joins at most SCAN_BYTES of lines into one string.
+
+Live readers (the websocket consumer, `--follow`) share one loop, `follow_rows`: read the
+job's status, then every row after the reader's own cursor, then wait and do it again.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import regex
@@ -22,9 +26,11 @@ from django.db import connection
 from django.db.models import Sum
 from django.db.models.functions import Length, Substr
 
-from jobs.models import IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
+from jobs.models import FINAL_STATUSES, IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
+from jobs.services import STATUS_FIELDS
 
-LINE_FIELDS = ("seq", "ts", "level", "stream", "message", "host", "task", "event")
+TAG_FIELDS = ("host", "task", "event")  # set on playbook lines, empty on others
+LINE_FIELDS = ("seq", "ts", "level", "stream", "message", *TAG_FIELDS)
 MAX_TAIL = 10_000
 MAX_PATTERN_LENGTH = 500
 REGEX_BUDGET_SECONDS = 2.0
@@ -35,7 +41,7 @@ LINE_CUT_BYTES = 8 << 10  # a longer line is cut in list answers and marked trun
 LINE_OVERHEAD = 100  # what one line adds besides its text (seq, ts, level, stream, keys)
 FETCH_PAGE = 500
 HEAD_CHARS = 1024  # rows_after reads this much of each line first, the rest only if it fits
-_META = ("seq", "ts", "level", "stream", "host", "task", "event")
+_META = tuple(f for f in LINE_FIELDS if f != "message")
 
 
 class LogQueryError(ValueError):
@@ -56,6 +62,21 @@ class LineFilter:
         if not self.level:
             return None
         return [str(lv) for lv in LEVEL_ORDER[LEVEL_ORDER.index(self.level) :]]
+
+    def select(self, rows: list[dict]) -> list[dict]:
+        """The rows this filter keeps, checked here rather than in a query (rows already read,
+        e.g. by --follow). A regular expression runs under the same time budget as the API's
+        search, per call: a pathological one ends with a clear error instead of pinning a CPU."""
+        if not (self.level or self.stream or self.pattern):
+            return rows
+        levels = set(self.levels() or ())
+        out = [
+            r for r in rows if (not levels or r["level"] in levels) and (not self.stream or r["stream"] == self.stream)
+        ]
+        if self.pattern is None:
+            return out
+        deadline = time.monotonic() + REGEX_BUDGET_SECONDS
+        return [r for r in out if _search(self.pattern, r["message"], 0, deadline) is not None]
 
 
 def parse_filter(*, level: str | None = None, stream: str | None = None, q: str | None = None) -> LineFilter:
@@ -229,10 +250,20 @@ def rows_after(*, job_pk: int, cursor: int, limit: int, max_bytes: int) -> list[
     `max_bytes` of text (at least one row). The websocket and `--follow` read with this.
 
     One query reads each line's first HEAD_CHARS and its length; only the long lines that
-    fit are read again whole, so 1000 lines of 64 KiB never sit in memory at once."""
-    rows = list(
-        _with_head(JobLogLine.objects.filter(job_id=job_pk, seq__gt=cursor).order_by("seq"), HEAD_CHARS)[:limit]
-    )
+    fit are read again whole, so 1000 lines of 64 KiB never sit in memory at once.
+
+    A job's seqs are dense (1, 2, 3, …), so the next `limit` lines are those up to seq
+    `cursor + limit`: reading that closed range costs `limit` index entries whatever plan
+    the database picks. The open range alone does not: PostgreSQL without statistics for
+    a job (a fresh table, or a job newer than the last ANALYZE) estimates a few rows and
+    reads *every* line after the cursor through a bitmap scan and a sort (~0.7 s a batch
+    on a million-line job), and in daphne that holds the one database thread that every
+    handshake and request waits for. Only an empty range (a gap, e.g. retention deleting
+    from the front, or nothing new) is read again open-ended."""
+    after = JobLogLine.objects.filter(job_id=job_pk, seq__gt=cursor).order_by("seq")
+    rows = list(_with_head(after.filter(seq__lte=cursor + limit), HEAD_CHARS)[:limit])
+    if not rows:
+        rows = list(_with_head(after, HEAD_CHARS)[:limit])
     out, total, long = [], 0, []
     for row in rows:
         total += LINE_OVERHEAD + row["size"]
@@ -311,7 +342,10 @@ def _search_range(job: Job, qs, flt: LineFilter, lo: int, hi: int, deadline: flo
 def _range_text(job_pk: int, lo: int, hi: int) -> tuple[str | None, int]:
     table = JobLogLine._meta.db_table
     if connection.vendor == "postgresql":
-        sql = f"SELECT string_agg(message, E'\\n' ORDER BY seq), count(*) FROM {table} WHERE job_id=%s AND seq BETWEEN %s AND %s"
+        sql = (
+            f"SELECT string_agg(message, E'\\n' ORDER BY seq), count(*) FROM {table} "
+            "WHERE job_id=%s AND seq BETWEEN %s AND %s"
+        )
     else:
         sql = (
             f"SELECT group_concat(message, char(10)), count(*) FROM "
@@ -362,20 +396,68 @@ def _search(pattern: regex.Pattern, text: str, pos: int, deadline: float):
 
 
 def _too_slow() -> str:
+    """The one message for a regular expression over its time budget (API, pages and CLI)."""
     return f"q took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler expression."
 
 
-def iter_log_text(*, job: Job, chunk: int = 5000, after: int = 0):
-    """The log file's text rebuilt from rows (seq > after), in seq order, a chunk at a time."""
-    from jobs.log.sink import format_file_line
+def compact_line(row: dict) -> dict:
+    """A row as JSON-ready fields: its tags (host, task, event) only when set."""
+    out = {k: row[k] for k in LINE_FIELDS if k not in TAG_FIELDS}
+    out.update({k: row[k] for k in TAG_FIELDS if row.get(k)})
+    return out
 
+
+# ---- live readers: the websocket consumer and --follow --------------------------------------
+class JobGone(LookupError):
+    """The job was deleted while it was followed."""
+
+
+@dataclass(frozen=True)
+class Round:
+    """The end of one round of `follow_rows`: the job's state, read before the rows, and the
+    cursor (the last seq read) after them."""
+
+    state: dict  # the job's STATUS_FIELDS (jobs.services)
+    cursor: int
+
+    @property
+    def final(self) -> bool:
+        return self.state["status"] in FINAL_STATUSES
+
+    @property
+    def expired(self) -> bool:
+        return self.state["logs_expired_at"] is not None
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will come: the job is final and every line was read (or removed)."""
+        return self.final and (self.cursor >= self.state["last_seq"] or self.expired)
+
+
+def follow_rows(*, job_pk: int, after: int, limit: int, max_bytes: int) -> Iterator[list[dict] | Round]:
+    """The one "status, then rows after my cursor" loop of every live reader.
+
+    Each round reads the job's status first, then the rows after the cursor (yielded in
+    batches of at most `limit` rows and `max_bytes` of text, see `rows_after`), then yields a
+    Round. A final status is written only after the last line is stored, so once a round has
+    seen one, the rows read after it are complete: that Round is `done` and the generator
+    ends. Between rounds the caller waits as it likes (a tick, a wake-up) and asks for the next
+    one, or stops. The cursor moves past every row read, so none is read twice. Raises JobGone.
+    """
+    cursor = after
     while True:
-        rows = list(
-            JobLogLine.objects.filter(job=job, seq__gt=after)
-            .order_by("seq")
-            .values_list("seq", "ts", "level", "stream", "message")[:chunk]
-        )
-        if not rows:
+        state = Job.objects.filter(pk=job_pk).values(*STATUS_FIELDS).first()
+        if state is None:
+            raise JobGone("The job was deleted.")
+        while True:
+            rows = rows_after(job_pk=job_pk, cursor=cursor, limit=limit, max_bytes=max_bytes)
+            if not rows:
+                break
+            cursor = rows[-1]["seq"]
+            yield rows
+            if len(rows) < limit and cursor >= state["last_seq"]:
+                break
+        end = Round(state=state, cursor=cursor)
+        yield end
+        if end.done:
             return
-        yield "".join(format_file_line(f"{ts:%Y-%m-%d %H:%M:%S}", lv, st, msg) for _, ts, lv, st, msg in rows)
-        after = rows[-1][0]

@@ -2,28 +2,31 @@
 
 Producers (the executor's asyncio loop, the logging handler) append lines to a buffer; a
 writer thread takes the buffer every ~50 ms or ~1000 lines and, per batch:
-  1. one multi-row INSERT of JobLogLine rows (executemany / COPY, never one save() a line),
-  2. one append to the job's log file,
-  3. one Job update (line_count, last_seq, heartbeat_at),
-  4. one wake-up on channel-layer group `job.<job_id>`.
+  1. one transaction: a multi-row INSERT of JobLogLine rows (executemany / COPY, never one
+     save() a line), the JobLogMark rows of its WARNING+ and stderr/system lines, and one
+     Job update (line_count, last_seq, heartbeat_at), committed together;
+  2. then one append to the job's log file (path and line format: jobs/log/logfile.py);
+  3. one wake-up on channel-layer group `job.<job_id>`.
+Rows commit before the file append: a worker killed in between leaves the file short by at
+most a batch, and the reaper rebuilds the rest from rows (logfile.repair).
 seq is assigned here, in buffer order, so stdout/stderr/system lines share one order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from datetime import UTC, datetime
 from itertools import repeat
-from pathlib import Path
 from typing import NamedTuple
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from jobs.log import logfile
 from jobs.models import IMPORTANT_LEVELS, NOT_STDOUT, Job, JobLogLine, JobLogMark
 
 logger = logging.getLogger("jobs.log.sink")
@@ -48,14 +51,6 @@ _MARKED_LEVELS = frozenset(IMPORTANT_LEVELS)
 _MARKED_STREAMS = frozenset(NOT_STDOUT)
 
 
-def log_path_for(job_id: str) -> Path:
-    return Path(settings.JOB_LOG_DIR) / f"{job_id}.log"
-
-
-def format_file_line(ts_text: str, level: str, stream: str, message: str) -> str:
-    return f"[{ts_text}] {level} {stream}: {message}\n"
-
-
 class SinkWriteError(RuntimeError):
     pass
 
@@ -77,7 +72,7 @@ class JobSink:
     def __init__(self, *, job_pk: int, job_id: str, start_seq: int = 0, line_count: int = 0) -> None:
         self.job_pk = job_pk
         self.job_id = job_id
-        self.path = log_path_for(job_id)
+        self.path = logfile.path_for(job_id)
         self.last_seq = start_seq
         self.line_count = line_count
         self._buf: list[_Entry] = []
@@ -86,6 +81,7 @@ class JobSink:
         self._lock = threading.Lock()
         self._has_work = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
+        self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._closing = False
         self._error: BaseException | None = None
         self._last_flush = 0.0
@@ -95,23 +91,31 @@ class JobSink:
 
     # ---- producers -------------------------------------------------------------------
     def start(self) -> JobSink:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
+        self._file = logfile.open_for_append(self.path)
         self._thread.start()
         return self
 
     def write_lines(
-        self, stream: str, messages: list[str], *, level: str = "INFO", host: str = "", task: str = "", event: str = ""
+        self,
+        stream: str,
+        messages: list[str],
+        *,
+        level: str = "INFO",
+        host: str = "",
+        task: str = "",
+        event: str = "",
+        block: bool = True,
     ) -> None:
-        """Queue lines (already split, without newlines). Thread-safe; blocks only when the
-        store is far behind, which slows the reader and so the remote side (SSH flow control)."""
+        """Queue lines (already split, without newlines). Thread-safe. A thread producer
+        (block=True) waits here when the store is far behind; an asyncio producer awaits
+        `wait_for_room()` first and passes block=False, so its event loop (and with it the
+        job's cancel and timeout watchers) never stops. Either way the reader slows down,
+        and so does the remote side (SSH flow control)."""
         if not messages:
             return
         entry = _Entry(time.time(), level, stream, host, task, event, messages, sum(map(len, messages)))
         with self._lock:
-            while (
-                self._pending_lines >= MAX_PENDING_LINES or self._pending_bytes >= MAX_PENDING_BYTES
-            ) and self._error is None:
+            while block and not self._room_for_more():
                 self._has_work.notify()
                 self._has_room.wait(0.5)
             idle = not self._buf and time.monotonic() - self._last_flush >= FLUSH_INTERVAL
@@ -123,9 +127,37 @@ class JobSink:
             if idle or self._pending_lines >= BATCH_LINES:
                 self._has_work.notify()
 
+    async def wait_for_room(self) -> None:
+        """Return once the buffer is below its bounds, without blocking the event loop: the
+        writer thread wakes this waiter through the loop (call_soon_threadsafe) as it frees room."""
+        while True:
+            with self._lock:
+                if self._room_for_more():
+                    return
+                wake = asyncio.Event()
+                self._async_waiters.append((asyncio.get_running_loop(), wake))
+                self._has_work.notify()
+            await wake.wait()
+
+    def _room_for_more(self) -> bool:
+        # Called with the lock held. A failed or closing sink never makes producers wait.
+        below = self._pending_lines < MAX_PENDING_LINES and self._pending_bytes < MAX_PENDING_BYTES
+        return below or self._error is not None or self._closing
+
+    def _wake_async_waiters(self) -> None:
+        # Called with the lock held.
+        waiters, self._async_waiters = self._async_waiters, []
+        for loop, wake in waiters:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
+
     def write(self, message: str, *, level: str = "INFO", stream: str = "system", **tags: str) -> None:
-        """One system/app message; multi-line text becomes one row per line."""
-        self.write_lines(stream, message.split("\n"), level=level, **tags)
+        """One system/app message; multi-line text becomes one row per line. Never waits for
+        room: these are few, and they come from logging calls on the job's event loop (the
+        kill path logs while the store may be stalled), which must never block."""
+        self.write_lines(stream, message.split("\n"), level=level, block=False, **tags)
 
     def close(self) -> None:
         """Flush everything and stop. Raises SinkWriteError if lines could not be stored."""
@@ -133,6 +165,7 @@ class JobSink:
             self._closing = True
             self._has_work.notify()
             self._has_room.notify_all()
+            self._wake_async_waiters()
         self._thread.join()
         if self._file:
             self._file.close()
@@ -153,7 +186,10 @@ class JobSink:
                 if done:
                     return
         except BaseException as exc:  # noqa: BLE001 - reported by close()
-            self._error = exc
+            with self._lock:
+                self._error = exc
+                self._has_room.notify_all()
+                self._wake_async_waiters()
         finally:
             connection.close()
 
@@ -171,6 +207,7 @@ class JobSink:
         self._pending_lines -= lines
         self._pending_bytes -= size
         self._has_room.notify_all()
+        self._wake_async_waiters()
         return batch
 
     def _flush_with_retry(self, batch: list[_Entry]) -> None:
@@ -202,7 +239,8 @@ class JobSink:
             rows.extend(
                 zip(
                     repeat(pk, n), range(seq + 1, seq + n + 1), repeat(db_ts, n), repeat(e.level, n),
-                    repeat(e.stream, n), e.messages, repeat(e.host, n), repeat(e.task, n), repeat(e.event, n), strict=True,
+                    repeat(e.stream, n), e.messages, repeat(e.host, n), repeat(e.task, n), repeat(e.event, n),
+                    strict=True,
                 )
             )  # fmt: skip
             if e.level in _MARKED_LEVELS or e.stream in _MARKED_STREAMS:
@@ -211,8 +249,7 @@ class JobSink:
                         repeat(pk, n), range(seq + 1, seq + n + 1), repeat(e.level, n), repeat(e.stream, n), strict=True
                     )
                 )
-            prefix = f"[{dt:%Y-%m-%d %H:%M:%S}] {e.level} {e.stream}: "
-            parts.append(prefix + ("\n" + prefix).join(e.messages) + "\n")
+            parts.append(logfile.format_lines(dt, e.level, e.stream, e.messages))
             seq += n
         now = timezone.now()
         with transaction.atomic():
@@ -279,39 +316,7 @@ def append_system_line(*, job_pk: int, job_id: str, message: str, level: str = "
         _insert_rows([(job_pk, seq, _db_ts(now), level, "system", message, "", "", "")])
         _insert_rows([(job_pk, seq, level, "system")], copy_sql=_MARK_COPY_SQL, insert_sql=_MARK_INSERT_SQL)
         Job.objects.filter(pk=job_pk).update(last_seq=seq, line_count=job.line_count + 1)
-    path = log_path_for(job_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(format_file_line(now.strftime("%Y-%m-%d %H:%M:%S"), level, "system", message))
+    with logfile.open_for_append(logfile.path_for(job_id)) as fh:
+        fh.write(logfile.format_line(now, level, "system", message))
     _wake_sender()(job_id, seq)
     return seq
-
-
-def repair_log_file(*, job: Job) -> int:
-    """Make a dead worker's log file match its rows; returns the lines appended.
-
-    The sink commits rows before it appends the file, so a worker killed in between leaves
-    the file short by at most a batch (never longer). Lines are in seq order, one per row:
-    keep the complete lines, drop a torn last one, append the stored rows that follow.
-    """
-    from jobs.log.reader import iter_log_text
-
-    path = log_path_for(job.job_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab+") as fh:
-        fh.seek(0)
-        written, keep, pos = 0, 0, 0
-        while chunk := fh.read(1 << 20):
-            written += chunk.count(b"\n")
-            last = chunk.rfind(b"\n")
-            if last >= 0:
-                keep = pos + last + 1
-            pos += len(chunk)
-        if keep != pos:
-            fh.truncate(keep)
-    appended = 0
-    with open(path, "a", encoding="utf-8", errors="replace", newline="\n") as out:
-        for text in iter_log_text(job=job, after=written):
-            out.write(text)
-            appended += text.count("\n")
-    return appended

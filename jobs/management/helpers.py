@@ -1,6 +1,6 @@
-"""Shared pieces of the jobs management commands: exit codes, lookups, line output.
+"""Shared pieces of the jobs management commands: exit codes, lookups, line output, --follow.
 
-Commands stay thin: they parse options, call services/selectors and print. What every
+Commands stay thin: they parse options, call jobs.services / jobs.log.reader and print. What every
 command needs the same way lives here: a person-readable error instead of a traceback,
 exit codes a shell script can test, quiet handling of a closed pipe and of Ctrl-C.
 """
@@ -12,13 +12,16 @@ import getpass
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.log.sink import format_file_line
-from jobs.models import Job, JobStatus
+from jobs.log import logfile
+from jobs.log.reader import JobGone, LineFilter, follow_rows
+from jobs.models import IMPORTANT_LEVELS, Job, JobStatus
 from jobs.services import JobInputError, validate_timeout
 from servers.models import Server
 
@@ -128,13 +131,6 @@ def os_user() -> str:
 
 
 # ---- lines ---------------------------------------------------------------------------------
-def format_line(row: dict) -> str:
-    """A row as in the job's log file: `[YYYY-MM-DD HH:MM:SS] LEVEL stream: message\\n`."""
-    ts = row["ts"]
-    ts_text = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(ts, datetime) else str(ts)
-    return format_file_line(ts_text, row["level"], row["stream"], row["message"])
-
-
 def exit_code_for(status: str, exit_code: int | None) -> int:
     """The process exit code that stands for a job's outcome."""
     if status == JobStatus.SUCCEEDED:
@@ -158,7 +154,7 @@ class LogPrinter:
 
     def __call__(self, rows: list[dict]) -> None:
         if rows:
-            self.out.write("".join(format_line(r) for r in rows), ending="")
+            self.out.write("".join(logfile.format_row(r) for r in rows), ending="")
             self.out.flush()
             self.count += len(rows)
 
@@ -181,8 +177,8 @@ class RawPrinter:
                 out.append(row["message"] + "\n")
             elif row["stream"] == "stderr":
                 err.append(row["message"] + "\n")
-            elif self.verbose or row["level"] in ("WARNING", "ERROR", "CRITICAL"):
-                err.append(format_line(row))
+            elif self.verbose or row["level"] in IMPORTANT_LEVELS:
+                err.append(logfile.format_row(row))
                 self.system_shown.append(row["message"])
         if err:
             self.stderr.write("".join(err), style_func=_plain, ending="")
@@ -254,8 +250,6 @@ def quiet_console_logging(verbosity: int):
 def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: int) -> None:
     """After creating a job: print its id, or stream its lines until it ends and exit with
     the job's code (remote_exec --job --follow, run_playbook --follow)."""
-    from jobs.log.follow import JobGone, follow_job
-
     if not follow:
         command.stdout.write(job.job_id)
         return
@@ -276,11 +270,81 @@ def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: 
             EXIT_INTERRUPTED,
             f"Stopped following; job {job.job_id} keeps running (stop it with `manage.py cancel_job {job.job_id}`).",
         ) from None
-    except JobGone as exc:
-        raise CommandError(str(exc)) from None
     code = exit_code_for(end.status, end.exit_code)
     if code:
         message = ""
         if not printer.already_said(end.error):
             message = end_message(job_id=end.job_id, status=end.status, exit_code=end.exit_code, error=end.error)
         raise CommandExit(code, message)
+
+
+# ---- --follow -------------------------------------------------------------------------------
+FOLLOW_TICK = 0.2
+FETCH_ROWS = 5000
+FETCH_BYTES = 8 << 20  # and no more text than this at once (lines may be 64 KiB each)
+PENDING_NOTICE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class FollowEnd:
+    job_id: str
+    status: str
+    exit_code: int | None
+    error: str
+    cursor: int  # the last seq read
+    final: bool
+    logs_expired: bool
+
+
+def follow_job(
+    *,
+    job: Job,
+    on_rows: Callable[[list[dict]], None],
+    after: int = 0,
+    flt: LineFilter | None = None,
+    wait: bool = True,
+    tick: float = FOLLOW_TICK,
+    on_pending: Callable[[], None] | None = None,
+    pending_notice: float = PENDING_NOTICE_SECONDS,
+) -> FollowEnd:
+    """Hand every line after seq `after` that passes `flt` to `on_rows`, in seq order, like
+    `tail -f` (remote_exec --follow, job_logs --follow, run_playbook --follow).
+
+    The reading is jobs.log.reader.follow_rows, the loop the websocket uses too. With `wait`,
+    keep reading on a short tick until the job is final and all its lines were read; without,
+    stop at the current end. `on_pending` is called once when the job has waited
+    `pending_notice` seconds for a worker. Raises LogQueryError (a regular expression too
+    slow for the log) and CommandError (the job was deleted).
+    """
+    started = time.monotonic()
+    noticed = False
+    try:
+        for item in follow_rows(job_pk=job.pk, after=after, limit=FETCH_ROWS, max_bytes=FETCH_BYTES):
+            if isinstance(item, list):
+                kept = item if flt is None else flt.select(item)
+                if kept:
+                    on_rows(kept)
+                continue
+            state = item.state
+            if not wait or item.done:
+                return FollowEnd(
+                    job_id=job.job_id,
+                    status=state["status"],
+                    exit_code=state["exit_code"],
+                    error=state["error"],
+                    cursor=item.cursor,
+                    final=item.final,
+                    logs_expired=item.expired,
+                )
+            if (
+                on_pending is not None
+                and not noticed
+                and state["status"] == JobStatus.PENDING
+                and time.monotonic() - started >= pending_notice
+            ):
+                noticed = True
+                on_pending()
+            time.sleep(tick)
+    except JobGone:
+        raise CommandError(f"Job {job.job_id} was deleted.") from None
+    raise AssertionError("follow_rows ends only after a final round")  # pragma: no cover

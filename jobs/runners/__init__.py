@@ -1,22 +1,43 @@
-"""One executor per job type. Each is a coroutine: (job, sink) -> Outcome."""
+"""Runners: one per job type, each a coroutine `run(*, job, sink) -> Outcome`.
+
+tasks.run_job → `dispatch` → the job type's runner (remote_exec.py, playbook/runner.py), which
+streams the job's lines into its sink (jobs/log/sink.py) and returns an Outcome;
+tasks.run_job then writes the final status. shell.py streams one command over SSH (used by
+the remote_exec runner); inline.py runs a remote_exec job in the caller's own process (the
+API's and the CLI's inline exec).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING
+
+from jobs.models import JobStatus, JobType
 
 if TYPE_CHECKING:
     from jobs.log.sink import JobSink
     from jobs.models import Job
-    from jobs.runners.shell import Outcome
+
+
+@dataclass
+class Outcome:
+    status: JobStatus  # a final one: succeeded, failed, timed_out or cancelled
+    exit_code: int | None = None
+    error: str = ""
+    result: dict = field(default_factory=dict)
+
+
+# The runner module of each job type, imported when a job of that type runs. Named, not
+# imported here: the runners import Outcome from this package.
+RUNNERS: dict[JobType, str] = {
+    JobType.REMOTE_EXEC: "jobs.runners.remote_exec",
+    JobType.PLAYBOOK: "jobs.runners.playbook.runner",
+}
 
 
 async def dispatch(*, job: Job, sink: JobSink) -> Outcome:
-    from jobs.runners import remote_exec
-
-    if job.job_type == "remote_exec":
-        return await remote_exec.run(job=job, sink=sink)
-    if job.job_type == "playbook":
-        from jobs.runners.playbook import runner
-
-        return await runner.run(job=job, sink=sink)
-    raise ValueError(f"Unknown job type {job.job_type!r}")
+    module = RUNNERS.get(job.job_type)
+    if module is None:
+        raise ValueError(f"Unknown job type {job.job_type!r}")
+    return await import_module(module).run(job=job, sink=sink)

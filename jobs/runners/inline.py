@@ -24,8 +24,8 @@ from jobs import services, slots
 from jobs.log.capture import capture_into
 from jobs.log.sink import JobSink, SinkWriteError
 from jobs.models import Job, JobStatus
-from jobs.runners import remote_exec as remote_job
-from jobs.runners.shell import TAIL_BYTES, LinesCallback, Outcome
+from jobs.runners import Outcome, remote_exec
+from jobs.runners.shell import TAIL_BYTES, LinesCallback
 from servers.models import Server
 
 logger = logging.getLogger("jobs.runners.inline")
@@ -135,7 +135,7 @@ async def _run(job: Job, sink: JobSink, *, on_lines, stop_reason, interrupt_by: 
         return state["stop"]
 
     with _CtrlC(job, state, interrupt_by):
-        return await remote_job.run(job=job, sink=sink, on_lines=on_lines, stop_check=stop_check, tail_bytes=limit)
+        return await remote_exec.run(job=job, sink=sink, on_lines=on_lines, stop_check=stop_check, tail_bytes=limit)
 
 
 class _CtrlC:

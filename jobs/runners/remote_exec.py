@@ -1,6 +1,6 @@
 """The remote_exec job: connect (pinning the host key on first contact), stream, report.
 
-Queued jobs (tasks.run_job) and inline ones (jobs/inline_exec.py) both run here; an inline
+Queued jobs (tasks.run_job) and inline ones (jobs/runners/inline.py) both run here; an inline
 caller may also see the lines as they arrive (`on_lines`) and stop the command itself
 (`stop_check`, e.g. Ctrl-C), besides the job's own cancel flag.
 """
@@ -8,13 +8,16 @@ caller may also see the lines as they arrive (`on_lines`) and stop the command i
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import asyncssh
 from asgiref.sync import sync_to_async
 
 from jobs.log.sink import JobSink
-from jobs.models import Job
-from jobs.runners.shell import TAIL_BYTES, CancelCheck, LinesCallback, Outcome, stream_command
+from jobs.models import Job, JobStatus
+from jobs.runners import Outcome
+from jobs.runners.shell import TAIL_BYTES, CancelCheck, LinesCallback, stream_command
+from jobs.services import cancel_requested_by
 from servers import ssh
 from servers.crypto import CredentialDecryptError
 from servers.services import pin_host_key, target_for
@@ -32,20 +35,21 @@ async def run(
 ) -> Outcome:
     server = job.server
     if server is None:
-        return Outcome(status="failed", error="The job's server was deleted.")
+        return Outcome(status=JobStatus.FAILED, error="The job's server was deleted.")
     try:
         target = await sync_to_async(target_for, thread_sensitive=False)(server)
     except CredentialDecryptError as exc:
-        return Outcome(status="failed", error=str(exc))
+        return Outcome(status=JobStatus.FAILED, error=str(exc))
     try:
         conn, seen = await ssh.connect(target)
     except ssh.SshError as exc:
-        return Outcome(status="failed", error=str(exc))
+        return Outcome(status=JobStatus.FAILED, error=str(exc))
     if seen is not None:  # ssh.connect pinned it through the target's hook; this is idempotent
         await sync_to_async(pin_host_key, thread_sensitive=False)(server_id=server.pk, seen=seen)
     command = job.params.get("command", "")
     sink.write(f"$ {command}", level="INFO", stream="system")
-    cancel = _cancel_check(job.pk)
+    cancel = sync_to_async(partial(cancel_requested_by, job.pk), thread_sensitive=False)
+    store = partial(sink.write_lines, block=False)  # room is awaited first: the loop never blocks
     try:
         async with conn:
             return await stream_command(
@@ -53,7 +57,8 @@ async def run(
                 command=command,
                 working_dir=job.params.get("working_dir", ""),
                 timeout=job.timeout,
-                on_lines=sink.write_lines if on_lines is None else _tee(sink.write_lines, on_lines),
+                on_lines=store if on_lines is None else _tee(store, on_lines),
+                wait_for_room=sink.wait_for_room,
                 cancel_check=cancel if stop_check is None else _first_of(stop_check, cancel),
                 tail_bytes=tail_bytes,
             )
@@ -61,7 +66,7 @@ async def run(
         # Connected, but the session failed (channel refused, connection dropped, ...).
         reason = getattr(exc, "reason", "") or str(exc) or exc.__class__.__name__
         logger.warning("The command could not run on %s: %s", server.name, reason)
-        return Outcome(status="failed", error=f"The command could not run on {server.name}: {reason}")
+        return Outcome(status=JobStatus.FAILED, error=f"The command could not run on {server.name}: {reason}")
 
 
 def _tee(first: LinesCallback, second: LinesCallback) -> LinesCallback:
@@ -81,13 +86,3 @@ def _first_of(*checks: CancelCheck) -> CancelCheck:
         return None
 
     return check
-
-
-def _cancel_check(job_pk: int) -> CancelCheck:
-    def read() -> str | None:
-        row = Job.objects.filter(pk=job_pk).values_list("cancel_requested_at", "cancel_requested_by").first()
-        if row is None:
-            return "deletion of the job"
-        return (row[1] or "someone") if row[0] else None
-
-    return sync_to_async(read, thread_sensitive=False)

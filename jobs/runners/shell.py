@@ -1,7 +1,7 @@
 """Run one shell command on one server and stream its output, for jobs and inline calls.
 
 Reads stdout and stderr concurrently in 64 KiB chunks (never readline), splits lines
-itself (jobs/lines.py) and hands whole batches to the sink. Only the last 64 KiB of each
+itself (jobs/log/lines.py) and hands whole batches to the sink. Only the last 64 KiB of each
 stream is kept in memory, for the job result.
 """
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import asyncssh
 
 from jobs.log.lines import NUL_REPLACEMENT, LineSplitter
+from jobs.models import JobStatus
+from jobs.runners import Outcome
 from servers import ssh
 
 logger = logging.getLogger("jobs.remote")
@@ -28,6 +30,7 @@ DRAIN_AFTER_KILL_SECONDS = 3.0
 
 LinesCallback = Callable[[str, list[str]], None]
 CancelCheck = Callable[[], Awaitable[str | None]]
+RoomWait = Callable[[], Awaitable[None]]
 
 
 class Tail:
@@ -60,17 +63,10 @@ class Tail:
 
 
 @dataclass
-class Outcome:
-    status: str  # succeeded | failed | timed_out | cancelled
-    exit_code: int | None = None
-    error: str = ""
-    result: dict = field(default_factory=dict)
-
-
-@dataclass
 class _Run:
     process: asyncssh.SSHClientProcess
     on_lines: LinesCallback | None
+    wait_for_room: RoomWait | None = None  # awaited before each emit: the store's back-pressure
     stdout: Tail = field(default_factory=Tail)
     stderr: Tail = field(default_factory=Tail)
     pgid: int | None = None
@@ -99,6 +95,8 @@ class _Run:
                 if emit is not None:
                     lines = splitter.feed(data)
                     if lines:
+                        if self.wait_for_room is not None:
+                            await self.wait_for_room()
                         emit(stream, lines)
         except (asyncssh.Error, OSError) as exc:
             logger.warning("Reading %s stopped: %s", stream, exc)
@@ -139,14 +137,26 @@ async def stream_command(
     working_dir: str = "",
     timeout: float,
     on_lines: LinesCallback | None = None,
+    wait_for_room: RoomWait | None = None,
     cancel_check: CancelCheck | None = None,
     tail_bytes: int = TAIL_BYTES,
 ) -> Outcome:
-    """Run `command`, stream its lines to `on_lines`, stop it on timeout or cancel."""
+    """Run `command`, stream its lines to `on_lines`, stop it on timeout or cancel.
+
+    `on_lines` must not block: a slow consumer offers `wait_for_room`, awaited before each
+    call, so reading pauses (and SSH flow control slows the remote side) while the timeout
+    and cancel watchers keep running on this loop."""
     nonce = secrets.token_hex(8)
     process = await conn.create_process(ssh.wrap_command(command, working_dir, nonce=nonce), encoding=None)
     process.stdin.write_eof()
-    run = _Run(process=process, on_lines=on_lines, stdout=Tail(tail_bytes), stderr=Tail(tail_bytes), nonce=nonce)
+    run = _Run(
+        process=process,
+        on_lines=on_lines,
+        wait_for_room=wait_for_room,
+        stdout=Tail(tail_bytes),
+        stderr=Tail(tail_bytes),
+        nonce=nonce,
+    )
     pumps = asyncio.gather(run.pump("stdout"), run.pump("stderr"))
     finished = asyncio.ensure_future(_finish(process, pumps))
     watchers = [asyncio.ensure_future(asyncio.sleep(timeout))]
@@ -162,11 +172,11 @@ async def stream_command(
         exit_code = finished.result()
         if exit_code is None:
             return Outcome(
-                status="failed",
+                status=JobStatus.FAILED,
                 error=f"Connection lost before the command finished (after {time.monotonic() - started:.1f} s).",
                 result=run.result(None),
             )
-        status = "succeeded" if exit_code == 0 else "failed"
+        status = JobStatus.SUCCEEDED if exit_code == 0 else JobStatus.FAILED
         error = "" if exit_code == 0 else f"Command exited with code {exit_code}."
         return Outcome(status=status, exit_code=exit_code, error=error, result=run.result(exit_code))
 
@@ -186,10 +196,13 @@ async def stream_command(
         logger.info("Remote process group %s is gone", run.pgid)
     if cancelled_by is not None:
         return Outcome(
-            status="cancelled", exit_code=exit_code, error=f"Cancelled by {cancelled_by}.", result=run.result(exit_code)
+            status=JobStatus.CANCELLED,
+            exit_code=exit_code,
+            error=f"Cancelled by {cancelled_by}.",
+            result=run.result(exit_code),
         )
     return Outcome(
-        status="timed_out",
+        status=JobStatus.TIMED_OUT,
         exit_code=exit_code,
         error=f"Timed out after {_fmt(timeout)} s.",
         result=run.result(exit_code),

@@ -22,28 +22,29 @@ export function wsUrl(path) {
 export function csrfToken(root = document) {
   const input = root.querySelector("input[name=csrfmiddlewaretoken]") || document.querySelector("input[name=csrfmiddlewaretoken]");
   if (input) return input.value;
-  const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return m ? decodeURIComponent(m[1]) : "";
+  const cookie = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return cookie ? decodeURIComponent(cookie[1]) : "";
 }
 
 export async function getJson(url) {
-  const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
   let body = {};
   try {
-    body = await r.json();
+    body = await response.json();
   } catch {
     body = {};
   }
-  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
   return body;
 }
 
 export function formatDateTime(iso) {
   if (!iso) return "—";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "—";
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "—";
+  const pad = (number) => String(number).padStart(2, "0");
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${day} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
 // Connection state pill: data-state drives the colour, text says it in words.
@@ -51,4 +52,29 @@ export function setConn(el, state, text) {
   if (!el) return;
   el.dataset.state = state;
   el.textContent = text || state;
+}
+
+// The job page announces that a job ended with a `livchat:job-ended` CustomEvent on the
+// document, detail {jobId, status}. Module state remembers it, so a listener that comes
+// later (a module that loaded after the end) still hears it, once.
+export const JOB_ENDED = "livchat:job-ended";
+const endedJobs = new Map();
+
+export function announceJobEnded(jobId, status) {
+  if (endedJobs.has(jobId)) return;
+  endedJobs.set(jobId, status);
+  document.dispatchEvent(new CustomEvent(JOB_ENDED, { detail: { jobId, status } }));
+}
+
+export function whenJobEnded(jobId, callback) {
+  if (endedJobs.has(jobId)) {
+    callback(endedJobs.get(jobId));
+    return;
+  }
+  const listener = (event) => {
+    if (event.detail.jobId !== jobId) return;
+    document.removeEventListener(JOB_ENDED, listener);
+    callback(event.detail.status);
+  };
+  document.addEventListener(JOB_ENDED, listener);
 }

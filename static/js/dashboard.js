@@ -1,11 +1,13 @@
-// Live job status on the dashboard, the job list and server pages, from /ws/jobs/.
+// Live job status on the dashboard, the job list, the playbooks and server pages, from the
+// /ws/jobs/ feed (lv-socket.js: reconnect with backoff, acks, fatal close codes).
 // Rows carry data-job-id; the dashboard also moves jobs between "running" and "recent".
-import { BACKOFF_MS, FINAL_STATUSES, setBadge, setConn, wsUrl } from "./common.js";
+import { FINAL_STATUSES, setBadge, setConn } from "./common.js";
+import { LiveSocket } from "./lv-socket.js";
 
 const RECENT_MAX = 20;
-const active = document.querySelector("#active-jobs tbody");
-const recent = document.querySelector("#recent-jobs tbody");
-const stateEl = document.getElementById("feed-state");
+const activeBody = document.querySelector("#active-jobs tbody");
+const recentBody = document.querySelector("#recent-jobs tbody");
+const feedState = document.getElementById("feed-state");
 const activeCount = document.getElementById("active-count");
 
 function cell(text, className) {
@@ -15,102 +17,96 @@ function cell(text, className) {
   return td;
 }
 
-function newRow(m) {
+function link(href, text) {
+  const anchor = document.createElement("a");
+  anchor.href = href;
+  anchor.textContent = text;
+  return anchor;
+}
+
+function fieldCell(field, className) {
+  const td = cell("", className);
+  td.dataset.field = field;
+  return td;
+}
+
+function newRow(job) {
   const tr = document.createElement("tr");
-  tr.dataset.jobId = m.job_id;
-  const idCell = document.createElement("td");
-  idCell.className = "mono";
-  const a = document.createElement("a");
-  a.href = `/jobs/${encodeURIComponent(m.job_id)}/`;
-  a.textContent = m.job_id;
-  idCell.append(a);
-  const serverCell = document.createElement("td");
-  if (m.server) {
-    const s = document.createElement("a");
-    s.href = `/servers/${encodeURIComponent(m.server)}/`;
-    s.textContent = m.server;
-    serverCell.append(s);
-  } else serverCell.textContent = "—";
+  tr.dataset.jobId = job.job_id;
+  const idCell = cell("", "mono");
+  idCell.append(link(`/jobs/${encodeURIComponent(job.job_id)}/`, job.job_id));
+  const serverCell = cell(job.server ? "" : "—");
+  if (job.server) serverCell.append(link(`/servers/${encodeURIComponent(job.server)}/`, job.server));
   const statusCell = document.createElement("td");
   const badge = document.createElement("span");
   badge.className = "badge";
   badge.dataset.field = "status";
   statusCell.append(badge);
-  const progressCell = document.createElement("td");
-  progressCell.className = "num";
-  const pct = document.createElement("span");
-  pct.dataset.field = "progress";
-  progressCell.append(pct, "%");
-  const lines = cell("", "num");
-  lines.dataset.field = "line_count";
-  const exit = cell("", "num");
-  exit.dataset.field = "exit_code";
-  const created = cell(new Date(m.created_at).toLocaleTimeString(), "nowrap");
-  tr.append(idCell, serverCell, cell(m.job_type, "muted"), statusCell, progressCell, lines, exit, created);
+  const progressCell = cell("", "num");
+  const percent = document.createElement("span");
+  percent.dataset.field = "progress";
+  progressCell.append(percent, "%");
+  const created = cell(new Date(job.created_at).toLocaleTimeString(), "nowrap");
+  tr.append(
+    idCell,
+    serverCell,
+    cell(job.job_type, "muted"),
+    statusCell,
+    progressCell,
+    fieldCell("line_count", "num"),
+    fieldCell("exit_code", "num"),
+    created,
+  );
   return tr;
 }
 
-function update(tr, m) {
-  setBadge(tr.querySelector("[data-field=status]"), m.status);
-  const set = (field, value) => {
+function update(tr, job) {
+  setBadge(tr.querySelector("[data-field=status]"), job.status);
+  const setField = (field, value) => {
     const el = tr.querySelector(`[data-field=${field}]`);
     if (el) el.textContent = value;
   };
-  set("progress", m.progress);
-  set("line_count", m.line_count);
-  set("exit_code", m.exit_code === null || m.exit_code === undefined ? "" : m.exit_code);
+  setField("progress", job.progress);
+  setField("line_count", job.line_count);
+  setField("exit_code", job.exit_code === null || job.exit_code === undefined ? "" : job.exit_code);
 }
 
-function place(m) {
-  if (!active) return;
-  const isActive = !FINAL_STATUSES.has(m.status);
-  let row = active.querySelector(`tr[data-job-id="${CSS.escape(m.job_id)}"]`);
+const rowSelector = (jobId) => `tr[data-job-id="${CSS.escape(jobId)}"]`;
+
+// Running jobs are listed under "running"; a job that ends moves to the top of "recent".
+function place(job) {
+  if (!activeBody) return;
+  const isActive = !FINAL_STATUSES.has(job.status);
+  let row = activeBody.querySelector(rowSelector(job.job_id));
   if (isActive && !row) {
-    row = newRow(m);
-    active.append(row);
+    row = newRow(job);
+    activeBody.append(row);
   } else if (!isActive && row) {
     row.remove();
-    if (recent && !recent.querySelector(`tr[data-job-id="${CSS.escape(m.job_id)}"]`)) {
-      recent.prepend(row);
-      while (recent.querySelectorAll("tr[data-job-id]").length > RECENT_MAX) recent.querySelector("tr[data-job-id]:last-of-type").remove();
+    if (recentBody && !recentBody.querySelector(rowSelector(job.job_id))) {
+      recentBody.prepend(row);
+      while (recentBody.querySelectorAll("tr[data-job-id]").length > RECENT_MAX) {
+        recentBody.querySelector("tr[data-job-id]:last-of-type").remove();
+      }
     }
   }
-  for (const body of [active, recent]) {
+  for (const body of [activeBody, recentBody]) {
     if (!body) continue;
     const empty = body.querySelector(".empty-row");
     if (empty) empty.hidden = body.querySelector("tr[data-job-id]") !== null;
   }
-  if (activeCount) activeCount.textContent = active.querySelectorAll("tr[data-job-id]").length;
+  if (activeCount) activeCount.textContent = activeBody.querySelectorAll("tr[data-job-id]").length;
 }
 
-function onStatus(m) {
-  place(m);
-  for (const tr of document.querySelectorAll(`tr[data-job-id="${CSS.escape(m.job_id)}"]`)) update(tr, m);
+function onStatus(job) {
+  place(job);
+  for (const tr of document.querySelectorAll(rowSelector(job.job_id))) update(tr, job);
 }
 
-let attempt = 0;
-function connect() {
-  setConn(stateEl, "connecting", "connecting…");
-  const ws = new WebSocket(wsUrl("/ws/jobs/"));
-  ws.onopen = () => {
-    attempt = 0;
-    setConn(stateEl, "live", "live");
-  };
-  ws.onmessage = (e) => {
-    const m = JSON.parse(e.data);
-    if (m.type === "status") onStatus(m);
-    // Flow control (jobs/flow.py): acknowledge what was handled, or the server stops sending.
-    if (m.ack && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", ack: m.ack }));
-  };
-  ws.onclose = (e) => {
-    if (e.code === 4403 || e.code === 4401) {
-      setConn(stateEl, "error", "not authorised: log in again");
-      return;
-    }
-    const delay = BACKOFF_MS[Math.min(attempt++, BACKOFF_MS.length - 1)];
-    setConn(stateEl, "reconnecting", `reconnecting in ${(delay / 1000).toFixed(1)} s`);
-    setTimeout(connect, delay);
-  };
-}
-
-connect();
+new LiveSocket({
+  path: "/ws/jobs/",
+  onMessage: (message) => {
+    if (message.type === "status") onStatus(message);
+  },
+  onState: (state, text) => setConn(feedState, state, text),
+}).start();

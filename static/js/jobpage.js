@@ -1,4 +1,9 @@
-// The job page (and the admin job detail): mount the live log viewer.
+// The job page (and the admin job detail): mount the live log viewer. When the job ends,
+// the page says so with the `livchat:job-ended` event (common.js), which the playbook
+// recap listens to.
+import { announceJobEnded } from "./common.js";
 import { LogViewer } from "./logviewer.js";
 
-for (const root of document.querySelectorAll("[data-logviewer]")) new LogViewer(root).start();
+for (const root of document.querySelectorAll("[data-logviewer]")) {
+  new LogViewer(root, { onEnded: (jobId, status) => announceJobEnded(jobId, status) }).start();
+}

@@ -9,7 +9,9 @@ export class Api {
 
   logs(params) {
     const url = new URL(`${this.base}/logs`, location.origin);
-    for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) url.searchParams.set(k, v);
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== "" && value !== null && value !== undefined) url.searchParams.set(name, value);
+    }
     return getJson(url);
   }
 
@@ -18,13 +20,13 @@ export class Api {
   }
 
   async cancel() {
-    const r = await fetch(`${this.base}/cancel`, {
+    const response = await fetch(`${this.base}/cancel`, {
       method: "POST",
       credentials: "same-origin",
       headers: { "X-CSRFToken": this.csrf, Accept: "application/json" },
     });
-    const body = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
     return body;
   }
 }

@@ -1,102 +1,57 @@
-// Wiring of the viewer's controls: scrolling and follow, row selection, toolbar, keys.
-import { refilter, search, step } from "./lv-filters.js";
-import { plainText } from "./lv-render.js";
-export function bindControls(v) {
-  const { pane } = v.el;
-  pane.addEventListener(
-    "scroll",
-    () => {
-      if (pane.scrollTop !== v.programmaticTop) {
-        v.programmaticTop = -1;
-        v.setFollow(pane.scrollTop + pane.clientHeight >= pane.scrollHeight - v.rowH / 2);
-      }
-      v.scheduleRender();
-    },
-    { passive: true },
-  );
-  pane.addEventListener(
-    "wheel",
-    (e) => {
-      if (e.deltaY < 0 && pane.scrollHeight > pane.clientHeight) v.setFollow(false);
-    },
-    { passive: true },
-  );
-  pane.addEventListener("keydown", (e) => {
-    if (["PageUp", "ArrowUp", "Home"].includes(e.key)) v.setFollow(false);
-    if (e.key === "End") v.setFollow(true);
-  });
-  new ResizeObserver(() => v.scheduleRender()).observe(pane);
-  v.el.follow.addEventListener("click", () => {
-    v.setFollow(true);
-    v.render();
-  });
-  v.el.rows.addEventListener("click", (e) => {
-    if (e.target.closest("a") || String(window.getSelection() || "")) return;
-    const row = e.target.closest(".lv-row");
-    if (row && !row.classList.contains("lv-ph")) v.select(Number(row.dataset.seq));
-  });
-  v.el["detail-close"].addEventListener("click", () => {
-    v.el.detail.hidden = true;
-    if ("fit" in v.root.dataset) v.fitHeight();
-    v.selectedSeq = 0;
-    v.scheduleRender();
-  });
-  v.el["detail-copy"].addEventListener("click", () => {
-    if (v.detailLine && navigator.clipboard) navigator.clipboard.writeText(plainText(v.detailLine.message));
-  });
-  window.addEventListener("hashchange", () => {
-    const seq = v.hashSeq();
-    if (seq) v.select(seq, { jump: true });
-  });
-  v.el.cancel.addEventListener("click", () => v.cancel());
-  bindToolbar(v);
+// Wiring of the toolbar and the page-wide keys and links: level, stream, search,
+// "only matches", go to line, timestamps, "/" to search, #L<seq> links. Each control
+// calls a method of the filters (LogFilters) or of the viewer; the pane, the detail panel
+// and the status strip wire their own controls.
+
+// The line a #L<seq> link names, 0 for none.
+export function lineFromHash() {
+  const match = location.hash.match(/^#L(\d+)$/);
+  return match ? Number(match[1]) : 0;
 }
 
-function bindToolbar(v) {
-  const el = v.el;
-  el.level.addEventListener("change", () => {
-    v.level = el.level.value;
-    refilter(v);
+// elements: the viewer's [data-lv] map; filters: LogFilters; viewer: LogViewer.
+export function bindControls({ elements, filters, viewer }) {
+  const { level, streams, q: queryInput } = elements;
+  level.addEventListener("change", () => filters.setLevel(level.value));
+  streams.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-stream]");
+    if (!button) return;
+    for (const other of streams.querySelectorAll("button")) other.classList.toggle("on", other === button);
+    filters.setStream(button.dataset.stream);
   });
-  el.streams.addEventListener("click", (e) => {
-    const btn = e.target.closest("button[data-stream]");
-    if (!btn) return;
-    for (const b of el.streams.querySelectorAll("button")) b.classList.toggle("on", b === btn);
-    v.stream = btn.dataset.stream;
-    refilter(v);
+  elements["search-form"].addEventListener("submit", (event) => {
+    event.preventDefault();
+    filters.searchOrStep(queryInput.value.trim(), 1);
   });
-  el["search-form"].addEventListener("submit", (e) => {
-    e.preventDefault();
-    const q = el.q.value.trim();
-    if (q !== v.q) search(v, q);
-    else step(v, 1);
-  });
-  el.q.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && e.shiftKey) {
-      e.preventDefault();
-      if (el.q.value.trim() === v.q) step(v, -1);
-      else search(v, el.q.value.trim());
+  queryInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.shiftKey) {
+      event.preventDefault();
+      filters.searchOrStep(queryInput.value.trim(), -1);
     }
   });
-  el.q.addEventListener("search", () => !el.q.value && v.q && search(v, ""));
-  el.prev.addEventListener("click", () => step(v, -1));
-  el.next.addEventListener("click", () => step(v, 1));
-  el.only.addEventListener("change", () => {
-    v.only = el.only.checked;
-    refilter(v);
+  queryInput.addEventListener("search", () => {
+    if (!queryInput.value) filters.clearSearch();
   });
-  el["goto-form"].addEventListener("submit", (e) => {
-    e.preventDefault();
-    const seq = parseInt(el.goto.value, 10);
+  elements.prev.addEventListener("click", () => filters.step(-1));
+  elements.next.addEventListener("click", () => filters.step(1));
+  elements.only.addEventListener("change", () => filters.setOnlyMatches(elements.only.checked));
+  elements["goto-form"].addEventListener("submit", (event) => {
+    event.preventDefault();
+    const seq = parseInt(elements.goto.value, 10);
     if (!(seq >= 1)) return;
-    if (location.hash === `#L${seq}`) v.select(seq, { jump: true });
+    if (location.hash === `#L${seq}`) viewer.select(seq, { jump: true });
     else location.hash = `#L${seq}`;
   });
-  el["show-ts"].addEventListener("change", () => v.root.classList.toggle("lv-no-ts", !el["show-ts"].checked));
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "/" && !e.target.closest("input, textarea, select")) {
-      e.preventDefault();
-      el.q.focus();
+  const showTimes = elements["show-ts"];
+  showTimes.addEventListener("change", () => viewer.showTimestamps(showTimes.checked));
+  window.addEventListener("hashchange", () => {
+    const seq = lineFromHash();
+    if (seq) viewer.select(seq, { jump: true });
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "/" && !event.target.closest("input, textarea, select")) {
+      event.preventDefault();
+      queryInput.focus();
     }
   });
 }

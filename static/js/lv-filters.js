@@ -1,106 +1,151 @@
-// Level/stream filters (an exact list from the logs API, kept up to date live) and regex
-// search (matches from the logs API, highlighted in the rows, next/previous navigation).
+// Level/stream filters and the search, run against the logs API.
+//  A filter (level, stream, or "only matches" with a query) shows an exact ListSource
+//  from the API, kept up to date with live lines; no filter shows the full log again.
+//  A search asks the API for the matching seqs (LogSearch keeps them), highlights them in
+//  the rows and moves between them with next/previous.
+// Owns: level, stream, onlyMatches, the current list, the hits label. Talks to the row
+// window (RowWindow) through its methods and tells the viewer which source to show.
 import { ListSource } from "./lv-sources.js";
-import { toJsRegex } from "./lv-render.js";
+import { MAX_HITS } from "./lv-search.js";
 
-const MAX_HITS = 10000; // the API's largest `tail`
-
-export async function refilter(v, { rerunSearch = true } = {}) {
-  const anchor = v.follow ? 0 : v.anchorSeq();
-  const filtered = v.level || v.stream || (v.only && v.q);
-  if (!filtered) {
-    v.source = v.full;
-    v.hideNotice();
-  } else {
-    const src = new ListSource(v, {
-      level: v.level,
-      stream: v.stream,
-      q: v.only ? v.q : "",
-      re: v.only ? v.hitRe : null,
-    });
-    v.source = src;
-    v.notify("Loading matching lines…", "info", true);
-    v.render();
-    await src.load();
-    if (v.source !== src) return;
-    listNotice(v);
+export class LogFilters {
+  // api: lv-api.js; search: LogSearch; rows: RowWindow; notice: Notice;
+  // hitsLabel: the element that counts the matches;
+  // onSource(list): show this ListSource, or the full log when null.
+  constructor({ api, search, rows, notice, hitsLabel, onSource }) {
+    this.api = api;
+    this.search = search;
+    this.rows = rows;
+    this.notice = notice;
+    this.hitsLabel = hitsLabel;
+    this.onSource = onSource;
+    this.level = "";
+    this.stream = "";
+    this.onlyMatches = false;
+    this.list = null; // the ListSource shown, null when the full log is
   }
-  if (anchor) v.jumpTo(anchor);
-  else {
-    v.setFollow(true);
-    v.render();
+
+  setLevel(level) {
+    this.level = level;
+    this.refilter();
   }
-  if (rerunSearch && v.q) search(v, v.q);
-}
 
-export function listNotice(v) {
-  const src = v.source;
-  if (src.kind !== "list") return;
-  let text = `${src.count().toLocaleString()} matching line${src.count() === 1 ? "" : "s"}`;
-  if (!src.exhausted) text += " · scroll up to load earlier ones";
-  if (src.f.q && !src.f.re) text += " · new lines are not filtered live (expression unsupported by the browser)";
-  v.notify(src.error ? `${text} · ${src.error}` : text, src.error ? "error" : "info", true);
-}
-
-export async function search(v, q) {
-  const token = ++v.searchToken;
-  v.q = q;
-  v.hitRe = toJsRegex(q);
-  v.hlVersion += 1;
-  v.hits = [];
-  v.hitSet = new Set();
-  v.hitIndex = -1;
-  v.currentHitSeq = 0;
-  v.searchDone = false;
-  v.el.hits.classList.remove("lv-bad");
-  if (v.only) await refilter(v, { rerunSearch: false });
-  if (!q) {
-    v.el.hits.textContent = "";
-    v.scheduleRender();
-    return;
+  setStream(stream) {
+    this.stream = stream;
+    this.refilter();
   }
-  v.el.hits.textContent = "searching…";
-  let res;
-  try {
-    res = await v.api.logs({ q, level: v.level, stream: v.stream, tail: MAX_HITS });
-  } catch (err) {
-    if (token !== v.searchToken) return;
-    v.el.hits.textContent = err.message;
-    v.el.hits.classList.add("lv-bad");
-    v.scheduleRender();
-    return;
+
+  setOnlyMatches(on) {
+    this.onlyMatches = on;
+    this.refilter();
   }
-  if (token !== v.searchToken) return;
-  v.hits = res.lines.map((l) => l.seq);
-  v.hitSet = new Set(v.hits);
-  v.hitsCapped = res.lines.length >= MAX_HITS;
-  v.searchDone = true;
-  if (!v.hits.length) {
-    hitsLabel(v);
-    v.scheduleRender();
-    return;
+
+  // Live lines: those that match join the list shown and the search hits.
+  offer(lines) {
+    const list = this.list;
+    if (list) for (const line of lines) list.offer(line);
+    if (this.search.offer(lines)) this._showHits(this.search.label());
+    if (list && list.isLoaded()) this._showSummary(list);
   }
-  const top = v.source.count() ? v.source.seqAt(v.first) : 0;
-  const after = v.hits.findIndex((s) => s >= top);
-  v.hitIndex = v.follow || after < 0 ? v.hits.length - 1 : after;
-  gotoHit(v);
-}
 
-export function step(v, delta) {
-  if (!v.hits.length) return;
-  v.hitIndex = (v.hitIndex + delta + v.hits.length) % v.hits.length;
-  gotoHit(v);
-}
+  async refilter({ rerunSearch = true } = {}) {
+    const anchor = this.rows.isFollowing() ? 0 : this.rows.anchorSeq();
+    const query = this.search.query();
+    const filtered = this.level || this.stream || (this.onlyMatches && query);
+    if (!filtered) {
+      this.list = null;
+      this.onSource(null);
+      this.notice.hide();
+    } else {
+      const list = new ListSource({
+        api: this.api,
+        filter: {
+          level: this.level,
+          stream: this.stream,
+          q: this.onlyMatches ? query : "",
+          re: this.onlyMatches ? this.search.regex() : null,
+        },
+        onGrew: (prepended) => this._listGrew(list, prepended),
+      });
+      this.list = list;
+      this.onSource(list);
+      this.notice.show("Loading matching lines…", "info", true);
+      this.rows.render();
+      await list.load();
+      if (this.list !== list) return; // another filter replaced it meanwhile
+      this._showSummary(list);
+    }
+    if (anchor) this.rows.jumpTo(anchor);
+    else this.rows.followTail();
+    const current = this.search.query();
+    if (rerunSearch && current) this.run(current);
+  }
 
-function gotoHit(v) {
-  v.currentHitSeq = v.hits[v.hitIndex];
-  hitsLabel(v);
-  v.jumpTo(v.currentHitSeq);
-}
+  // Enter: a new query searches, the same one moves to the next (+1) or previous (-1) match.
+  searchOrStep(text, delta) {
+    if (text !== this.search.query()) this.run(text);
+    else this.step(delta);
+  }
 
-export function hitsLabel(v) {
-  const total = `${v.hits.length.toLocaleString()}${v.hitsCapped ? "+" : ""}`;
-  v.el.hits.textContent = v.hits.length
-    ? `${v.hitIndex >= 0 ? v.hitIndex + 1 : "–"} / ${total}${v.hitsCapped ? " (latest)" : ""}`
-    : "no matches";
+  clearSearch() {
+    if (this.search.query()) this.run("");
+  }
+
+  async run(text) {
+    const token = this.search.begin(text);
+    this.hitsLabel.classList.remove("lv-bad");
+    if (this.onlyMatches) await this.refilter({ rerunSearch: false });
+    if (!text) {
+      this.hitsLabel.textContent = "";
+      this.rows.scheduleRender();
+      return;
+    }
+    this.hitsLabel.textContent = "searching…";
+    let res;
+    try {
+      res = await this.api.logs({ q: text, level: this.level, stream: this.stream, tail: MAX_HITS });
+    } catch (err) {
+      if (this.search.isStale(token)) return;
+      this._showHits(err.message, true);
+      this.rows.scheduleRender();
+      return;
+    }
+    if (this.search.isStale(token)) return;
+    const found = this.search.setHits(
+      res.lines.map((line) => line.seq),
+      res.lines.length >= MAX_HITS,
+    );
+    if (!found) {
+      this._showHits(this.search.label());
+      this.rows.scheduleRender();
+      return;
+    }
+    this._goto(this.search.first(this.rows.topSeq(), this.rows.isFollowing()));
+  }
+
+  step(delta) {
+    const seq = this.search.step(delta);
+    if (seq) this._goto(seq);
+  }
+
+  _goto(seq) {
+    this._showHits(this.search.label());
+    this.rows.jumpTo(seq);
+  }
+
+  _showHits(text, bad = false) {
+    this.hitsLabel.textContent = text;
+    if (bad) this.hitsLabel.classList.add("lv-bad");
+  }
+
+  _showSummary(list) {
+    const { text, kind } = list.summary();
+    this.notice.show(text, kind, true);
+  }
+
+  _listGrew(list, prepended) {
+    if (this.list !== list) return; // a list no longer shown
+    this.rows.keepTopAfterPrepend(prepended);
+    this._showSummary(list);
+  }
 }

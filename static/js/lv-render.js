@@ -39,7 +39,7 @@ export function applyAnsiStyles(el) {
 
 const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 export function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+  return String(text).replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]);
 }
 
 // Playbook lines carry their task: a compact tag in front of the message, so a line read
@@ -78,12 +78,12 @@ export function toJsRegex(q) {
   if (!q) return null;
   let flags = "g";
   let source = q;
-  const m = source.match(/^\(\?([aiLmsux]+)\)/);
-  if (m) {
-    source = source.slice(m[0].length);
-    if (m[1].includes("i")) flags += "i";
-    if (m[1].includes("m")) flags += "m";
-    if (m[1].includes("s")) flags += "s";
+  const inline = source.match(/^\(\?([aiLmsux]+)\)/);
+  if (inline) {
+    source = source.slice(inline[0].length);
+    if (inline[1].includes("i")) flags += "i";
+    if (inline[1].includes("m")) flags += "m";
+    if (inline[1].includes("s")) flags += "s";
   }
   try {
     return new RegExp(source, flags + "u");
@@ -105,80 +105,64 @@ export function testLine(re, message) {
 // Wrap every match of `re` in <mark>, across the text nodes ansi_up produced. The task tag
 // is not part of the message the server searched, so it gets no highlight.
 const SKIP_TAGS = {
-  acceptNode: (n) => (n.parentNode.classList?.contains("lv-task") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  acceptNode: (node) =>
+    node.parentNode.classList?.contains("lv-task") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
 };
 export function highlight(el, re) {
   const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, SKIP_TAGS);
   const nodes = [];
   const starts = [];
   let text = "";
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    nodes.push(n);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    nodes.push(node);
     starts.push(text.length);
-    text += n.data;
+    text += node.data;
   }
   if (!text) return 0;
   const ranges = [];
   re.lastIndex = 0;
-  for (let m = re.exec(text); m && ranges.length < 200; m = re.exec(text)) {
-    if (m[0].length === 0) {
+  for (let match = re.exec(text); match && ranges.length < 200; match = re.exec(text)) {
+    if (match[0].length === 0) {
       re.lastIndex += 1;
       continue;
     }
-    ranges.push([m.index, m.index + m[0].length]);
+    ranges.push([match.index, match.index + match[0].length]);
   }
   // Back to front: splitting a text node keeps earlier offsets valid.
   for (let r = ranges.length - 1; r >= 0; r--) {
-    const [s, e] = ranges[r];
+    const [start, end] = ranges[r];
     for (let k = nodes.length - 1; k >= 0; k--) {
-      const ns = starts[k];
-      const ne = ns + nodes[k].data.length;
-      if (ne <= s || ns >= e) continue;
+      const nodeStart = starts[k];
+      const nodeEnd = nodeStart + nodes[k].data.length;
+      if (nodeEnd <= start || nodeStart >= end) continue;
       const range = document.createRange();
-      range.setStart(nodes[k], Math.max(0, s - ns));
-      range.setEnd(nodes[k], Math.min(nodes[k].data.length, e - ns));
-      const mark = document.createElement("mark");
-      range.surroundContents(mark);
+      range.setStart(nodes[k], Math.max(0, start - nodeStart));
+      range.setEnd(nodes[k], Math.min(nodes[k].data.length, end - nodeStart));
+      range.surroundContents(document.createElement("mark"));
     }
   }
   return ranges.length;
 }
 
-const pad = (n, w = 2) => String(n).padStart(w, "0");
-export function shortTime(line) {
-  if (line._t === undefined) {
-    const d = new Date(line.ts);
-    line._t = Number.isNaN(d.getTime())
-      ? ""
-      : `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-  }
-  return line._t;
-}
+const pad = (number, width = 2) => String(number).padStart(width, "0");
+const shortTimes = new WeakMap(); // line → "HH:MM:SS.mmm", computed once per line
 
-export function makeRow() {
-  const row = document.createElement("div");
-  row.className = "lv-row";
-  const n = document.createElement("a");
-  n.className = "lv-n";
-  const t = document.createElement("span");
-  t.className = "lv-t";
-  const h = document.createElement("span");
-  h.className = "lv-h";
-  const m = document.createElement("span");
-  m.className = "lv-m";
-  row.append(n, t, h, m);
-  row._n = n;
-  row._t = t;
-  row._h = h;
-  row._m = m;
-  row._key = "";
-  return row;
+export function shortTime(line) {
+  let text = shortTimes.get(line);
+  if (text === undefined) {
+    const date = new Date(line.ts);
+    text = Number.isNaN(date.getTime())
+      ? ""
+      : `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+    shortTimes.set(line, text);
+  }
+  return text;
 }
 
 // OSC 8 hyperlinks (http/https only, ansi_up's allowlist) open in a new tab.
 export function openLinksElsewhere(el) {
-  for (const a of el.querySelectorAll("a")) {
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
+  for (const link of el.querySelectorAll("a")) {
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
   }
 }

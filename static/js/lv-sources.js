@@ -1,7 +1,9 @@
-// Where the viewer's rows come from.
-//  FullSource: row i is seq i+1 for 1..last_seq; rows live in a sparse cache of
-//    1000-seq blocks, filled by the websocket (the tail and everything live) and, for
-//    older rows, by /api/jobs/<id>/logs?after=<block start>&tail=1000 on demand.
+// Where the viewer's rows come from. Both sources answer the same questions (count,
+// seqAt, indexOfSeq, lineAt, lineOf, placeholder, emptyText, offer, ensure), so the
+// viewer and the row window never ask which kind they hold.
+//  FullSource: row i is seq i+1 for 1..lastSeq; rows live in a LineCache of 1000-seq
+//    blocks, filled by the websocket (the tail and everything live) and, for older rows,
+//    by /api/jobs/<id>/logs?after=<block start>&tail=1000 on demand.
 //  ListSource: an exact filtered list (level/stream/regex) from the logs API, extended
 //    live with new lines that pass the same filter, and backwards on demand.
 
@@ -14,7 +16,7 @@ const EARLIER_WINDOW = 50000; // seqs scanned per "load earlier" step
 
 export class LineCache {
   constructor() {
-    this.blocks = new Map();
+    this.blocks = new Map(); // block number → {lines, fetchedUpTo, used}
     this.tick = 0;
   }
 
@@ -23,139 +25,176 @@ export class LineCache {
   }
 
   get(seq) {
-    const blk = this.blocks.get(this.blockOf(seq));
-    if (!blk) return undefined;
-    blk.used = ++this.tick;
-    return blk.lines[(seq - 1) % BLOCK];
+    const block = this.blocks.get(this.blockOf(seq));
+    if (!block) return undefined;
+    block.used = ++this.tick;
+    return block.lines[(seq - 1) % BLOCK];
+  }
+
+  _block(number) {
+    let block = this.blocks.get(number);
+    if (!block) {
+      block = { lines: new Array(BLOCK), fetchedUpTo: 0, used: ++this.tick };
+      this.blocks.set(number, block);
+    }
+    return block;
   }
 
   // False when the seq is already there: lines are deduplicated by seq.
   put(line) {
-    const b = this.blockOf(line.seq);
-    let blk = this.blocks.get(b);
-    if (!blk) {
-      blk = { lines: new Array(BLOCK), fetchedUpTo: 0, used: ++this.tick };
-      this.blocks.set(b, blk);
-    }
-    const i = (line.seq - 1) % BLOCK;
-    if (blk.lines[i]) return false;
-    blk.lines[i] = line;
+    const block = this._block(this.blockOf(line.seq));
+    const slot = (line.seq - 1) % BLOCK;
+    if (block.lines[slot]) return false;
+    block.lines[slot] = line;
     return true;
   }
 
-  // Seqs up to `upTo` in block b were asked of the server: a hole there is a row that
-  // does not exist (expired), not one still on its way.
-  markFetched(b, upTo) {
-    let blk = this.blocks.get(b);
-    if (!blk) {
-      blk = { lines: new Array(BLOCK), fetchedUpTo: 0, used: ++this.tick };
-      this.blocks.set(b, blk);
-    }
-    blk.fetchedUpTo = Math.max(blk.fetchedUpTo, upTo);
+  // Seqs up to `upTo` in block `number` were asked of the server: a hole there is a row
+  // that does not exist (expired), not one still on its way.
+  markFetched(number, upTo) {
+    const block = this._block(number);
+    block.fetchedUpTo = Math.max(block.fetchedUpTo, upTo);
   }
 
   fetched(seq) {
-    const blk = this.blocks.get(this.blockOf(seq));
-    return Boolean(blk && seq <= blk.fetchedUpTo);
+    const block = this.blocks.get(this.blockOf(seq));
+    return Boolean(block && seq <= block.fetchedUpTo);
   }
 
+  // Drop the least recently used blocks beyond MAX_BLOCKS, never those in `keep`.
   evict(keep) {
     if (this.blocks.size <= MAX_BLOCKS) return;
-    const order = [...this.blocks.entries()].filter(([b]) => !keep.has(b)).sort((a, b) => a[1].used - b[1].used);
-    for (const [b] of order.slice(0, this.blocks.size - Math.floor(MAX_BLOCKS * 0.8))) this.blocks.delete(b);
+    const order = [...this.blocks.entries()]
+      .filter(([number]) => !keep.has(number))
+      .sort((a, b) => a[1].used - b[1].used);
+    const excess = this.blocks.size - Math.floor(MAX_BLOCKS * 0.8);
+    for (const [number] of order.slice(0, excess)) this.blocks.delete(number);
+  }
+
+  // Keep only the newest block and the recently used ones (live lines while a list shows).
+  evictAllBut(seq) {
+    this.evict(new Set([this.blockOf(seq)]));
   }
 }
 
 export class FullSource {
-  constructor(viewer) {
-    this.v = viewer;
+  // cache: the LineCache; api: lv-api.js; lastSeq: the highest seq known to exist;
+  // liveAfter(): seqs above it are on their way over the socket (null: nothing is);
+  // onLoaded(): rows arrived over HTTP; onError(text): a block could not be read.
+  constructor({ cache, api, lastSeq, liveAfter, onLoaded, onError }) {
+    this.cache = cache;
+    this.api = api;
+    this.last = lastSeq;
+    this.liveAfter = liveAfter;
+    this.onLoaded = onLoaded;
+    this.onError = onError;
     this.inflight = new Set();
-    this.kind = "full";
+  }
+
+  lastSeq() {
+    return this.last;
+  }
+
+  // A line or the end of the job says seq exists.
+  extendTo(seq) {
+    if (seq > this.last) this.last = seq;
   }
 
   count() {
-    return this.v.lastSeq;
+    return this.last;
   }
 
-  seqAt(i) {
-    return i + 1;
+  seqAt(index) {
+    return index + 1;
   }
 
   indexOfSeq(seq) {
-    return Math.max(0, Math.min(this.v.lastSeq, seq) - 1);
+    return Math.max(0, Math.min(this.last, seq) - 1);
   }
 
-  lineAt(i) {
-    return this.v.cache.get(i + 1);
+  lineAt(index) {
+    return this.cache.get(index + 1);
   }
 
-  placeholder(i) {
-    const seq = i + 1;
-    return this.v.cache.fetched(seq) ? "missing" : "loading";
+  lineOf(seq) {
+    return this.cache.get(seq);
   }
 
-  // Fetch the blocks behind rows [i0, i1) that are neither cached nor coming from the
+  placeholder(index) {
+    return this.cache.fetched(index + 1) ? "missing" : "loading";
+  }
+
+  emptyText(final) {
+    return final ? "This job wrote no output." : "Waiting for output…";
+  }
+
+  offer() {} // live lines go to the cache, which is this source's store
+
+  // Fetch the blocks behind rows [first, end) that are neither cached nor coming from the
   // socket (which delivers everything after its cursor).
-  ensure(i0, i1) {
-    const ceil = this.v.socket.healthy ? this.v.socket.cursor : this.v.lastSeq;
+  ensure(first, end) {
+    const live = this.liveAfter();
+    const ceiling = live === null ? this.last : live;
     const keep = new Set();
-    for (let b = Math.floor(i0 / BLOCK); b <= Math.floor(Math.max(i0, i1 - 1) / BLOCK); b++) {
-      keep.add(b);
-      if (this.inflight.has(b) || this.inflight.size >= MAX_INFLIGHT) continue;
-      const lo = Math.max(i0 + 1, b * BLOCK + 1);
-      const hi = Math.min(i1, (b + 1) * BLOCK, ceil);
-      for (let seq = lo; seq <= hi; seq++) {
-        if (!this.v.cache.get(seq) && !this.v.cache.fetched(seq)) {
-          this._fetch(b);
+    const lastBlock = Math.floor(Math.max(first, end - 1) / BLOCK);
+    for (let block = Math.floor(first / BLOCK); block <= lastBlock; block++) {
+      keep.add(block);
+      if (this.inflight.has(block) || this.inflight.size >= MAX_INFLIGHT) continue;
+      const low = Math.max(first + 1, block * BLOCK + 1);
+      const high = Math.min(end, (block + 1) * BLOCK, ceiling);
+      for (let seq = low; seq <= high; seq++) {
+        if (!this.cache.get(seq) && !this.cache.fetched(seq)) {
+          this._fetch(block);
           break;
         }
       }
     }
-    const last = Math.floor(Math.max(0, this.v.lastSeq - 1) / BLOCK);
-    keep.add(last).add(last - 1);
-    this.v.cache.evict(keep);
+    const newest = Math.floor(Math.max(0, this.last - 1) / BLOCK);
+    keep.add(newest).add(newest - 1);
+    this.cache.evict(keep);
   }
 
-  async _fetch(b) {
-    this.inflight.add(b);
-    const end = (b + 1) * BLOCK;
+  async _fetch(block) {
+    this.inflight.add(block);
+    const end = (block + 1) * BLOCK;
     try {
-      let after = b * BLOCK;
+      let after = block * BLOCK;
       for (;;) {
-        const res = await this.v.api.logs({ after, tail: end - after });
-        for (const line of res.lines) this.v.cache.put(line);
+        const res = await this.api.logs({ after, tail: end - after });
+        for (const line of res.lines) this.cache.put(line);
         const returned = res.lines.length ? res.lines[res.lines.length - 1].seq : after;
         if (res.has_more && returned < end) {
           // The answer stopped at its byte budget (long lines): read on from where it stopped.
-          this.v.cache.markFetched(b, returned);
+          this.cache.markFetched(block, returned);
           after = returned;
           continue;
         }
         const upTo = res.has_more ? returned : Math.max(returned, Math.min(res.last_seq, end));
-        this.v.cache.markFetched(b, Math.min(upTo, end));
+        this.cache.markFetched(block, Math.min(upTo, end));
         break;
       }
     } catch (err) {
-      this.v.notify(`Could not load lines ${b * BLOCK + 1}–${(b + 1) * BLOCK}: ${err.message}`, "error");
+      this.onError(`Could not load lines ${block * BLOCK + 1}–${(block + 1) * BLOCK}: ${err.message}`);
     } finally {
-      this.inflight.delete(b);
-      this.v.scheduleRender();
+      this.inflight.delete(block);
+      this.onLoaded();
     }
   }
 }
 
 export function levelIndex(level) {
-  const i = LEVELS.indexOf(level);
-  return i < 0 ? 1 : i;
+  const index = LEVELS.indexOf(level);
+  return index < 0 ? 1 : index;
 }
 
 export class ListSource {
   // filter: {level, stream, q, re}; `re` is the browser's version of q (null when the
   // expression only works server-side, then live lines are not added).
-  constructor(viewer, filter) {
-    this.v = viewer;
-    this.f = filter;
-    this.kind = "list";
+  // onGrew(prepended): earlier lines were loaded in front of the list.
+  constructor({ api, filter, onGrew }) {
+    this.api = api;
+    this.filter = filter;
+    this.onGrew = onGrew;
     this.lines = [];
     this.seqs = new Set();
     this.pending = [];
@@ -170,48 +209,73 @@ export class ListSource {
     return this.lines.length;
   }
 
-  seqAt(i) {
-    return this.lines[i] ? this.lines[i].seq : 0;
+  seqAt(index) {
+    return this.lines[index] ? this.lines[index].seq : 0;
   }
 
-  lineAt(i) {
-    return this.lines[i];
+  lineAt(index) {
+    return this.lines[index];
+  }
+
+  lineOf(seq) {
+    const line = this.lines[this.indexOfSeq(seq)];
+    return line && line.seq === seq ? line : undefined;
   }
 
   placeholder() {
     return "loading";
   }
 
-  indexOfSeq(seq) {
-    let lo = 0;
-    let hi = this.lines.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.lines[mid].seq < seq) lo = mid + 1;
-      else hi = mid;
+  emptyText() {
+    return this.loaded ? "No matching lines." : "Loading…";
+  }
+
+  isLoaded() {
+    return this.loaded;
+  }
+
+  // What the notice above the pane says about this list: {text, kind}.
+  summary() {
+    const count = this.lines.length;
+    let text = `${count.toLocaleString()} matching line${count === 1 ? "" : "s"}`;
+    if (!this.exhausted) text += " · scroll up to load earlier ones";
+    if (this.filter.q && !this.filter.re) {
+      text += " · new lines are not filtered live (expression unsupported by the browser)";
     }
-    return Math.min(lo, Math.max(0, this.lines.length - 1));
+    return this.error ? { text: `${text} · ${this.error}`, kind: "error" } : { text, kind: "info" };
+  }
+
+  indexOfSeq(seq) {
+    let low = 0;
+    let high = this.lines.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.lines[middle].seq < seq) low = middle + 1;
+      else high = middle;
+    }
+    return Math.min(low, Math.max(0, this.lines.length - 1));
   }
 
   matches(line) {
-    if (this.f.level && levelIndex(line.level) < levelIndex(this.f.level)) return false;
-    if (this.f.stream && line.stream !== this.f.stream) return false;
-    if (this.f.q) {
-      if (!this.f.re) return false;
-      this.f.re.lastIndex = 0;
-      if (!this.f.re.test(line.message)) return false;
+    const { level, stream, q, re } = this.filter;
+    if (level && levelIndex(line.level) < levelIndex(level)) return false;
+    if (stream && line.stream !== stream) return false;
+    if (q) {
+      if (!re) return false;
+      re.lastIndex = 0;
+      if (!re.test(line.message)) return false;
     }
     return true;
   }
 
   params() {
-    return { level: this.f.level, stream: this.f.stream, q: this.f.q };
+    return { level: this.filter.level, stream: this.filter.stream, q: this.filter.q };
   }
 
   async load() {
     this.loading = true;
     try {
-      const res = await this.v.api.logs({ ...this.params(), tail: LIST_PAGE });
+      const res = await this.api.logs({ ...this.params(), tail: LIST_PAGE });
       this._merge(res.lines);
       this.exhausted = !res.has_more;
       this.floor = this.exhausted ? 0 : res.lines[0].seq;
@@ -243,8 +307,8 @@ export class ListSource {
     if (!sorted) this.lines.sort((a, b) => a.seq - b.seq);
   }
 
-  ensure(i0) {
-    if (i0 < 200 && this.loaded && !this.loading && !this.exhausted) this.loadEarlier();
+  ensure(first) {
+    if (first < 200 && this.loaded && !this.loading && !this.exhausted) this.loadEarlier();
   }
 
   // The API reads forward from `after`; step backwards in windows below `floor`,
@@ -256,20 +320,20 @@ export class ListSource {
     try {
       let span = EARLIER_WINDOW;
       for (let step = 0; step < 6 && this.lines.length === before && !this.exhausted; step++) {
-        const hi = this.floor;
-        const lo = Math.max(0, hi - 1 - span);
-        let cursor = lo;
+        const high = this.floor;
+        const low = Math.max(0, high - 1 - span);
+        let cursor = low;
         const got = [];
-        while (cursor < hi - 1) {
-          const res = await this.v.api.logs({ ...this.params(), after: cursor, tail: LIST_PAGE });
-          const inRange = res.lines.filter((l) => l.seq < hi);
+        while (cursor < high - 1) {
+          const res = await this.api.logs({ ...this.params(), after: cursor, tail: LIST_PAGE });
+          const inRange = res.lines.filter((line) => line.seq < high);
           got.push(...inRange);
           if (!res.has_more || inRange.length < res.lines.length) break;
           cursor = res.lines[res.lines.length - 1].seq;
         }
         this._merge(got);
-        this.floor = lo + 1;
-        this.exhausted = lo === 0;
+        this.floor = low + 1;
+        this.exhausted = low === 0;
         span *= 4;
       }
     } catch (err) {
@@ -278,7 +342,7 @@ export class ListSource {
     } finally {
       this.loading = false;
       this._merge(this.pending.splice(0));
-      this.v.onListGrew(oldFirst ? this.indexOfSeq(oldFirst) : this.lines.length);
+      this.onGrew(oldFirst ? this.indexOfSeq(oldFirst) : this.lines.length);
     }
   }
 }

@@ -1,11 +1,11 @@
 // The job page of a running playbook: fill the per-host recap table once the job ends.
-// The viewer sets the status badge from the socket; when it turns final, the recap is in
-// the job's result (written together with the final status), so one API read is enough.
-import { FINAL_STATUSES, getJson } from "./common.js";
+// The job page announces the end (common.js whenJobEnded: the `livchat:job-ended` event);
+// the recap is in the job's result, written together with the final status, so one API
+// read is enough (a failed read is retried a few times).
+import { getJson, whenJobEnded } from "./common.js";
 
-const box = document.querySelector("[data-recap-job]");
-const badge = document.querySelector('[data-logviewer] [data-lv="status"]');
 const COLUMNS = ["ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored"];
+const RETRY_MS = [1000, 2000, 4000, 8000];
 
 function cell(text, className) {
   const td = document.createElement("td");
@@ -14,7 +14,7 @@ function cell(text, className) {
   return td;
 }
 
-function fill(hosts) {
+function fill(box, hosts) {
   const body = box.querySelector("tbody");
   const names = Object.keys(hosts || {}).sort();
   if (!names.length) {
@@ -26,33 +26,23 @@ function fill(hosts) {
       const counts = hosts[host] || {};
       const tr = document.createElement("tr");
       if (counts.failed || counts.unreachable) tr.className = "recap-bad";
-      tr.append(cell(host, "mono"), ...COLUMNS.map((c) => cell(counts[c] || 0, counts[c] ? "num recap-n" : "num")));
+      const numbers = COLUMNS.map((column) => cell(counts[column] || 0, counts[column] ? "num recap-n" : "num"));
+      tr.append(cell(host, "mono"), ...numbers);
       return tr;
     }),
   );
   delete box.dataset.recapPending;
 }
 
-function finalStatus() {
-  const m = badge && badge.className.match(/\bst-(\S+)/);
-  return m && FINAL_STATUSES.has(m[1]);
+function loadRecap(box, attempt = 0) {
+  getJson(`/api/jobs/${encodeURIComponent(box.dataset.recapJob)}?recent=0`)
+    .then((job) => fill(box, (job.result || {}).hosts))
+    .catch(() => {
+      if (attempt < RETRY_MS.length) setTimeout(() => loadRecap(box, attempt + 1), RETRY_MS[attempt]);
+    });
 }
 
-if (box && badge && "recapPending" in box.dataset) {
-  let busy = false;
-  const load = () => {
-    if (busy || !finalStatus()) return;
-    busy = true;
-    getJson(`/api/jobs/${encodeURIComponent(box.dataset.recapJob)}?recent=0`)
-      .then((job) => {
-        observer.disconnect();
-        fill((job.result || {}).hosts);
-      })
-      .catch(() => {
-        busy = false; // the next badge change (the viewer re-reads the job at the end) retries
-      });
-  };
-  const observer = new MutationObserver(load);
-  observer.observe(badge, { attributes: true, attributeFilter: ["class"] });
-  load();
+const recapBox = document.querySelector("[data-recap-job]");
+if (recapBox && "recapPending" in recapBox.dataset) {
+  whenJobEnded(recapBox.dataset.recapJob, () => loadRecap(recapBox));
 }

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -15,8 +14,8 @@ from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
 from servers.models import Server
 from tests.api_helpers import Api
-from tests.bad_input.helpers import JOB_LINE_COUNT, JOB_LINES, SPACED_DIR, closed_port, store_lines
-from tests.helpers import make_user
+from tests.bad_input.helpers import JOB_LINE_COUNT, JOB_LINES, SPACED_DIR, store_lines
+from tests.helpers import free_port, make_user
 
 
 @dataclass
@@ -95,11 +94,10 @@ def committed_world(transactional_db, make_server, spaced_dir) -> World:
 
 
 def _build_world(make_server, *, through_sink: bool) -> World:
-    user_model = get_user_model()
     staff = make_user("table-staff", is_staff=True)
-    plain = user_model.objects.create_user("table-plain", is_staff=False)
+    plain = make_user("table-plain", role=None)
     server = make_server()
-    closed = make_server(name="closed", port=closed_port())
+    closed = make_server(name="closed", port=free_port())
     job = create_remote_exec_job(server=server, command="demo", created_by=staff, enqueue=False)
     if through_sink:
         store_lines(job, JOB_LINES)  # rows and log file, from the sink's own thread
@@ -127,7 +125,7 @@ def _insert_lines(job: Job) -> None:
 
 @pytest.fixture
 def superuser_client(db) -> Client:
-    user = get_user_model().objects.create_superuser("table-root", password=None)
+    user = make_user("table-root", role=None, is_staff=True, is_superuser=True)
     client = Client(raise_request_exception=False)  # a 500 is a status to assert on, not a crash
     client.force_login(user)
     return client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,13 +60,6 @@ def assert_no_traceback(*texts: str | bytes | None) -> None:
             text = text.decode("utf-8", "replace")
         for marker in TRACEBACK_MARKERS:
             assert marker not in text, f"a traceback leaked out: {text[:2000]}"
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, read, released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def session_cookie(user) -> tuple[bytes, bytes]:

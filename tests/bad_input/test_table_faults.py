@@ -9,8 +9,8 @@ import pytest
 
 from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
-from tests.bad_input.helpers import Row, assert_every_line_kept, closed_port, messages, table
-from tests.conftest import wait_for
+from tests.bad_input.helpers import Row, assert_every_line_kept, messages, table
+from tests.helpers import free_port, wait_for
 from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,7 @@ class Faults:
         return ssh
 
     def refused_port(self) -> Job:
-        return self.job(self.make_server(name="refused", port=closed_port()))
+        return self.job(self.make_server(name="refused", port=free_port()))
 
     def unreachable_host(self) -> Job:
         # 192.0.2.0/24 (TEST-NET-1) is never routed: the connection cannot be made.

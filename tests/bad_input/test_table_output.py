@@ -49,19 +49,87 @@ def _many_lines(stdout: list[str]) -> None:
 # expect: the final status; fragment: text that must be in the stored output (or in the error)
 ROWS = table(
     Row("output", "nul-bytes", Run(r"printf 'a\000b\n\000\n'", [f"a{NUL}b", NUL], []), "succeeded", f"a{NUL}b"),
-    Row("output", "invalid-utf8", Run(r"printf 'bad \377\376 byte\n'; printf '\300\n' >&2", ["bad \ufffd\ufffd byte"], ["\ufffd"]), "succeeded", "bad \ufffd"),
-    Row("output", "utf8-split-across-reads", Run(r"printf 'caf\303'; sleep 0.2; printf '\251\n'", ["café"], []), "succeeded", "café"),
-    Row("output", "ten-mb-line", Run("head -c 10485760 /dev/zero | tr '\\0' 'x'; echo", _ten_mb_line, []), "succeeded", "xxxx"),
-    Row("output", "long-multibyte-line", Run("yes é | head -n 300000 | tr -d '\\n'; echo", _long_multibyte_line, []), "succeeded", "éé"),
-    Row("output", "ansi-escapes", Run(r"printf '\033[1;31mred\033[0m plain\n\033[2K\033[1Gcleared\n'", ["\x1b[1;31mred\x1b[0m plain", "\x1b[2K\x1b[1Gcleared"], []), "succeeded", "\x1b[1;31m"),
+    Row(
+        "output",
+        "invalid-utf8",
+        Run(r"printf 'bad \377\376 byte\n'; printf '\300\n' >&2", ["bad \ufffd\ufffd byte"], ["\ufffd"]),
+        "succeeded",
+        "bad \ufffd",
+    ),
+    Row(
+        "output",
+        "utf8-split-across-reads",
+        Run(r"printf 'caf\303'; sleep 0.2; printf '\251\n'", ["café"], []),
+        "succeeded",
+        "café",
+    ),
+    Row(
+        "output",
+        "ten-mb-line",
+        Run("head -c 10485760 /dev/zero | tr '\\0' 'x'; echo", _ten_mb_line, []),
+        "succeeded",
+        "xxxx",
+    ),
+    Row(
+        "output",
+        "long-multibyte-line",
+        Run("yes é | head -n 300000 | tr -d '\\n'; echo", _long_multibyte_line, []),
+        "succeeded",
+        "éé",
+    ),
+    Row(
+        "output",
+        "ansi-escapes",
+        Run(
+            r"printf '\033[1;31mred\033[0m plain\n\033[2K\033[1Gcleared\n'",
+            ["\x1b[1;31mred\x1b[0m plain", "\x1b[2K\x1b[1Gcleared"],
+            [],
+        ),
+        "succeeded",
+        "\x1b[1;31m",
+    ),
     Row("output", "script-tag", Run(f"echo '{XSS}'; echo '{XSS}' >&2", [XSS], [XSS]), "succeeded", XSS),
-    Row("output", "quotes-and-newlines", Run("printf '%s\\n' \"it's\" 'say \"hi\"' '$HOME'\necho 'second line'", ["it's", 'say "hi"', "$HOME", "second line"], []), "succeeded", 'say "hi"'),
-    Row("output", "working-dir-with-spaces", Run('pwd; ls -d "$PWD"', [SPACED_DIR, SPACED_DIR], [], SPACED_DIR), "succeeded", SPACED_DIR),
+    Row(
+        "output",
+        "quotes-and-newlines",
+        Run(
+            "printf '%s\\n' \"it's\" 'say \"hi\"' '$HOME'\necho 'second line'",
+            ["it's", 'say "hi"', "$HOME", "second line"],
+            [],
+        ),
+        "succeeded",
+        'say "hi"',
+    ),
+    Row(
+        "output",
+        "working-dir-with-spaces",
+        Run('pwd; ls -d "$PWD"', [SPACED_DIR, SPACED_DIR], [], SPACED_DIR),
+        "succeeded",
+        SPACED_DIR,
+    ),
     Row("output", "empty-lines-kept", Run(r"printf 'a\n\n\nb\n\n'", ["a", "", "", "b", ""], []), "succeeded", "b"),
-    Row("output", "no-final-newline", Run(r"printf 'one\nlast words'; printf 'err tail' >&2", ["one", "last words"], ["err tail"]), "succeeded", "last words"),
-    Row("output", "crlf-and-progress", Run(r"printf 'dos\r\n10%%\r50%%\r100%%\n'", ["dos", "100%"], []), "succeeded", "100%"),
-    Row("output", "many-lines-both-streams", Run("seq 1 20000; seq 1 300 >&2; exit 3", _many_lines, [str(i) for i in range(1, 301)]), "failed", "Command exited with code 3"),
-)  # fmt: skip
+    Row(
+        "output",
+        "no-final-newline",
+        Run(r"printf 'one\nlast words'; printf 'err tail' >&2", ["one", "last words"], ["err tail"]),
+        "succeeded",
+        "last words",
+    ),
+    Row(
+        "output",
+        "crlf-and-progress",
+        Run(r"printf 'dos\r\n10%%\r50%%\r100%%\n'", ["dos", "100%"], []),
+        "succeeded",
+        "100%",
+    ),
+    Row(
+        "output",
+        "many-lines-both-streams",
+        Run("seq 1 20000; seq 1 300 >&2; exit 3", _many_lines, [str(i) for i in range(1, 301)]),
+        "failed",
+        "Command exited with code 3",
+    ),
+)
 
 
 @pytest.mark.parametrize("row", ROWS)

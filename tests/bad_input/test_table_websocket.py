@@ -38,14 +38,29 @@ ROWS = table(
     Row("ws", "no-role-dashboard", ("/ws/jobs/", "plain", LOCAL), 4403, None),
     Row("ws", "after-negative", ("/ws/jobs/{job}/?after=-1", "staff", LOCAL), 4400, "after must be a whole number"),
     Row("ws", "after-text", ("/ws/jobs/{job}/?after=abc", "staff", LOCAL), 4400, "after must be a whole number"),
-    Row("ws", "after-huge", ("/ws/jobs/{job}/?after=" + "9" * 40, "staff", LOCAL), 4400, "after must be a whole number"),
-    Row("ws", "unknown-job", ("/ws/jobs/remote_exec-ffffffff/", "staff", LOCAL), 4404, "No job with id 'remote_exec-ffffffff'"),
-    Row("ws", "after-beyond-the-end", (f"/ws/jobs/{{job}}/?after={10**9}", "staff", LOCAL), "end", None, _nothing_after_the_end),
+    Row(
+        "ws", "after-huge", ("/ws/jobs/{job}/?after=" + "9" * 40, "staff", LOCAL), 4400, "after must be a whole number"
+    ),
+    Row(
+        "ws",
+        "unknown-job",
+        ("/ws/jobs/remote_exec-ffffffff/", "staff", LOCAL),
+        4404,
+        "No job with id 'remote_exec-ffffffff'",
+    ),
+    Row(
+        "ws",
+        "after-beyond-the-end",
+        (f"/ws/jobs/{{job}}/?after={10**9}", "staff", LOCAL),
+        "end",
+        None,
+        _nothing_after_the_end,
+    ),
     Row("ws", "after-empty", ("/ws/jobs/{job}/?after=", "staff", LOCAL), "end", None, _from_the_start),
     # No route matches these paths: the app must refuse them, not raise (daphne would log a traceback).
     Row("ws", "path-traversal-in-job-id", ("/ws/jobs/..%2F..%2Fetc%2Fpasswd/", "staff", LOCAL), REFUSED, None),
     Row("ws", "unknown-path", ("/ws/nothing-here/", "staff", LOCAL), REFUSED, None),
-)  # fmt: skip
+)
 
 
 @pytest.mark.parametrize("row", ROWS)

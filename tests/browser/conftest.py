@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests.helpers import FORM_PASSWORD, free_port, port_open, wait_for
 
 ARTIFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -31,19 +31,6 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
-PASSWORD = "pw-browser-123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -65,7 +52,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def app_server(django_db_setup):
     """`manage.py serve` on a free port, for the whole module. Yields its base URL."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -92,12 +79,14 @@ def app_server(django_db_setup):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"manage.py serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
+        return port_open(port)
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _port_open(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"manage.py serve did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_for(listening, timeout=START_TIMEOUT, message=f"manage.py serve to listen (log: {log_path})")
         yield f"http://127.0.0.1:{port}"
     finally:
         _stop(proc)
@@ -144,14 +133,14 @@ def page(browser, app_server, request):
 def operator(transactional_db):
     from tests.helpers import make_user
 
-    return make_user("operator", password=PASSWORD, is_staff=True)
+    return make_user("operator", password=FORM_PASSWORD, is_staff=True)
 
 
 @pytest.fixture
 def logged_in(page, operator):
     page.goto("/accounts/login/?next=/")
     page.fill("input[name=username]", operator.username)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", FORM_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/")
     return page

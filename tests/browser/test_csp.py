@@ -7,7 +7,7 @@ import pytest
 
 from jobs.log.sink import JobSink
 from jobs.models import Job
-from tests.browser.conftest import PASSWORD
+from tests.helpers import FORM_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,14 +25,14 @@ TRUECOLOR = "\x1b[38;2;255;0;128mpink words\x1b[0m"
 def watched(page):
     from tests.helpers import make_user
 
-    make_user("csp-root", password=PASSWORD, is_staff=True, is_superuser=True)
+    make_user("csp-root", password=FORM_PASSWORD, is_staff=True, is_superuser=True)
     page.add_init_script(WATCH_CSP)
     page.csp_console = []
     page.on("console", lambda m: _console_error(page, m))
     page.goto("/accounts/login/?next=/")
     violations = page.evaluate("window.__csp")
     page.fill("input[name=username]", "csp-root")
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", FORM_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/")
     page.violations = violations

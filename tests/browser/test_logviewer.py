@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from jobs.models import FINAL_STATUSES, Job, JobLogLine
 from jobs.services import create_remote_exec_job
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -15,13 +14,12 @@ ROWS = ".lv-rows .lv-row:not([hidden])"
 
 
 def wait_final(job: Job, timeout: float = 90) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def final() -> bool:
         job.refresh_from_db()
-        if job.status in FINAL_STATUSES:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"{job.job_id} did not finish in {timeout} s (status {job.status})")
+        return job.status in FINAL_STATUSES
+
+    wait_for(final, timeout=timeout, message=f"{job.job_id} to finish")
+    return job
 
 
 def output_row(page, text: str):
@@ -122,7 +120,8 @@ def test_a_200k_line_job_opens_at_its_tail_and_loads_older_lines_on_demand(logge
     assert stats["domRows"] < 500 and page.locator(".lv-row").count() < 500
     assert stats["received"] <= 2000  # the socket sent the tail, not the whole log
     geometry = page.evaluate(
-        "() => { const p = document.querySelector('[data-lv=pane]'); return [p.scrollHeight, p.scrollTop + p.clientHeight]; }"
+        "() => { const p = document.querySelector('[data-lv=pane]');"
+        " return [p.scrollHeight, p.scrollTop + p.clientHeight]; }"
     )
     row_height = page.locator(ROWS).first.bounding_box()["height"]
     assert geometry[0] >= job.last_seq * row_height - 1  # the scrollbar spans every line

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs.management import helpers as cli
+from jobs.management import helpers
 from jobs.models import JobStatus
 from jobs.services import JobInputError, request_cancel
 
 
-class Command(cli.JobCommand):
+class Command(helpers.JobCommand):
     help = "Cancel a job: a pending one ends now; a running one is stopped by its worker (remote process included)."
 
     def add_arguments(self, parser):
         parser.add_argument("job_id", metavar="JOB_ID")
 
     def handle(self, *args, job_id, **options):
-        job = cli.get_job(job_id)
+        job = helpers.get_job(job_id)
         try:
-            job = request_cancel(job=job, requested_by=f"cli:{cli.os_user()}", via="cli")
+            job = request_cancel(job=job, requested_by=f"cli:{helpers.os_user()}", via="cli")
         except JobInputError as exc:
             raise CommandError(str(exc)) from None
         if job.status == JobStatus.CANCELLED:

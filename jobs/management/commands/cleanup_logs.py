@@ -7,11 +7,11 @@ import math
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from jobs.management import helpers as cli
+from jobs.management import helpers
 from jobs.retention import cleanup_logs
 
 
-class Command(cli.JobCommand):
+class Command(helpers.JobCommand):
     help = (
         "Delete the log lines and log files of finished jobs older than --max-age-hours (default "
         "LIVCHAT_LOG_RETENTION_HOURS). Job rows stay, marked as expired; running jobs are never touched."

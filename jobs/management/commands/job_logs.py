@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs.log.follow import JobGone, follow_job
 from jobs.log.reader import MAX_TAIL, LogQueryError, parse_filter, read_lines
-from jobs.management import helpers as cli
+from jobs.management import helpers
 from jobs.models import LEVEL_ORDER, Job, Stream
 
 
-class Command(cli.JobCommand):
+class Command(helpers.JobCommand):
     help = (
         "Print a job's lines as `[YYYY-MM-DD HH:MM:SS] LEVEL stream: message` (all of them, or the "
         "last N with --tail). --follow keeps printing new lines until the job ends and exits "
@@ -26,18 +25,18 @@ class Command(cli.JobCommand):
         parser.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the job ends")
 
     def handle(self, *args, job_id, tail, level, stream, grep, follow, verbosity, **options):
-        count = cli.parse_count(tail, option="--tail", minimum=1, maximum=MAX_TAIL)
+        count = helpers.parse_count(tail, option="--tail", minimum=1, maximum=MAX_TAIL)
         try:
             flt = parse_filter(level=level, stream=stream, q=grep)
         except LogQueryError as exc:
             raise CommandError(_option_message(str(exc))) from None
-        job = cli.get_job(job_id)
+        job = helpers.get_job(job_id)
         if job.logs_expired_at is not None:
             raise CommandError(
                 f"The lines of job {job.job_id} were deleted on {job.logs_expired_at:%Y-%m-%d %H:%M} UTC "
                 f"(older than the retention period); `manage.py job_status {job.job_id}` still shows the job."
             )
-        printer = cli.LogPrinter(self.stdout)
+        printer = helpers.LogPrinter(self.stdout)
         cursor = 0
         try:
             if count is not None:
@@ -49,7 +48,7 @@ class Command(cli.JobCommand):
                 cursor = max(snapshot, rows[-1]["seq"] if rows else 0)
                 if not follow:
                     return
-            end = follow_job(
+            end = helpers.follow_job(
                 job=job,
                 on_rows=printer,
                 after=cursor,
@@ -59,22 +58,22 @@ class Command(cli.JobCommand):
             )
         except LogQueryError as exc:
             raise CommandError(_option_message(str(exc))) from None
-        except JobGone as exc:
-            raise CommandError(str(exc)) from None
         except KeyboardInterrupt:
-            raise cli.CommandExit(cli.EXIT_INTERRUPTED) from None
+            raise helpers.CommandExit(helpers.EXIT_INTERRUPTED) from None
         if not follow:
             return
         if end.logs_expired:
             raise CommandError(f"The lines of job {job.job_id} were deleted by the retention policy meanwhile.")
-        code = cli.exit_code_for(end.status, end.exit_code)
+        code = helpers.exit_code_for(end.status, end.exit_code)
         if code:
-            message = cli.end_message(job_id=end.job_id, status=end.status, exit_code=end.exit_code, error=end.error)
-            raise cli.CommandExit(code, message if verbosity >= 1 else "")
+            message = helpers.end_message(
+                job_id=end.job_id, status=end.status, exit_code=end.exit_code, error=end.error
+            )
+            raise helpers.CommandExit(code, message if verbosity >= 1 else "")
 
 
 def _option_message(message: str) -> str:
-    # The selectors speak the API's parameter names; here the options are --grep etc.
+    # The reader speaks the API's parameter names; here the options are --grep etc.
     if message.startswith("q "):
         return "--grep " + message[2:]
     if message.startswith(("level ", "stream ")):

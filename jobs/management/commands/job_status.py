@@ -7,14 +7,15 @@ from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from jobs.log.reader import MAX_TAIL, recent_lines
-from jobs.management import helpers as cli
+from jobs.log import logfile
+from jobs.log.reader import MAX_TAIL, compact_line, recent_lines
+from jobs.management import helpers
 from jobs.models import Job
 
 DEFAULT_TAIL = 10
 
 
-class Command(cli.JobCommand):
+class Command(helpers.JobCommand):
     help = "Show a job's status, exit code, times and its last lines (--json for scripts)."
 
     def add_arguments(self, parser):
@@ -23,9 +24,9 @@ class Command(cli.JobCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="print one JSON object")
 
     def handle(self, *args, job_id, tail, as_json, **options):
-        count = cli.parse_count(tail, option="--tail", minimum=0, maximum=MAX_TAIL)
+        count = helpers.parse_count(tail, option="--tail", minimum=0, maximum=MAX_TAIL)
         count = DEFAULT_TAIL if count is None else count
-        job = cli.get_job(job_id)
+        job = helpers.get_job(job_id)
         lines = list(reversed(recent_lines(job=job, limit=count))) if count else []
         if as_json:
             self.stdout.write(json.dumps(job_data(job, lines), cls=DjangoJSONEncoder, indent=2))
@@ -33,7 +34,7 @@ class Command(cli.JobCommand):
         self.stdout.write(self._describe(job))
         if lines:
             self.stdout.write(f"Last {len(lines)} line(s):")
-            self.stdout.write("".join(cli.format_line(r) for r in lines), ending="")
+            self.stdout.write("".join(logfile.format_row(r) for r in lines), ending="")
         elif job.logs_expired_at and count:
             self.stdout.write("(its lines were deleted by the retention policy)")
 
@@ -94,14 +95,8 @@ def job_data(job: Job, lines: list[dict]) -> dict:
         "last_seq": job.last_seq,
         "logs_expired_at": job.logs_expired_at,
         "result": job.result,
-        "lines": [_line(r) for r in lines],
+        "lines": [compact_line(r) for r in lines],
     }
-
-
-def _line(row: dict) -> dict:
-    out = {k: row[k] for k in ("seq", "ts", "level", "stream", "message")}
-    out.update({k: row[k] for k in ("host", "task", "event") if row.get(k)})
-    return out
 
 
 def _when(dt) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs.management import helpers as cli
+from jobs.management import helpers
+from jobs.models import JobStatus
 from jobs.runners.inline import run_inline_command
 from jobs.services import JobInputError, create_remote_exec_job, validate_command, validate_working_dir
 
 
-class Command(cli.JobCommand):
+class Command(helpers.JobCommand):
     help = (
         "Run COMMAND on SERVER. Without --job it runs now and this command exits with the remote "
         "exit code (124 on timeout, 255 when SSH fails). With --job it becomes a background job and "
@@ -26,13 +27,13 @@ class Command(cli.JobCommand):
         parser.add_argument("--follow", action="store_true", help="run as a job and stream its lines until it ends")
 
     def handle(self, *args, server, command, timeout, workdir, job, follow, verbosity, **options):
-        srv = cli.get_server(server)
+        srv = helpers.get_server(server)
         try:
             command = validate_command(" ".join(command))
             working_dir = validate_working_dir(workdir)
         except JobInputError as exc:
             raise CommandError(str(exc)) from None
-        seconds = cli.parse_timeout(timeout)
+        seconds = helpers.parse_timeout(timeout)
         if job or follow:
             self._as_job(srv, command, working_dir, seconds, follow=follow, verbosity=verbosity)
         else:
@@ -43,13 +44,13 @@ class Command(cli.JobCommand):
             job = create_remote_exec_job(server=server, command=command, timeout=timeout, working_dir=working_dir)
         except JobInputError as exc:
             raise CommandError(str(exc)) from None
-        cli.print_or_follow(self, job, follow=follow, verbosity=verbosity)
+        helpers.print_or_follow(self, job, follow=follow, verbosity=verbosity)
 
     def _inline(self, server, command, working_dir, timeout, *, verbosity: int) -> None:
         # The same inline path as the API: a job marked inline, run here and awaited, on record.
-        output = cli.InlineOutput(self.stdout, self.stderr)
+        output = helpers.InlineOutput(self.stdout, self.stderr)
         try:
-            with cli.quiet_console_logging(verbosity):
+            with helpers.quiet_console_logging(verbosity):
                 run = run_inline_command(
                     server=server,
                     command=command,
@@ -57,7 +58,7 @@ class Command(cli.JobCommand):
                     timeout=timeout,
                     on_lines=output,
                     stop_reason=output.stop_reason,
-                    interrupt_by=f"cli:{cli.os_user()}",
+                    interrupt_by=f"cli:{helpers.os_user()}",
                     tail_bytes=4096,  # the output was already printed: keep little of it
                 )
         except JobInputError as exc:
@@ -66,13 +67,13 @@ class Command(cli.JobCommand):
             self.stderr.write(f"Pinned the host key of {server.name} on first contact: {run.pinned_fingerprint}")
         outcome = run.outcome
         if output.broken:
-            raise cli.CommandExit(cli.EXIT_BROKEN_PIPE)
-        if outcome.status == "succeeded":
+            raise helpers.CommandExit(helpers.EXIT_BROKEN_PIPE)
+        if outcome.status == JobStatus.SUCCEEDED:
             return
-        if outcome.status == "timed_out":
-            raise cli.CommandExit(cli.EXIT_TIMED_OUT, f"{outcome.error} The remote command was stopped.")
-        if outcome.status == "cancelled":
-            raise cli.CommandExit(cli.EXIT_INTERRUPTED, "Interrupted: the remote command was stopped.")
+        if outcome.status == JobStatus.TIMED_OUT:
+            raise helpers.CommandExit(helpers.EXIT_TIMED_OUT, f"{outcome.error} The remote command was stopped.")
+        if outcome.status == JobStatus.CANCELLED:
+            raise helpers.CommandExit(helpers.EXIT_INTERRUPTED, "Interrupted: the remote command was stopped.")
         if outcome.exit_code is not None:
-            raise cli.CommandExit(outcome.exit_code)  # the remote command's own code, silently, like ssh
-        raise cli.CommandExit(cli.EXIT_SSH_ERROR, outcome.error or "The SSH connection failed.")
+            raise helpers.CommandExit(outcome.exit_code)  # the remote command's own code, silently, like ssh
+        raise helpers.CommandExit(helpers.EXIT_SSH_ERROR, outcome.error or "The SSH connection failed.")

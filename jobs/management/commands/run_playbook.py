@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs.management import helpers as cli
+from jobs.management import helpers
 from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks, parse_extra_var_args
 from jobs.services import JobInputError
 
 
-class Command(cli.JobCommand):
+class Command(helpers.JobCommand):
     help = (
         "Run PLAYBOOK (a name from the built-in playbooks/ folder or LIVCHAT_PLAYBOOK_DIR) on one or more "
         "servers as a background job and print its id. With --follow, stream its lines until it ends and exit "
@@ -46,8 +46,8 @@ class Command(cli.JobCommand):
             raise CommandError("Name a playbook (see `manage.py run_playbook --list`).")
         if not server:
             raise CommandError("Name at least one server with --server NAME.")
-        servers = [cli.get_server(name) for name in dict.fromkeys(server)]
-        seconds = cli.parse_timeout(timeout) if timeout is not None else None
+        servers = [helpers.get_server(name) for name in dict.fromkeys(server)]
+        seconds = helpers.parse_timeout(timeout) if timeout is not None else None
         try:
             job = create_playbook_job(
                 playbook=playbook,
@@ -58,4 +58,4 @@ class Command(cli.JobCommand):
             )
         except JobInputError as exc:
             raise CommandError(str(exc)) from None
-        cli.print_or_follow(self, job, follow=follow, verbosity=verbosity)
+        helpers.print_or_follow(self, job, follow=follow, verbosity=verbosity)

@@ -2,13 +2,14 @@
 
 EventMapper is the runner's `event_handler`: it runs in the runner's thread once per
 event, turns the event's stdout into rows (with host, task and event set) through the
-thread-safe sink, and keeps a little state the executor reads to update the Job row.
+thread-safe sink, and keeps a little state the runner reads to update the Job row.
 It never touches the database itself, so Ansible's output is never held up by it.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -168,6 +169,25 @@ def recap_from_stats(data: dict) -> dict[str, dict]:
 
 def empty_recap() -> dict:
     return {out: 0 for out, _ in RECAP_KEYS}
+
+
+@dataclass(frozen=True)
+class RecapTable:
+    columns: list[str]  # ok, changed, failed, ...
+    rows: list[dict]  # {"host", "cells" (in column order), "bad" (a failure or unreachable)}
+
+
+def recap_table(result: object) -> RecapTable:
+    """A playbook job's per-host recap (`result["hosts"]`) as a table for the job page; no rows
+    when there is none (the job runs, or the playbook never ran)."""
+    columns = [out for out, _ in RECAP_KEYS]
+    hosts = result.get("hosts") if isinstance(result, dict) else None
+    rows = []
+    for host, counts in sorted(hosts.items()) if isinstance(hosts, dict) else ():
+        counts = counts if isinstance(counts, dict) else {}
+        bad = bool(counts.get("failed") or counts.get("unreachable"))
+        rows.append({"host": host, "cells": [counts.get(col, 0) for col in columns], "bad": bad})
+    return RecapTable(columns=columns, rows=rows)
 
 
 # ---- how many tasks a playbook has, for progress ---------------------------------------------

@@ -35,7 +35,7 @@ import yaml
 from django.conf import settings
 
 from jobs.models import Job, JobStatus, JobType
-from jobs.runners.playbook import processes as ansible_procs
+from jobs.runners.playbook import processes
 from servers import ssh
 from servers.models import Server
 
@@ -131,8 +131,8 @@ class RunDir:
 
     def remove(self) -> list[int]:
         """Stop what the run left running, delete the folder; the pids that would not die."""
-        alive = ansible_procs.stop_processes(str(self.control_dir))
-        alive += ansible_procs.stop_processes(str(self.path))
+        alive = processes.stop_processes(str(self.control_dir))
+        alive += processes.stop_processes(str(self.path))
         if getattr(settings, "LIVCHAT_KEEP_RUNNER_ARTIFACTS", False):
             # For debugging: keep what Ansible wrote, never the keys or sockets.
             shutil.rmtree(self.path / "ssh", ignore_errors=True)
@@ -165,7 +165,7 @@ def sweep_stale_dirs(*, keep: str = "") -> list[str]:
     stale = [n for n in names if n not in live and (not keep_artifacts or (base / n / "ssh").exists())]
     for name in stale:
         folder = base / name
-        ansible_procs.stop_processes(str(folder))
+        processes.stop_processes(str(folder))
         if keep_artifacts:
             shutil.rmtree(folder / "ssh", ignore_errors=True)
         else:
@@ -210,7 +210,7 @@ def _sweep_control_dirs(controls: dict[str, list[Path]], *, keep: str) -> None:
         if suffix in live:
             continue
         for folder in folders:
-            ansible_procs.stop_processes(str(folder))
+            processes.stop_processes(str(folder))
             shutil.rmtree(folder, ignore_errors=True)
 
 

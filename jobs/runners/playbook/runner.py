@@ -1,12 +1,12 @@
 """The playbook job: check each server over SSH, run ansible-playbook through ansible-runner,
 stream its events into the sink, stop it on cancel or timeout, leave no secret behind.
 
-tasks.run_job → playbook.run → ansible-runner (own thread) → ansible_events.EventMapper →
-sink.py → rows. The asyncio side only watches: every POLL_SECONDS it reads the cancel
+tasks.run_job → runners.dispatch → runner.run → ansible-runner (own thread) →
+events.EventMapper → jobs/log/sink.py → rows. The asyncio side only watches: every POLL_SECONDS it reads the cancel
 flag and writes the running task and progress to the Job row when they changed.
 
 Secrets: keys live in a 0600 file of a per-job folder deleted at the end whatever happens
-(jobs/ansible_run.py); nothing secret reaches ansible-runner's artifacts. Extra vars and the
+(rundir.py); nothing secret reaches ansible-runner's artifacts. Extra vars and the
 inventory's values reach Ansible marked `!unsafe`: never templated on this host. Host keys stay
 checked: every server is reached once first (pinning on first contact, refusing a changed
 key), then Ansible runs with a known_hosts file of the pinned keys and strict checking.
@@ -25,12 +25,12 @@ from asgiref.sync import sync_to_async
 
 from jobs import services
 from jobs.log.sink import JobSink
-from jobs.models import Job
-from jobs.runners.playbook import processes as ansible_procs
+from jobs.models import Job, JobStatus
+from jobs.runners import Outcome
+from jobs.runners.playbook import processes
 from jobs.runners.playbook.catalog import PASSWORD_ONLY_MESSAGE, password_only, resolve_playbook, validate_extra_vars
 from jobs.runners.playbook.events import EventMapper, count_tasks, empty_recap
 from jobs.runners.playbook.rundir import RunDir, allow_jinja_in_extra_vars, init_runner, sweep_stale_dirs
-from jobs.runners.shell import Outcome
 from jobs.services import JobInputError
 from servers import ssh
 from servers.models import Server
@@ -56,7 +56,7 @@ class _Host:
 class _Stop:
     """Why the run is being stopped; read by the runner's cancel_callback in its thread."""
 
-    reason: str = ""  # "" | "cancelled" | "timed_out"
+    reason: JobStatus | None = None  # None, or JobStatus.CANCELLED / JobStatus.TIMED_OUT
     by: str = ""
 
     def __call__(self) -> bool:
@@ -67,12 +67,12 @@ async def run(*, job: Job, sink: JobSink) -> Outcome:
     started = time.monotonic()
     servers = await sync_to_async(_load_servers, thread_sensitive=False)(job.pk)
     if not servers:
-        return Outcome(status="failed", error="The job's servers were deleted.")
+        return Outcome(status=JobStatus.FAILED, error="The job's servers were deleted.")
     try:
         info = resolve_playbook(job.params.get("playbook"))
         extra_vars = validate_extra_vars(job.params.get("extra_vars") or {})
     except JobInputError as exc:
-        return Outcome(status="failed", error=str(exc))
+        return Outcome(status=JobStatus.FAILED, error=str(exc))
     sink.write(f"Playbook {info.name} on {', '.join(s.name for s in servers)}", level="INFO", stream="system")
     if extra_vars and allow_jinja_in_extra_vars():
         sink.write(
@@ -89,10 +89,10 @@ async def run(*, job: Job, sink: JobSink) -> Outcome:
             sink.write(h.error, level="ERROR", stream="system", host=h.server.name)
     if not ready:
         result = {"playbook": info.name, "hosts": _recap_with_refused({}, refused), "errors": refused}
-        return Outcome(status="failed", error=_refused_message(refused), result=result)
+        return Outcome(status=JobStatus.FAILED, error=_refused_message(refused), result=result)
     who = await sync_to_async(_poll_job, thread_sensitive=False)(job, None)
     if who is not None:  # cancelled while the servers were being checked
-        return Outcome(status="cancelled", error=f"Cancelled by {who}.", result={"playbook": info.name})
+        return Outcome(status=JobStatus.CANCELLED, error=f"Cancelled by {who}.", result={"playbook": info.name})
 
     await sync_to_async(sweep_stale_dirs, thread_sensitive=False)(keep=job.job_id)
     rundir = RunDir.create(job.job_id)
@@ -176,14 +176,14 @@ async def _run_and_watch(job: Job, runner, mapper: EventMapper, stop: _Stop, *, 
             if stop.reason:
                 continue
             if who is not None:
-                stop.reason, stop.by = "cancelled", who
+                stop.reason, stop.by = JobStatus.CANCELLED, who
                 logger.warning("Cancel requested by %s: stopping ansible-playbook", who)
             elif time.monotonic() >= deadline:
-                stop.reason = "timed_out"
+                stop.reason = JobStatus.TIMED_OUT
                 logger.error("Timed out after %s s: stopping ansible-playbook", job.timeout)
     finally:
         if not done.is_set():  # we are being cancelled ourselves: never leave Ansible running
-            stop.reason = stop.reason or "cancelled"
+            stop.reason = stop.reason or JobStatus.CANCELLED
             await asyncio.to_thread(thread.join, 30)
     if "error" in box:
         raise box["error"]
@@ -199,20 +199,17 @@ def _poll_job(job: Job, step: tuple[str, int] | None) -> str | None:
         job.current_step, job.progress = step[0][:255], step[1]
         Job.objects.filter(pk=job.pk).update(current_step=job.current_step, progress=job.progress)
         services.notify_status(job=job)
-    row = Job.objects.filter(pk=job.pk).values_list("cancel_requested_at", "cancel_requested_by").first()
-    if row is None:
-        return "deletion of the job"
-    return (row[1] or "someone") if row[0] else None
+    return services.cancel_requested_by(job.pk)
 
 
 async def _stop_remote_commands(rundir: RunDir, hosts: list[_Host]) -> None:
     # The masters still hold the connections the tasks ran on (they are not in the
     # process group ansible-runner killed): their addresses find the remote processes.
-    masters = ansible_procs.processes_mentioning(str(rundir.control_dir))
-    connections = ansible_procs.ssh_connection_strings(masters)
+    masters = processes.processes_mentioning(str(rundir.control_dir))
+    connections = processes.ssh_connection_strings(masters)
     if not connections:
         return
-    counts = await asyncio.gather(*(ansible_procs.kill_remote(h.target, connections) for h in hosts))
+    counts = await asyncio.gather(*(processes.kill_remote(h.target, connections) for h in hosts))
     stopped = sum(c for c in counts if c)
     if stopped:
         logger.info("Stopped %s remote process(es) started by the playbook", stopped)
@@ -226,10 +223,10 @@ def _outcome(job, playbook: str, mapper: EventMapper, stop: _Stop, status: str, 
         result["failures"] = mapper.failures
     if refused:
         result["errors"] = refused
-    if stop.reason == "cancelled":
-        return Outcome(status="cancelled", error=f"Cancelled by {stop.by or 'the system'}.", result=result)
-    if stop.reason == "timed_out":
-        return Outcome(status="timed_out", error=f"Timed out after {job.timeout} s.", result=result)
+    if stop.reason == JobStatus.CANCELLED:
+        return Outcome(status=JobStatus.CANCELLED, error=f"Cancelled by {stop.by or 'the system'}.", result=result)
+    if stop.reason == JobStatus.TIMED_OUT:
+        return Outcome(status=JobStatus.TIMED_OUT, error=f"Timed out after {job.timeout} s.", result=result)
     bad = {h: r for h, r in recap.items() if r["failed"] or r["unreachable"]}
     if bad:
         parts = [
@@ -240,13 +237,16 @@ def _outcome(job, playbook: str, mapper: EventMapper, stop: _Stop, status: str, 
         detail = refused.get(next(iter(bad))) or (mapper.failures[0] if mapper.failures else "")
         if not rc:  # hosts refused before ansible ran: report ansible's own codes, not 0
             rc = 4 if any(r["unreachable"] for r in bad.values()) else 2
-        return Outcome(status="failed", exit_code=rc, error=f"{error} {detail}".strip(), result=result)
+        return Outcome(status=JobStatus.FAILED, exit_code=rc, error=f"{error} {detail}".strip(), result=result)
     if rc != 0 or status != "successful":
         detail = mapper.last_error_line or "see the log"
         return Outcome(
-            status="failed", exit_code=rc, error=f"ansible-playbook exited with code {rc}: {detail}", result=result
+            status=JobStatus.FAILED,
+            exit_code=rc,
+            error=f"ansible-playbook exited with code {rc}: {detail}",
+            result=result,
         )
-    return Outcome(status="succeeded", exit_code=rc, result=result)
+    return Outcome(status=JobStatus.SUCCEEDED, exit_code=rc, result=result)
 
 
 def _recap_with_refused(recap: dict, refused: dict) -> dict:

@@ -1,0 +1,110 @@
+// The search state: the query, its browser regex (for highlights and live lines), the
+// matching seqs the logs API found (plus live ones), and which match is current.
+// lv-filters.js runs the search; the rows only ask has/isCurrent/regex/version.
+import { testLine, toJsRegex } from "./lv-render.js";
+
+export const MAX_HITS = 10000; // the API's largest `tail`
+
+export class LogSearch {
+  constructor() {
+    this.text = ""; // the query as typed (trimmed); "" when not searching
+    this.re = null; // toJsRegex(text): null when empty or not valid in JavaScript
+    this.hits = []; // matching seqs, ascending
+    this.hitSet = new Set();
+    this.index = -1; // the current match in `hits`; -1 when none
+    this.capped = false; // the API returned MAX_HITS: older matches were left out
+    this.currentSeq = 0;
+    this.complete = false; // the API answered: live lines may now add matches
+    this.generation = 0; // bumped by every new search: stale answers are dropped
+    this.paintVersion = 0; // bumped by every new search: rows repaint their highlights
+  }
+
+  query() {
+    return this.text;
+  }
+
+  regex() {
+    return this.re;
+  }
+
+  version() {
+    return this.paintVersion;
+  }
+
+  has(seq) {
+    return this.hitSet.has(seq);
+  }
+
+  isCurrent(seq) {
+    return seq === this.currentSeq;
+  }
+
+  hasHits() {
+    return this.hits.length > 0;
+  }
+
+  // Start a new search for `text`: forget the old matches. Returns a token for isStale().
+  begin(text) {
+    this.generation += 1;
+    this.text = text;
+    this.re = toJsRegex(text);
+    this.paintVersion += 1;
+    this.hits = [];
+    this.hitSet = new Set();
+    this.index = -1;
+    this.currentSeq = 0;
+    this.complete = false;
+    return this.generation;
+  }
+
+  isStale(token) {
+    return token !== this.generation;
+  }
+
+  // The API's answer. Returns false when there is nothing to go to.
+  setHits(seqs, capped) {
+    this.hits = seqs;
+    this.hitSet = new Set(seqs);
+    this.capped = capped;
+    this.complete = true;
+    return seqs.length > 0;
+  }
+
+  // Live lines that match join the hits. True when the search is live (the label may change).
+  offer(lines) {
+    if (!this.text || !this.re || !this.complete) return false;
+    for (const line of lines) {
+      if (testLine(this.re, line.message) && !this.hitSet.has(line.seq)) {
+        this.hits.push(line.seq);
+        this.hitSet.add(line.seq);
+      }
+    }
+    return true;
+  }
+
+  // The first match: the first one at or below `topSeq`, the last one when following
+  // (or when none is below). Returns its seq.
+  first(topSeq, following) {
+    const below = this.hits.findIndex((seq) => seq >= topSeq);
+    return this._goto(following || below < 0 ? this.hits.length - 1 : below);
+  }
+
+  // Next (+1) or previous (-1) match, wrapping around. Returns its seq, 0 when none.
+  step(delta) {
+    if (!this.hits.length) return 0;
+    return this._goto((this.index + delta + this.hits.length) % this.hits.length);
+  }
+
+  _goto(index) {
+    this.index = index;
+    this.currentSeq = this.hits[index];
+    return this.currentSeq;
+  }
+
+  // "3 / 120", "3 / 10,000+ (latest)", "no matches".
+  label() {
+    if (!this.hits.length) return "no matches";
+    const total = `${this.hits.length.toLocaleString()}${this.capped ? "+" : ""}`;
+    return `${this.index >= 0 ? this.index + 1 : "–"} / ${total}${this.capped ? " (latest)" : ""}`;
+  }
+}
