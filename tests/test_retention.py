@@ -41,6 +41,7 @@ def make_job(log_dir: Path, *, status: str, hours_ago: float, lines: int) -> Job
         job_id=job_id,
         job_type="remote_exec",
         params={"command": "seq"},
+        log_file=str(path),
         status=status,
         started_at=when if status != "pending" else None,
         finished_at=when if status in ("succeeded", "failed", "cancelled", "timed_out") else None,
