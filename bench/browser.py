@@ -7,8 +7,8 @@ import os
 import threading
 import time
 
-from common import cleanup, make_server, percentile, record, setup_django, start_sshd
-from live import LATENCY_CMD, free_port, session_cookie, start_daphne
+from common import make_server, percentile, record
+from live import LATENCY_CMD, session_cookie, web_bench
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -49,14 +49,10 @@ def main() -> None:
 
     redis = bool(os.environ.get("REDIS_URL"))
     mode = "Redis push" if redis else "embedded polling"
-    data_dir = setup_django("browser-redis" if redis else "browser")
-    ssh = start_sshd()
-    port = free_port()
-    web = start_daphne(port)
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls here are
-    # plain blocking set-up code (the app itself runs in daphne, without this flag).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
+    with web_bench("browser-redis" if redis else "browser") as (ssh, port):
+        # Playwright's sync API keeps an event loop in this thread; the ORM calls here are
+        # plain blocking set-up code (the app itself runs in daphne, without this flag).
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         from jobs.models import JobLogLine
         from jobs.services import create_remote_exec_job
         from jobs.tasks import run_job
@@ -104,11 +100,6 @@ def main() -> None:
                  "< 1 s", f"{dom_rows} rows in the DOM"),
             ],
         )  # fmt: skip
-    finally:
-        web.terminate()
-        web.wait(timeout=10)
-        ssh.close()
-        cleanup(data_dir)
 
 
 if __name__ == "__main__":

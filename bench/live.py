@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from common import ROOT, cleanup, make_server, percentile, record, setup_django, start_sshd
 
@@ -45,6 +47,23 @@ def start_daphne(port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("daphne did not start")
+
+
+@contextlib.contextmanager
+def web_bench(name: str) -> Iterator[tuple[object, int]]:
+    """A fresh database `name`, the test sshd and daphne on a free port, for the `with` block;
+    yields (sshd, port) and stops and removes them all afterwards."""
+    data_dir = setup_django(name)
+    ssh = start_sshd()
+    port = free_port()
+    web = start_daphne(port)
+    try:
+        yield ssh, port
+    finally:
+        web.terminate()
+        web.wait(timeout=10)
+        ssh.close()
+        cleanup(data_dir)
 
 
 def session_cookie() -> str:
@@ -101,12 +120,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fanout-lines", type=int, default=200_000)
     args = parser.parse_args()
-    data_dir = setup_django("live-redis" if os.environ.get("REDIS_URL") else "live")
     mode = "Redis push" if os.environ.get("REDIS_URL") else "embedded polling"
-    ssh = start_sshd()
-    port = free_port()
-    web = start_daphne(port)
-    try:
+    with web_bench("live-redis" if os.environ.get("REDIS_URL") else "live") as (ssh, port):
         from jobs.services import create_remote_exec_job
         from jobs.tasks import run_job
 
@@ -133,11 +148,6 @@ def main() -> None:
                  "every viewer gets every line in order", f"{complete}/20 viewers complete and in order"),
             ],
         )  # fmt: skip
-    finally:
-        web.terminate()
-        web.wait(timeout=10)
-        ssh.close()
-        cleanup(data_dir)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.conf import settings
 
@@ -14,6 +12,7 @@ from jobs.runners.playbook.catalog import (
     MAX_SERVERS,
     default_timeout,
     list_playbooks,
+    parse_json_object,
     resolve_playbook,
     validate_extra_vars,
 )
@@ -62,12 +61,11 @@ def parse_extra_vars_text(text: str) -> dict:
     if not text.strip():
         return {}
     if text.lstrip().startswith("{"):
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise JobInputError(f"Extra vars are not valid JSON: {exc}.") from None
-        if not isinstance(value, dict):
-            raise JobInputError('Extra vars in JSON must be one object, like {"name": "value"}.')
+        value = parse_json_object(
+            text,
+            invalid="Extra vars are not valid JSON",
+            not_object='Extra vars in JSON must be one object, like {"name": "value"}.',
+        )
         return validate_extra_vars(value)
     result: dict = {}
     for number, raw in enumerate(text.splitlines(), start=1):

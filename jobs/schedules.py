@@ -1,6 +1,6 @@
 """Periodic work on the django-q2 scheduler: the reaper and log retention.
 
-Created by the data migration jobs/0006_schedules (so a plain `migrate` is the whole
+Created by the data migration jobs/0005_inline_permissions_schedules (so a plain `migrate` is the whole
 set-up) and again, idempotently, by `serve`.
 """
 

@@ -47,6 +47,19 @@ def assert_error(response, status: int) -> str:
     return body["error"]
 
 
+def failed_exec_answer(stdout: str, stderr: str, exit_code: int) -> dict:
+    """The whole inline exec answer for a command that ran and exited with a non-zero code."""
+    return {
+        "stdout": stdout,
+        "stderr": stderr,
+        "exit_code": exit_code,
+        "success": False,
+        "truncated": False,
+        "timed_out": False,
+        "error": f"Command exited with code {exit_code}.",
+    }
+
+
 def store_lines(job, batches: list[tuple[str, str, list[str]]]):
     """Store (stream, level, messages) batches through the real sink, in order."""
     from jobs.log.sink import JobSink

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_user, os_killpg
+from tests.helpers import make_user, stop_process_group
 from tests.sshd import SshServer, start_sshd
 
 
@@ -14,6 +15,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> SshServer:
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.close()
+
+
+@pytest.fixture
+def operator_dir(tmp_path, settings) -> Path:
+    """An empty operator playbook folder, searched after the built-in playbooks."""
+    folder = tmp_path / "operator-playbooks"
+    folder.mkdir()
+    settings.PLAYBOOK_DIRS = [Path(settings.BASE_DIR) / "playbooks", folder]
+    return folder
 
 
 @pytest.fixture
@@ -106,7 +116,6 @@ def subprocess_env(transactional_db):
 @pytest.fixture
 def qcluster(subprocess_env):
     """A real django-q2 cluster process working on this test's database."""
-    import signal
     import subprocess
     import sys
 
@@ -122,9 +131,4 @@ def qcluster(subprocess_env):
     )
     yield proc
     if proc.poll() is None:
-        os_killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            os_killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc, timeout=3)

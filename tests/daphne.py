@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from tests.helpers import free_port, os_killpg, port_open, wait_for
+from tests.helpers import free_port, port_open, stop_process_group, wait_for
 
 
 @dataclass(frozen=True)
@@ -42,9 +41,4 @@ def running_daphne(env: dict) -> Iterator[Daphne]:
         assert proc.poll() is None, f"daphne exited with {proc.returncode}"
         yield Daphne(proc=proc, port=port)
     finally:
-        os_killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os_killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc, timeout=15)

@@ -6,8 +6,11 @@ No Django or pytest import at module level, so plain modules (tests/sshd.py) can
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 # The password of users that log in through the login form (browser tests); everyone else
 # gets none (see make_user).
@@ -61,6 +64,24 @@ def os_killpg(pid: int, sig) -> None:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
+
+
+TEST_PLAYBOOKS = Path(__file__).parent / "playbooks"
+
+
+def copy_test_playbook(folder: Path, name: str) -> None:
+    """Put tests/playbooks/NAME into `folder` (an operator playbook folder)."""
+    (folder / name).write_text((TEST_PLAYBOOKS / name).read_text())
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM the process group `proc` leads, SIGKILL if it has not ended within `timeout` s."""
+    os_killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os_killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def make_user(username: str, *, role: str | None = "Admins", password: str | None = None, **fields):

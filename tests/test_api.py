@@ -9,7 +9,7 @@ import pytest
 
 from jobs.models import Job
 from servers.models import Credential, Server
-from tests.api_helpers import assert_error, token_api
+from tests.api_helpers import assert_error, failed_exec_answer, token_api
 from tests.helpers import free_port, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,15 +119,7 @@ def test_server_path_tricks_are_404_json(api, path):
 def test_inline_exec_returns_output_and_remote_exit_code(api, server):
     response = _exec(api, command="echo out; echo err >&2; exit 3")
     assert response.status_code == 200
-    assert response.json() == {
-        "stdout": "out\n",
-        "stderr": "err\n",
-        "exit_code": 3,
-        "success": False,
-        "truncated": False,
-        "timed_out": False,
-        "error": "Command exited with code 3.",
-    }
+    assert response.json() == failed_exec_answer("out\n", "err\n", 3)
     ok = _exec(api, command="true").json()
     assert (ok["success"], ok["exit_code"], ok["error"]) == (True, 0, "")
     server.refresh_from_db()

@@ -84,6 +84,19 @@ def unique_sleep() -> str:
     return f"{600 + time.monotonic_ns() % 1000}.{os.getpid() % 10}7"
 
 
+def ctrl_c_remote_exec(server_name: str, duration: str) -> tuple[int, str]:
+    """`manage.py remote_exec SERVER 'echo started; sleep DURATION'` given one Ctrl-C once the
+    command has started: (exit code, stderr)."""
+    proc = manage_popen("remote_exec", server_name, f"echo started; sleep {duration}")
+    try:
+        assert proc.stdout.readline() == "started\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err
+
+
 def finished_job(server, run_job, command: str) -> Job:
     return run_job(create_remote_exec_job(server=server, command=command, enqueue=False))
 
@@ -202,14 +215,8 @@ def test_inline_ssh_failure_exits_255_with_the_reason(make_server, transactional
 
 def test_inline_ctrl_c_stops_the_remote_command_and_exits_130(server, sshd):
     duration = unique_sleep()
-    proc = manage_popen("remote_exec", server.name, f"echo started; sleep {duration}")
-    try:
-        assert proc.stdout.readline() == "started\n"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
+    code, err = ctrl_c_remote_exec(server.name, duration)
+    assert code == 130, err
     assert "Interrupted: the remote command was stopped." in err and "Traceback" not in err
     assert sshd.run_local(f"pgrep -f '[s]leep {duration}' || true").stdout.strip() == ""
 

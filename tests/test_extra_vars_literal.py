@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client
 
@@ -25,41 +24,22 @@ from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.runners.playbook.rundir import dump_yaml, mark_unsafe
 from servers.models import Server
 from tests.api_helpers import token_api
-from tests.helpers import make_user
+from tests.helpers import copy_test_playbook, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BUILTIN = Path(django_settings.BASE_DIR) / "playbooks"
-
-# The values go to the managed host as command arguments (no shell), come back as the
-# module's result and are printed by debug: what the rows show is what the host received.
-ECHO_PLAYBOOK = """\
-# Send the extra vars to the host and print what it received.
-- name: Echo vars
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: send the values to the host
-      ansible.builtin.command:
-        argv: [printf, "%s\\n", "{{ payload }}", "{{ deep.entries[0] }}", "{{ deep.entries[1].inner }}"]
-      register: echoed
-      changed_when: false
-    - name: what the host received
-      ansible.builtin.debug:
-        var: echoed.stdout_lines
-"""
-
 
 @pytest.fixture
-def echo_playbook(tmp_path, settings):
-    folder = tmp_path / "operator-playbooks"
-    folder.mkdir()
-    (folder / "echo_vars.yml").write_text(ECHO_PLAYBOOK)
+def echo_playbook(operator_dir):
+    # tests/playbooks/echo_vars.yml: the values go to the managed host as command arguments (no
+    # shell), come back as the module's result and are printed by debug: what the rows show is
+    # what the host received.
+    folder = operator_dir
+    copy_test_playbook(folder, "echo_vars.yml")
     (folder / "show_interpreter.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
         "    - name: show it\n      ansible.builtin.debug:\n        var: ansible_python_interpreter\n"
     )
-    settings.PLAYBOOK_DIRS = [BUILTIN, folder]
     return "echo_vars.yml"
 
 

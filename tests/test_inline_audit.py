@@ -8,7 +8,6 @@ takes part in the per-server slots, and the reaper leaves it alone while it hear
 from __future__ import annotations
 
 import io
-import signal
 import threading
 import time
 
@@ -25,9 +24,9 @@ from jobs.runners.inline import run_inline_command
 from jobs.services import create_remote_exec_job
 from jobs.tasks import run_job as run_job_task
 from servers.models import Server
-from tests.api_helpers import token_api
+from tests.api_helpers import failed_exec_answer, token_api
 from tests.helpers import make_user, wait_for
-from tests.test_commands import manage_popen, unique_sleep
+from tests.test_commands import ctrl_c_remote_exec, unique_sleep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,15 +45,7 @@ def test_api_inline_exec_is_an_inline_job_with_author_output_and_exit_code(serve
     response = api.post(f"/api/servers/{server.name}/exec", {"command": "echo one; echo two >&2; exit 4"})
     assert response.status_code == 200
     # The answer keeps its shape.
-    assert response.json() == {
-        "stdout": "one\n",
-        "stderr": "two\n",
-        "exit_code": 4,
-        "success": False,
-        "truncated": False,
-        "timed_out": False,
-        "error": "Command exited with code 4.",
-    }
+    assert response.json() == failed_exec_answer("one\n", "two\n", 4)
     job = Job.objects.get()
     assert job.inline is True and job.job_type == "remote_exec" and job.server_id == server.pk
     assert job.created_by == superuser and job.params["command"] == "echo one; echo two >&2; exit 4"
@@ -93,14 +84,8 @@ def test_cli_inline_exec_is_an_inline_job(server):
 
 
 def test_cli_ctrl_c_ends_the_inline_job_cancelled_and_records_who(server):
-    proc = manage_popen("remote_exec", server.name, f"echo started; sleep {unique_sleep()}")
-    try:
-        assert proc.stdout.readline() == "started\n"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
+    code, err = ctrl_c_remote_exec(server.name, unique_sleep())
+    assert code == 130, err
     job = Job.objects.get()
     assert job.inline and job.status == "cancelled" and "(Ctrl-C)" in job.error
     assert _stdout(job) == ["started"]

@@ -19,63 +19,12 @@ from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks, p
 from jobs.services import JobInputError, create_job, request_cancel
 from servers import ssh
 from servers.services import pin_host_key, target_for
-from tests.helpers import free_port, wait_for
+from tests.helpers import copy_test_playbook, free_port, wait_for
 from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BUILTIN = Path(django_settings.BASE_DIR) / "playbooks"
-
-SLOW_PLAYBOOK = """\
-# Three steps with a pause in the middle.
-- name: Slow play
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: first step
-      ansible.builtin.command: echo first-output
-      changed_when: false
-    - name: slow step
-      ansible.builtin.command: sleep 3
-    - name: last step
-      ansible.builtin.debug:
-        msg: all done
-"""
-
-FAILING_PLAYBOOK = """\
-- name: Failing play
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: works
-      ansible.builtin.command: "true"
-      changed_when: false
-    - name: breaks here
-      ansible.builtin.command: ls /no/such/livchat/path
-    - name: never runs
-      ansible.builtin.debug:
-        msg: unreachable code
-"""
-
-HANGING_PLAYBOOK = """\
-- name: Hanging play
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: before the wait
-      ansible.builtin.debug:
-        msg: starting
-    - name: wait a long time
-      ansible.builtin.shell: "sleep 60 && echo {{ marker }}"
-"""
-
-
-@pytest.fixture
-def operator_dir(tmp_path, settings):
-    folder = tmp_path / "operator-playbooks"
-    folder.mkdir()
-    settings.PLAYBOOK_DIRS = [BUILTIN, folder]
-    return folder
 
 
 def _job(server_or_servers, playbook: str, **kw) -> Job:
@@ -104,7 +53,7 @@ async def _first_contact(target: ssh.Target) -> ssh.SeenHostKey:
 
 # ---- the happy path, live -------------------------------------------------------------------
 def test_lines_arrive_live_with_host_and_task_then_recap(server, run_job_in_thread, operator_dir):
-    (operator_dir / "slow.yml").write_text(SLOW_PLAYBOOK)
+    copy_test_playbook(operator_dir, "slow.yml")
     job = _job(server, "slow.yml")
     thread = run_job_in_thread(job)
 
@@ -142,7 +91,7 @@ def test_lines_arrive_live_with_host_and_task_then_recap(server, run_job_in_thre
 
 
 def test_failing_task_fails_the_job_with_an_error_line(server, run_job, operator_dir):
-    (operator_dir / "failing.yml").write_text(FAILING_PLAYBOOK)
+    copy_test_playbook(operator_dir, "failing.yml")
     # What a worker killed mid-run leaves behind is swept by the next run.
     stale = Path(django_settings.DATA_DIR) / "runner" / "playbook-deadbeef"
     (stale / "ssh").mkdir(parents=True)
@@ -228,7 +177,7 @@ def _remote_pids(sshd, marker: str) -> list[int]:
 
 @pytest.mark.parametrize("how", ["cancel", "timeout"])
 def test_stopping_kills_ansible_and_the_remote_command(how, sshd, server, run_job_in_thread, operator_dir):
-    (operator_dir / "hang.yml").write_text(HANGING_PLAYBOOK)
+    copy_test_playbook(operator_dir, "hang.yml")
     marker = f"livchat-marker-{uuid.uuid4().hex}"
     job = _job(server, "hang.yml", extra_vars={"marker": marker}, timeout=6 if how == "timeout" else 120)
     thread = run_job_in_thread(job)

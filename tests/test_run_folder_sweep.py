@@ -34,8 +34,6 @@ from tests.helpers import os_killpg, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BUILTIN = Path(django_settings.BASE_DIR) / "playbooks"
-
 
 def _fake_run_folder(job_id: str) -> Path:
     folder = runner_base() / job_id
@@ -53,16 +51,14 @@ def _leftover_process(folder: Path) -> subprocess.Popen:
 
 # ---- a worker killed mid-playbook --------------------------------------------------------------
 def test_reaper_sweeps_the_folder_and_processes_of_a_worker_killed_mid_playbook(
-    server, sshd, subprocess_env, tmp_path, settings
+    server, sshd, subprocess_env, operator_dir, settings
 ):
-    folder = tmp_path / "operator-playbooks"
-    folder.mkdir()
+    folder = operator_dir
     pause = f"{400 + time.monotonic_ns() % 100}.{os.getpid() % 10}3"  # a remote process to find
     (folder / "hang.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
         f"    - name: wait\n      ansible.builtin.command: sleep {pause}\n"
     )
-    settings.PLAYBOOK_DIRS = [BUILTIN, folder]
     job = create_playbook_job(playbook="hang.yml", servers=[server], enqueue=False)
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", f"from jobs.tasks import run_job; run_job({job.job_id!r})"],

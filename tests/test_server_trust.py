@@ -370,7 +370,7 @@ def test_the_migration_resets_unsafe_stored_interpreters():
 
     from django.apps import apps
 
-    migration = import_module("servers.migrations.0003_validated_inventory_fields")
+    migration = import_module("servers.migrations.0002_allowed_groups_validated_fields")
     bad = _server("old-bad")
     Server.objects.filter(pk=bad.pk).update(python_interpreter=MARKER)  # stored before the rules
     good = _server("old-good", python_interpreter="/usr/bin/python3")

@@ -31,7 +31,7 @@ from jobs.api.schemas import (
     LineOut,
     LogFilters,
     LogsOut,
-    job_urls,
+    job_accepted,
     logs_answer,
 )
 from jobs.log import logfile, reader
@@ -88,14 +88,15 @@ def exec_command(request, name: str, payload: ExecIn):
     server = get_server_or_404(name)
     check(request.auth, Action.RUN, server=server)
     if payload.use_job:
-        job = services.create_remote_exec_job(
-            server=server,
-            command=payload.command,
-            timeout=payload.timeout,
-            working_dir=payload.working_dir,
-            created_by=getattr(request, "auth", None),
+        return job_accepted(
+            services.create_remote_exec_job(
+                server=server,
+                command=payload.command,
+                timeout=payload.timeout,
+                working_dir=payload.working_dir,
+                created_by=getattr(request, "auth", None),
+            )
         )
-        return Status(202, {"job_id": job.job_id, "status": job.status, "urls": job_urls(job.job_id)})
     if payload.timeout is not None and payload.timeout > settings.INLINE_EXEC_MAX_TIMEOUT:
         raise HttpError(
             422,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
 from accounts.permissions import Action, check
-from jobs.api.schemas import job_urls
+from jobs.api.schemas import job_accepted
 from jobs.runners.playbook.catalog import (
     MAX_NAME_LENGTH,
     MAX_SERVERS,
@@ -73,12 +73,13 @@ def run_playbook(request, payload: PlaybookRunIn):
     servers = [get_server_or_404(name) for name in dict.fromkeys(payload.servers)]
     for server in servers:
         check(request.auth, Action.RUN, server=server)
-    job = create_playbook_job(
-        playbook=payload.playbook,
-        servers=servers,
-        extra_vars=payload.extra_vars,
-        timeout=payload.timeout,
-        check=payload.check,
-        created_by=getattr(request, "auth", None),
+    return job_accepted(
+        create_playbook_job(
+            playbook=payload.playbook,
+            servers=servers,
+            extra_vars=payload.extra_vars,
+            timeout=payload.timeout,
+            check=payload.check,
+            created_by=getattr(request, "auth", None),
+        )
     )
-    return Status(202, {"job_id": job.job_id, "status": job.status, "urls": job_urls(job.job_id)})

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from django.conf import settings
-from ninja import Field, Schema
+from ninja import Field, Schema, Status
 from pydantic import AfterValidator, ConfigDict
 
 from jobs.log import reader
@@ -28,6 +28,11 @@ def job_urls(job_id: str) -> dict:
         "page": f"/jobs/{job_id}/",
         "websocket": f"/ws/jobs/{job_id}/",
     }
+
+
+def job_accepted(job: Job) -> Status:
+    """The 202 answer for a job just queued (JobAccepted): its id, status and URLs."""
+    return Status(202, {"job_id": job.job_id, "status": job.status, "urls": job_urls(job.job_id)})
 
 
 # What str.strip() removes (Python's whitespace), spelt so ECMA and Python regexes read it alike.

@@ -13,12 +13,7 @@ export class LogFilters {
   // hitsLabel: the element that counts the matches;
   // onSource(list): show this ListSource, or the full log when null.
   constructor({ api, search, rows, notice, hitsLabel, onSource }) {
-    this.api = api;
-    this.search = search;
-    this.rows = rows;
-    this.notice = notice;
-    this.hitsLabel = hitsLabel;
-    this.onSource = onSource;
+    Object.assign(this, { api, search, rows, notice, hitsLabel, onSource });
     this.level = "";
     this.stream = "";
     this.onlyMatches = false;

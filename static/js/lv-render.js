@@ -13,15 +13,11 @@ const htmlCache = new Map();
 const ANSI_STYLE_RE = /<span style="/g;
 
 // Each line is rendered on its own (rows render out of order), so colour state must not
-// leak from one line into the next.
+// leak from one line into the next: every line starts from this state.
+const ANSI_FRESH_STATE = { fg: null, bg: null, bold: false, faint: false, italic: false, underline: false, _buffer: "" };
+
 export function ansiToHtml(text) {
-  ansi.fg = null;
-  ansi.bg = null;
-  ansi.bold = false;
-  ansi.faint = false;
-  ansi.italic = false;
-  ansi.underline = false;
-  ansi._buffer = "";
+  Object.assign(ansi, ANSI_FRESH_STATE);
   // Bold, 256-colour and truecolor spans come with a style attribute, which the page's
   // Content-Security-Policy (style-src 'self') blocks in markup; applyAnsiStyles() sets the
   // same declarations through the CSSOM, which the CSP allows. Output text is escaped, so

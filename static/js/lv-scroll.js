@@ -19,12 +19,7 @@ export class RowWindow {
     this.rowBox = elements.rows;
     this.followButton = elements.follow;
     this.emptyBox = elements.empty;
-    this.source = source;
-    this.paint = paint;
-    this.emptyText = emptyText;
-    this.onRender = onRender;
-    this.onFollow = onFollow;
-    this.onPick = onPick;
+    Object.assign(this, { source, paint, emptyText, onRender, onFollow, onPick });
     this.following = true;
     this.rows = []; // the LogRow pool, in display order
     this.rowHeight = 18;

@@ -82,12 +82,8 @@ export class FullSource {
   // liveAfter(): seqs above it are on their way over the socket (null: nothing is);
   // onLoaded(): rows arrived over HTTP; onError(text): a block could not be read.
   constructor({ cache, api, lastSeq, liveAfter, onLoaded, onError }) {
-    this.cache = cache;
-    this.api = api;
+    Object.assign(this, { cache, api, liveAfter, onLoaded, onError });
     this.last = lastSeq;
-    this.liveAfter = liveAfter;
-    this.onLoaded = onLoaded;
-    this.onError = onError;
     this.inflight = new Set();
   }
 

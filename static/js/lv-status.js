@@ -37,9 +37,7 @@ export class StatusBar {
     this.exitText = elements.exit;
     this.linesText = elements.lines;
     this.errorText = elements.error;
-    this.jobId = jobId;
-    this.api = api;
-    this.notice = notice;
+    Object.assign(this, { jobId, api, notice });
     this.canCancel = Boolean(boot.can_cancel);
     this.current = boot.status;
     this.lineCount = boot.line_count;

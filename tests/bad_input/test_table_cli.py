@@ -33,154 +33,68 @@ def _no_server_created(out: str) -> None:
     assert not Server.objects.filter(name__in=["bad", "not a slug!"]).exists()
 
 
+def _exec_argv(*args: str) -> list[str]:
+    return ["remote_exec", "{server}", *args]
+
+
+def _row(name: str, argv: list[str], expect: int | str, fragment: str | None, check=None) -> Row:
+    return Row("cli", name, argv, expect, fragment, check)
+
+
+def _refused_server(name: str, host_and_options: list[str], fragment: str) -> Row:
+    """`add_server bad --host ...` that is refused and leaves no server behind."""
+    return _row(name, ["add_server", "bad", "--host", *host_and_options], 1, fragment, _no_server_created)
+
+
 ROWS = table(
     # remote_exec
-    Row("cli", "exec-unknown-server", ["remote_exec", "nope", "true"], 1, "No server named 'nope'"),
-    Row("cli", "exec-missing-arguments", ["remote_exec"], 1, "the following arguments are required: server, command"),
-    Row(
-        "cli",
-        "exec-timeout-text",
-        ["remote_exec", "{server}", "true", "--timeout", "abc"],
-        1,
-        "--timeout must be a number of seconds",
-    ),
-    Row(
-        "cli",
-        "exec-timeout-negative",
-        ["remote_exec", "{server}", "true", "--timeout", "-5"],
-        1,
-        "--timeout must be between 1 and",
-    ),
-    Row(
-        "cli",
-        "exec-timeout-nan",
-        ["remote_exec", "{server}", "true", "--timeout", "nan"],
-        1,
-        "--timeout must be a number of seconds",
-    ),
-    Row(
-        "cli",
-        "exec-timeout-huge",
-        ["remote_exec", "{server}", "true", "--timeout", "1e30"],
-        1,
-        "--timeout must be between 1 and",
-    ),
-    Row("cli", "exec-command-with-nul", ["remote_exec", "{server}", "echo a\x00b"], 1, "must not contain NUL"),
-    Row("cli", "exec-command-blank", ["remote_exec", "{server}", "   "], 1, "command must be a non-empty string"),
-    Row(
-        "cli",
-        "exec-workdir-with-newline",
-        ["remote_exec", "{server}", "pwd", "--workdir", "/tmp\nx"],
-        1,
-        "without NUL or newline",
-    ),
-    Row("cli", "exec-closed-port", ["remote_exec", "{closed}", "true"], 255, "connection refused"),
-    Row("cli", "exec-missing-workdir", ["remote_exec", "{server}", "pwd", "--workdir", MISSING_DIR], 2, MISSING_DIR),
-    Row("cli", "exec-quotes-and-newlines", ["remote_exec", "{server}", QUOTES_AND_NEWLINES], 0, "second line", _quoted),
-    Row(
-        "cli",
-        "exec-workdir-with-spaces",
-        ["remote_exec", "{server}", "pwd", "--workdir", SPACED_DIR],
-        0,
-        SPACED_DIR,
-        _spaced,
-    ),
+    _row("exec-unknown-server", ["remote_exec", "nope", "true"], 1, "No server named 'nope'"),
+    _row("exec-missing-arguments", ["remote_exec"], 1, "the following arguments are required: server, command"),
+    _row("exec-timeout-text", _exec_argv("true", "--timeout", "abc"), 1, "--timeout must be a number of seconds"),
+    _row("exec-timeout-negative", _exec_argv("true", "--timeout", "-5"), 1, "--timeout must be between 1 and"),
+    _row("exec-timeout-nan", _exec_argv("true", "--timeout", "nan"), 1, "--timeout must be a number of seconds"),
+    _row("exec-timeout-huge", _exec_argv("true", "--timeout", "1e30"), 1, "--timeout must be between 1 and"),
+    _row("exec-command-with-nul", _exec_argv("echo a\x00b"), 1, "must not contain NUL"),
+    _row("exec-command-blank", _exec_argv("   "), 1, "command must be a non-empty string"),
+    _row("exec-workdir-with-newline", _exec_argv("pwd", "--workdir", "/tmp\nx"), 1, "without NUL or newline"),
+    _row("exec-closed-port", ["remote_exec", "{closed}", "true"], 255, "connection refused"),
+    _row("exec-missing-workdir", _exec_argv("pwd", "--workdir", MISSING_DIR), 2, MISSING_DIR),
+    _row("exec-quotes-and-newlines", _exec_argv(QUOTES_AND_NEWLINES), 0, "second line", _quoted),
+    _row("exec-workdir-with-spaces", _exec_argv("pwd", "--workdir", SPACED_DIR), 0, SPACED_DIR, _spaced),
     # job_status / job_logs / cancel_job
-    Row(
-        "cli", "status-unknown-job", ["job_status", "remote_exec-ffffffff"], 1, "No job with id 'remote_exec-ffffffff'"
-    ),
-    Row("cli", "status-path-traversal", ["job_status", "../../etc/passwd"], 1, "No job with id '../../etc/passwd'"),
-    Row("cli", "status-tail-negative", ["job_status", "{job}", "--tail", "-1"], 1, "--tail must be a whole number"),
-    Row(
-        "cli",
+    _row("status-unknown-job", ["job_status", "remote_exec-ffffffff"], 1, "No job with id 'remote_exec-ffffffff'"),
+    _row("status-path-traversal", ["job_status", "../../etc/passwd"], 1, "No job with id '../../etc/passwd'"),
+    _row("status-tail-negative", ["job_status", "{job}", "--tail", "-1"], 1, "--tail must be a whole number"),
+    _row(
         "logs-tail-huge",
         ["job_logs", "{job}", "--tail", "99999999999"],
         1,
         "--tail must be a whole number between 1 and 10000",
     ),
-    Row("cli", "logs-level-unknown", ["job_logs", "{job}", "--level", "LOUD"], 1, "--level must be one of DEBUG, INFO"),
-    Row(
-        "cli",
+    _row("logs-level-unknown", ["job_logs", "{job}", "--level", "LOUD"], 1, "--level must be one of DEBUG, INFO"),
+    _row(
         "logs-stream-unknown",
         ["job_logs", "{job}", "--stream", "stdin"],
         1,
         "--stream must be one of stdout, stderr, system",
     ),
-    Row(
-        "cli", "logs-grep-invalid", ["job_logs", "{job}", "--grep", "("], 1, "--grep is not a valid regular expression"
-    ),
-    Row("cli", "logs-grep-catastrophic", ["job_logs", "{job}", "--grep", "(a|aa)+$"], 1, "took longer"),
-    Row("cli", "cancel-unknown-job", ["cancel_job", "remote_exec-ffffffff"], 1, "No job with id"),
-    Row("cli", "cancel-finished-job", ["cancel_job", "{job}"], 1, "has already finished"),
+    _row("logs-grep-invalid", ["job_logs", "{job}", "--grep", "("], 1, "--grep is not a valid regular expression"),
+    _row("logs-grep-catastrophic", ["job_logs", "{job}", "--grep", "(a|aa)+$"], 1, "took longer"),
+    _row("cancel-unknown-job", ["cancel_job", "remote_exec-ffffffff"], 1, "No job with id"),
+    _row("cancel-finished-job", ["cancel_job", "{job}"], 1, "has already finished"),
     # add_server / create_token
-    Row(
-        "cli",
-        "add-server-port-70000",
-        ["add_server", "bad", "--host", "h", "--port", "70000"],
-        1,
-        "port must be between 1 and 65535",
-        _no_server_created,
-    ),
-    Row(
-        "cli",
-        "add-server-port-text",
-        ["add_server", "bad", "--host", "h", "--port", "abc"],
-        1,
-        "invalid int value: 'abc'",
-        _no_server_created,
-    ),
-    Row(
-        "cli",
-        "add-server-missing-key-file",
-        ["add_server", "bad", "--host", "h", "--key-file", "/nonexistent/id_ed25519"],
-        1,
-        "does not exist",
-        _no_server_created,
-    ),
-    Row("cli", "add-server-bad-name", ["add_server", "not a slug!", "--host", "h"], 1, "name", _no_server_created),
-    Row(
-        "cli",
-        "add-server-host-control-chars",
-        ["add_server", "bad", "--host", "a\x01b"],
-        1,
-        "not a valid host",
-        _no_server_created,
-    ),
-    Row(
-        "cli",
-        "add-server-host-label-over-63",
-        ["add_server", "bad", "--host", "x" * 64],
-        1,
-        "longer than 63",
-        _no_server_created,
-    ),
-    Row(
-        "cli",
-        "add-server-host-not-idna",
-        ["add_server", "bad", "--host", "\u200b.example"],
-        1,
-        "not a valid host",
-        _no_server_created,
-    ),
-    Row(
-        "cli",
-        "add-server-user-template",
-        ["add_server", "bad", "--host", "h", "--user", "{{x}}"],
-        1,
-        "POSIX login name",
-        _no_server_created,
-    ),
-    Row(
-        "cli",
-        "add-server-bad-fingerprint",
-        ["add_server", "bad", "--host", "h", "--host-key-fingerprint", "x"],
-        1,
-        "not a host key fingerprint",
-        _no_server_created,
-    ),
-    Row("cli", "add-server-existing-name", ["add_server", "{server}", "--host", "h"], 1, "add --update"),
-    Row("cli", "token-for-unknown-user", ["create_token", "ghost"], 1, "No user named 'ghost'"),
-    Row("cli", "token-for-user-without-role", ["create_token", "{plain}"], 1, "has no role"),
+    _refused_server("add-server-port-70000", ["h", "--port", "70000"], "port must be between 1 and 65535"),
+    _refused_server("add-server-port-text", ["h", "--port", "abc"], "invalid int value: 'abc'"),
+    _refused_server("add-server-missing-key-file", ["h", "--key-file", "/nonexistent/id_ed25519"], "does not exist"),
+    _row("add-server-bad-name", ["add_server", "not a slug!", "--host", "h"], 1, "name", _no_server_created),
+    _refused_server("add-server-host-control-chars", ["a\x01b"], "not a valid host"),
+    _refused_server("add-server-host-label-over-63", ["x" * 64], "longer than 63"),
+    _refused_server("add-server-host-not-idna", ["\u200b.example"], "not a valid host"),
+    _refused_server("add-server-user-template", ["h", "--user", "{{x}}"], "POSIX login name"),
+    _refused_server("add-server-bad-fingerprint", ["h", "--host-key-fingerprint", "x"], "not a host key fingerprint"),
+    _row("add-server-existing-name", ["add_server", "{server}", "--host", "h"], 1, "add --update"),
+    _row("token-for-unknown-user", ["create_token", "ghost"], 1, "No user named 'ghost'"),
+    _row("token-for-user-without-role", ["create_token", "{plain}"], 1, "has no role"),
 )
 
 

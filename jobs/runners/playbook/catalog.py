@@ -135,19 +135,30 @@ def validate_extra_vars(extra_vars: object) -> dict:
     return extra_vars
 
 
+def parse_json_object(text: str, *, invalid: str, not_object: str) -> dict:
+    """`text` as one JSON object. JobInputError: `invalid` followed by ": <what is wrong>." when
+    it is not JSON, `not_object` when it is JSON but not an object."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise JobInputError(f"{invalid}: {exc}.") from None
+    if not isinstance(value, dict):
+        raise JobInputError(not_object)
+    return value
+
+
 def parse_extra_var_args(items: list[str] | None) -> dict:
     """`["k=v", '{"k": [1, 2]}', ...]` from a command line into a dict, like `ansible-playbook -e`:
     k=v values stay text, a JSON object keeps its types."""
     result: dict = {}
     for item in items or []:
         if item.lstrip().startswith("{"):
-            try:
-                value = json.loads(item)
-            except ValueError as exc:
-                raise JobInputError(f"-e {item!r} is not a valid JSON object: {exc}.") from None
-            if not isinstance(value, dict):
-                raise JobInputError(f"-e {item!r} must be a JSON object.")
-            result.update(value)
+            shown = f"-e {item!r}"
+            result.update(
+                parse_json_object(
+                    item, invalid=f"{shown} is not a valid JSON object", not_object=f"{shown} must be a JSON object."
+                )
+            )
             continue
         key, sep, value = item.partition("=")
         if not sep or not key:

@@ -1,3 +1,4 @@
+# Servers may be limited to some role groups (allowed_groups).
 # Host, username and python_interpreter reach the Ansible inventory, which templates them:
 # from now on they are validated (servers/validators.py). Stored interpreters that break the
 # rules go back to the default; a bad stored host or user name is refused at connect time.
@@ -18,10 +19,18 @@ def reset_unsafe_interpreters(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("servers", "0002_server_allowed_groups"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("servers", "0001_initial"),
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="server",
+            name="allowed_groups",
+            field=models.ManyToManyField(
+                blank=True, help_text="Leave empty to allow every role.", related_name="servers", to="auth.group"
+            ),
+        ),
         migrations.AlterField(
             model_name="server",
             name="host",
