@@ -84,7 +84,7 @@ def pids_with_marker(marker: str, *, uid: int | None = None) -> set[int]:
     """Live (non-zombie) pids, of `uid` if given, whose command line contains `marker`.
 
     A test puts a unique marker in the command it runs, so it finds its own processes and
-    nobody else's (unlike `pkill -f <name>`)."""
+    nobody else's (unlike killing by process name)."""
     needle = marker.encode()
     found: set[int] = set()
     for pid, info in _proc_table().items():

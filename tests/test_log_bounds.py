@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from jobs.log import reader
+from jobs.log import reader, regex_scan
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import new_job_id
@@ -127,7 +127,7 @@ def test_before_and_after_together_read_a_window(api):
 
 def test_the_regex_scan_never_joins_more_than_scan_bytes_of_lines():
     size = 60 * 1024
-    n = (3 * reader.SCAN_BYTES) // size  # the whole log is three scan budgets of text
+    n = (3 * regex_scan.SCAN_BYTES) // size  # the whole log is three scan budgets of text
     job = _job([("stdout", [f"{i:06d}" + "x" * (size - 6) for i in range(1, n + 1)] + ["needle"])])
     flt = reader.parse_filter(q="needle|^000001x")
     tracemalloc.start()
@@ -137,4 +137,6 @@ def test_the_regex_scan_never_joins_more_than_scan_bytes_of_lines():
     finally:
         tracemalloc.stop()
     assert [line["seq"] for line in page.lines] == [1, n + 1]
-    assert peak < 2 * reader.SCAN_BYTES + 8 * 2**20, f"peak {peak / 2**20:.0f} MB for a {n * size / 2**20:.0f} MB log"
+    assert peak < 2 * regex_scan.SCAN_BYTES + 8 * 2**20, (
+        f"peak {peak / 2**20:.0f} MB for a {n * size / 2**20:.0f} MB log"
+    )

@@ -77,9 +77,9 @@ def test_bad_filters_are_refused_clearly(kwargs, message):
 
 def test_catastrophic_regex_is_stopped(job, monkeypatch):
     # (a|aa)+$ backtracks exponentially on "aaaa…!"; the budget turns that into a clear error.
-    from jobs.log import reader
+    from jobs.log import regex_scan
 
-    monkeypatch.setattr(reader, "REGEX_BUDGET_SECONDS", 0.5)
+    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 0.5)
     sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
     sink.write_lines("stdout", ["a" * 40 + "!"])
     sink.close()

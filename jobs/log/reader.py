@@ -9,7 +9,7 @@ Every read is bounded in bytes as well as in lines (lines may be 64 KiB each):
   of line text and says so (`has_more`); in it a line longer than LINE_CUT_BYTES is cut
   and marked `truncated` (the whole line: `line_at`, GET /api/jobs/<id>/lines/<seq>);
 - the rows a websocket or `--follow` reads at once (`rows_after`) stop at `max_bytes`;
-- the regex scan joins at most SCAN_BYTES of lines into one string.
+- the regex scan (jobs/log/regex_scan.py) joins at most SCAN_BYTES of lines into one string.
 
 Live readers (the websocket consumer, `--follow`) share one loop, `follow_rows`: read the
 job's status, then every row after the reader's own cursor, then wait and do it again.
@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import regex
-from django.db import connection
-from django.db.models import Sum
 from django.db.models.functions import Length, Substr
 
+from jobs.log import regex_scan
+from jobs.log.regex_scan import LogQueryError
 from jobs.models import FINAL_STATUSES, IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
 from jobs.services import STATUS_FIELDS
 
@@ -33,19 +33,12 @@ TAG_FIELDS = ("host", "task", "event")  # set on playbook lines, empty on others
 LINE_FIELDS = ("seq", "ts", "level", "stream", "message", *TAG_FIELDS)
 MAX_TAIL = 10_000
 MAX_PATTERN_LENGTH = 500
-REGEX_BUDGET_SECONDS = 2.0
-SCAN_CHUNK = 50_000
-SCAN_BYTES = 16 << 20  # the most line text the regex scan joins into one string
 ANSWER_BYTES = 4 << 20  # an API answer stops at about this much line text
 LINE_CUT_BYTES = 8 << 10  # a longer line is cut in list answers and marked truncated
 LINE_OVERHEAD = 100  # what one line adds besides its text (seq, ts, level, stream, keys)
 FETCH_PAGE = 500
 HEAD_CHARS = 1024  # rows_after reads this much of each line first, the rest only if it fits
 _META = tuple(f for f in LINE_FIELDS if f != "message")
-
-
-class LogQueryError(ValueError):
-    """A filter a person can fix; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +68,8 @@ class LineFilter:
         ]
         if self.pattern is None:
             return out
-        deadline = time.monotonic() + REGEX_BUDGET_SECONDS
-        return [r for r in out if _search(self.pattern, r["message"], 0, deadline) is not None]
+        deadline = time.monotonic() + regex_scan.REGEX_BUDGET_SECONDS
+        return [r for r in out if regex_scan.search(self.pattern, r["message"], 0, deadline) is not None]
 
 
 def parse_filter(*, level: str | None = None, stream: str | None = None, q: str | None = None) -> LineFilter:
@@ -203,7 +196,7 @@ def _matching_seqs(job: Job, flt: LineFilter, *, tail: int, after: int | None, b
     """(seqs in reading order: ascending after `after`, else descending; True when no
     further match exists in that direction)."""
     if flt.pattern is not None:
-        hits, exhausted = _regex_scan(job, _base(job, flt), flt, tail=tail, after=after, before=before)
+        hits, exhausted = regex_scan.scan(job, _base(job, flt), flt, tail=tail, after=after, before=before)
         return (hits if after is not None else hits[::-1]), exhausted
     source = _marks(job, flt)
     if source is None:
@@ -280,124 +273,6 @@ def rows_after(*, job_pk: int, cursor: int, limit: int, max_bytes: int) -> list[
         for row in long:
             row["message"] = whole.get(row["seq"], row["message"])
     return out
-
-
-def _regex_scan(job: Job, qs, flt: LineFilter, *, tail: int, after: int | None, before: int | None = None):
-    """Search seq ranges (forward from `after`, or backward from `before` or the end) until
-    `tail` hits; returns (hits in seq order, True when the whole direction was searched).
-
-    Each range is fetched as ONE string (group_concat/string_agg), searched by the regex
-    engine in C, and only candidate lines are checked one by one: a full scan of a million
-    lines costs a few hundred milliseconds instead of a million Python calls. A range holds
-    at most SCAN_CHUNK rows and SCAN_BYTES of text (a sum of lengths is asked first).
-    """
-    deadline = time.monotonic() + REGEX_BUDGET_SECONDS
-    forward = after is not None
-    last = job.last_seq if before is None else min(job.last_seq, before - 1)
-    hits: list[int] = []
-    overflow = False
-    lo, hi = (after + 1, min(after + SCAN_CHUNK, last)) if forward else (max(1, last - SCAN_CHUNK + 1), last)
-    while lo <= hi and len(hits) < tail:
-        lo, hi = _fit_range(job.pk, lo, hi, forward)
-        found = _search_range(job, qs, flt, lo, hi, deadline)
-        room = tail - len(hits)
-        overflow = len(found) > room
-        if forward:
-            hits += found[:room]
-            lo, hi = hi + 1, min(hi + SCAN_CHUNK, last)
-        else:
-            hits = found[-room:] + hits if found else hits
-            lo, hi = max(1, lo - SCAN_CHUNK), lo - 1
-    return hits, lo > hi and not overflow
-
-
-def _fit_range(job_pk: int, lo: int, hi: int, forward: bool) -> tuple[int, int]:
-    """Shrink [lo, hi] (from its far end) until its text is at most SCAN_BYTES; one row always fits."""
-    while lo < hi:
-        size = JobLogLine.objects.filter(job_id=job_pk, seq__gte=lo, seq__lte=hi).aggregate(n=Sum(Length("message")))
-        size = (size["n"] or 0) + (hi - lo)
-        if size <= SCAN_BYTES:
-            break
-        count = hi - lo + 1
-        keep = max(1, min(count - 1, count * SCAN_BYTES // size))
-        if forward:
-            hi = lo + keep - 1
-        else:
-            lo = hi - keep + 1
-    return lo, hi
-
-
-def _search_range(job: Job, qs, flt: LineFilter, lo: int, hi: int, deadline: float) -> list[int]:
-    text, count = _range_text(job.pk, lo, hi) if flt.joined is not None else (None, -1)
-    if count != hi - lo + 1:  # line-sensitive pattern, or a hole in seq: row by row
-        return _search_rows(qs.filter(seq__gte=lo, seq__lte=hi), flt.pattern, deadline)
-    candidates = _matching_line_numbers(text or "", flt.joined, flt.pattern, deadline)
-    seqs = [lo + i for i in candidates]
-    if seqs and (flt.levels() or flt.stream):
-        allowed = set(qs.filter(seq__gte=lo, seq__lte=hi).values_list("seq", flat=True))
-        seqs = [s for s in seqs if s in allowed]
-    return seqs
-
-
-def _range_text(job_pk: int, lo: int, hi: int) -> tuple[str | None, int]:
-    table = JobLogLine._meta.db_table
-    if connection.vendor == "postgresql":
-        sql = (
-            f"SELECT string_agg(message, E'\\n' ORDER BY seq), count(*) FROM {table} "
-            "WHERE job_id=%s AND seq BETWEEN %s AND %s"
-        )
-    else:
-        sql = (
-            f"SELECT group_concat(message, char(10)), count(*) FROM "
-            f"(SELECT message FROM {table} WHERE job_id=%s AND seq BETWEEN %s AND %s ORDER BY seq)"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [job_pk, lo, hi])
-        return cursor.fetchone()
-
-
-def _matching_line_numbers(text: str, joined: regex.Pattern, pattern: regex.Pattern, deadline: float) -> list[int]:
-    """0-based numbers of the lines of `text` the pattern matches, each verified on its own."""
-    found = []
-    pos, line_no, counted_to = 0, 0, 0
-    size = len(text)
-    while pos <= size:
-        match = _search(joined, text, pos, deadline)
-        if match is None:
-            break
-        start = text.rfind("\n", 0, match.start()) + 1
-        end = text.find("\n", match.start())
-        end = size if end < 0 else end
-        line_no += text.count("\n", counted_to, start)
-        counted_to = start
-        # A match may lean on a neighbouring line (\s crossing a newline): check the line alone.
-        if _search(pattern, text[start:end], 0, deadline) is not None:
-            found.append(line_no)
-        pos = end + 1
-    return found
-
-
-def _search_rows(qs, pattern: regex.Pattern, deadline: float) -> list[int]:
-    return [
-        seq
-        for seq, message in qs.order_by("seq").values_list("seq", "message")
-        if _search(pattern, message, 0, deadline)
-    ]
-
-
-def _search(pattern: regex.Pattern, text: str, pos: int, deadline: float):
-    remaining = deadline - time.monotonic()
-    try:
-        if remaining <= 0:
-            raise TimeoutError
-        return pattern.search(text, pos, timeout=remaining)
-    except TimeoutError:
-        raise LogQueryError(_too_slow()) from None
-
-
-def _too_slow() -> str:
-    """The one message for a regular expression over its time budget (API, pages and CLI)."""
-    return f"q took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler expression."
 
 
 def compact_line(row: dict) -> dict:

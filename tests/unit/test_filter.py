@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobs.log import reader
+from jobs.log import reader, regex_scan
 from jobs.log.reader import MAX_PATTERN_LENGTH, LineFilter, LogQueryError, parse_filter
 
 ROWS = [
@@ -94,7 +94,7 @@ def test_level_stream_and_pattern_must_all_match():
 
 
 def test_a_pattern_over_its_time_budget_ends_with_a_clear_error(monkeypatch):
-    monkeypatch.setattr(reader, "REGEX_BUDGET_SECONDS", 0.05)
+    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 0.05)
     rows = [{"seq": 1, "level": "INFO", "stream": "stdout", "message": "a" * 5000 + "!"}]
     started = time.monotonic()
     with pytest.raises(LogQueryError) as caught:
@@ -112,8 +112,10 @@ def test_the_budget_covers_the_whole_batch_not_each_line(monkeypatch):
     # A clock that moves one second per reading: with a 2 s budget the first line is searched
     # (1 s left), the second is not (0 s left). A budget per line would search every line.
     ticks = iter(range(1000))
-    monkeypatch.setattr(reader, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
-    monkeypatch.setattr(reader, "REGEX_BUDGET_SECONDS", 2.0)
+    clock = SimpleNamespace(monotonic=lambda: float(next(ticks)))
+    for module in (reader, regex_scan):  # the budget starts in one, is checked in the other
+        monkeypatch.setattr(module, "time", clock)
+    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 2.0)
     flt = parse_filter(q="deploy")
     with pytest.raises(LogQueryError):
         flt.select(ROWS)
