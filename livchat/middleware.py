@@ -1,12 +1,14 @@
 """Answers under /api/ are always JSON, also when Django itself refuses a request."""
 
 import logging
+import zoneinfo
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.utils import timezone
 
 logger = logging.getLogger("livchat.api")
 
@@ -125,3 +127,30 @@ def _is_secure(scope, headers: dict[bytes, str]) -> bool:
     header = name.removeprefix("HTTP_").lower().replace("_", "-").encode()
     value = headers.get(header, "")
     return value.split(",", 1)[0].strip() == expected
+
+
+TIMEZONE_COOKIE = "livchat_tz"  # set by static/js/clock.js to the browser's IANA zone
+
+
+class ViewerTimezone:
+    """Server-rendered times (pages without JavaScript, the admin) in the viewer's own zone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone = _zone(request.COOKIES.get(TIMEZONE_COOKIE, ""))
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        return self.get_response(request)
+
+
+def _zone(name: str):
+    if not name or len(name) > 64:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None

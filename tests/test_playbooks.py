@@ -60,14 +60,17 @@ def test_lines_arrive_live_with_host_and_task_then_recap(server, run_job_in_thre
     def live_state():
         job.refresh_from_db()
         first = _rows(job, task="first step", host="test", event="runner_on_ok")
-        return job.status == "running" and job.current_step == "slow step" and first and job
+        # The status row and the log rows travel separately (the sink flushes in batches),
+        # so wait for both rather than assume one implies the other.
+        started = _rows(job, event="playbook_on_task_start", task="slow step")
+        return job.status == "running" and job.current_step == "slow step" and first and started and job
 
     wait_for(live_state, timeout=60, interval=0.05, message="first task's rows while the playbook runs")
     # The later task has not run yet, so these rows were stored live, not at the end.
     assert not _rows(job, task="last step")
     assert 0 < job.progress < 100  # one of three tasks done
     task_start = _rows(job, event="playbook_on_task_start", task="slow step")
-    assert task_start and task_start[0]["message"].startswith("TASK [slow step]")
+    assert task_start[0]["message"].startswith("TASK [slow step]")
     # The private folder exists only during the run: folder 0700, key 0600.
     rundir = _runner_dir(job)
     assert stat.S_IMODE(rundir.stat().st_mode) == 0o700

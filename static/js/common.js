@@ -38,15 +38,6 @@ export async function getJson(url) {
   return body;
 }
 
-export function formatDateTime(iso) {
-  if (!iso) return "—";
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "—";
-  const pad = (number) => String(number).padStart(2, "0");
-  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
-  return `${day} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-}
-
 // Connection state pill: data-state drives the colour, text says it in words.
 export function setConn(el, state, text) {
   if (!el) return;

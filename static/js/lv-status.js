@@ -2,7 +2,8 @@
 //  StatusBar: the job's status badge, progress, step, exit code, line count, error text
 //    and the cancel button (the only part that acts: it asks the API to cancel).
 //  Notice: one message line (loading, list summaries, errors), sticky or fading.
-import { FINAL_STATUSES, formatDateTime, setBadge } from "./common.js";
+import { setClock } from "./clock.js";
+import { FINAL_STATUSES, setBadge } from "./common.js";
 
 const NOTICE_MS = 8000;
 
@@ -85,7 +86,9 @@ export class StatusBar {
     for (const el of document.querySelectorAll("[data-lv-job]")) {
       const field = el.dataset.lvJob;
       const value = job[field];
-      if (value !== undefined) el.textContent = field.endsWith("_at") ? formatDateTime(value) : value;
+      if (value === undefined) continue;
+      if (field.endsWith("_at")) setClock(el.querySelector("time"), value);
+      else el.textContent = value;
     }
   }
 
