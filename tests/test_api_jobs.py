@@ -180,6 +180,7 @@ def test_download_is_the_exact_log_file(api, job):
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert f'filename="{job.job_id}.log"' in response["Content-Disposition"]
+    assert response["X-Log-Timezone"] == "UTC"  # the file says which zone its times are in
     body = b"".join(response.streaming_content).decode()
     with open(job.log_file, encoding="utf-8") as fh:
         assert body == fh.read()

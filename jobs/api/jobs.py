@@ -186,9 +186,10 @@ def job_line(request, job_id: str, seq: int = PathParam(..., ge=1, le=MAX_SEQ)):
     response={200: None, **error_responses(404)},
     summary="The whole log file (text/plain)",
     openapi_extra={
+        # An int key, as ninja's own: a "200" string key would declare the response twice.
         "responses": {
-            "200": {
-                "description": "one line per log row: [YYYY-MM-DD HH:MM:SS] LEVEL stream: message",
+            200: {
+                "description": "one line per log row: [YYYY-MM-DD HH:MM:SS] LEVEL stream: message (UTC)",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             }
         }
@@ -205,6 +206,7 @@ def job_log_download(request, job_id: str):
     else:
         raise Http404(f"The log file of {job.job_id} is gone (expired or never written).")
     response["Content-Disposition"] = f'attachment; filename="{job.job_id}.log"'
+    response["X-Log-Timezone"] = "UTC"  # the file's [YYYY-MM-DD HH:MM:SS] times
     return response
 
 
