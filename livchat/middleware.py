@@ -3,7 +3,7 @@
 import logging
 import zoneinfo
 from http import HTTPStatus
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -148,6 +148,7 @@ class ViewerTimezone:
 
 
 def _zone(name: str):
+    name = unquote(name)  # tolerate a percent-encoded cookie ("America%2FNew_York")
     if not name or len(name) > 64:
         return None
     try:

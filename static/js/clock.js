@@ -101,9 +101,10 @@ export function localizeClocks(root = document) {
 
 function rememberZone() {
   const zone = viewerZone();
+  if (!/^[A-Za-z0-9_+\-/]{1,64}$/.test(zone)) return; // IANA names only; the server reads it raw
   const current = document.cookie.match(/(?:^|;\s*)livchat_tz=([^;]+)/);
-  if (current && decodeURIComponent(current[1]) === zone) return;
-  document.cookie = `${TZ_COOKIE}=${encodeURIComponent(zone)}; path=/; max-age=31536000; samesite=lax`;
+  if (current && current[1] === zone) return;
+  document.cookie = `${TZ_COOKIE}=${zone}; path=/; max-age=31536000; samesite=lax`;
 }
 
 rememberZone();
