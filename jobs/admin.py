@@ -27,7 +27,7 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     list_display = (
         "job_id",
         "job_type",
-        "server",
+        "target_servers",
         "short_command",
         "status",
         "progress",
@@ -35,8 +35,9 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         "line_count",
         "created_at",
     )
-    # Only the servers of jobs the user may see: a server limited to other groups is not named.
-    list_filter = ("status", "job_type", ("server", admin.RelatedOnlyFieldListFilter), "created_at")
+    # By any of a job's servers (a playbook job targets several); only the servers of jobs the
+    # user may see: a server limited to other groups is not named.
+    list_filter = ("status", "job_type", ("servers", admin.RelatedOnlyFieldListFilter), "created_at")
     search_fields = ("job_id", "params__command", "params__playbook")
     date_hierarchy = "created_at"
     list_select_related = ("server",)
@@ -65,6 +66,11 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     )
     readonly_fields = [name for _, opts in fieldsets for name in opts["fields"]]
 
+    @admin.display(description="servers")
+    def target_servers(self, obj: Job) -> str:
+        names = sorted(s.name for s in obj.servers.all()) or ([obj.server.name] if obj.server else [])
+        return ", ".join(names) or "—"
+
     @admin.display(description="command / playbook")
     def short_command(self, obj: Job) -> str:
         return truncatechars(obj.command or obj.params.get("playbook", ""), 80)
@@ -76,7 +82,7 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         return False  # jobs are records: the detail page is read-only
 
     def get_queryset(self, request):
-        return visible_jobs(request.user, super().get_queryset(request))
+        return visible_jobs(request.user, super().get_queryset(request).prefetch_related("servers"))
 
     def has_rerun_permission(self, request):
         return may(request.user, Action.RUN)
@@ -90,7 +96,8 @@ class JobAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         started = []
         for job in jobs:
             if reason := denial(request.user, Action.RUN, job=job):
-                messages.error(request, f"{job.job_id}: {reason}")
+                # Not starting with the id: the admin capitalises a message's first letter.
+                messages.error(request, f"Job {job.job_id}: {reason}")
                 continue
             try:
                 started.append(rerun_job(job=job, created_by=request.user))

@@ -19,6 +19,8 @@ from jobs.runners.playbook.catalog import (
 from jobs.services import JobInputError
 from servers.models import Server
 
+MAX_SEARCH_LENGTH = 200
+
 
 class RunCommandForm(forms.Form):
     command = forms.CharField(
@@ -37,21 +39,34 @@ class RunCommandForm(forms.Form):
 
 
 class JobFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[("", "any status"), *JobStatus.choices])
-    type = forms.ChoiceField(required=False, choices=[("", "any type"), *JobType.choices])
-    server = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, label="Status", choices=[("", "any status"), *JobStatus.choices])
+    type = forms.ChoiceField(required=False, label="Type", choices=[("", "any type"), *JobType.choices])
+    server = forms.ChoiceField(required=False, label="Server")
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        max_length=MAX_SEARCH_LENGTH,
+        error_messages={"max_length": f"Search for at most {MAX_SEARCH_LENGTH} characters."},
+        widget=forms.SearchInput(attrs={"placeholder": "command or playbook", "aria-label": "Search"}),
+    )
 
     def __init__(self, *args, servers=None, **kwargs):
         """`servers`: the servers to offer (the ones the user may use; all when None)."""
         super().__init__(*args, **kwargs)
         names = (Server.objects.all() if servers is None else servers).order_by("name").values_list("name", flat=True)
         self.fields["server"].choices = [("", "any server"), *((n, n) for n in names)]
+        for name in ("status", "type", "server"):
+            self.fields[name].widget.attrs["aria-label"] = self.fields[name].label
 
     def filters(self) -> dict:
         """The valid filters only; an invalid one is reported and ignored."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
-        return {key: data[key] for key in ("status", "type", "server") if data.get(key)}
+        return {key: data[key] for key in ("status", "type", "server", "q") if data.get(key)}
+
+    def error_text(self) -> list[str]:
+        """Every error as a sentence a person reads: "Status: Select a valid choice…"."""
+        return [f"{self.fields[name].label}: {error}" for name, errors in self.errors.items() for error in errors]
 
 
 # ---- playbooks ---------------------------------------------------------------------------
@@ -78,6 +93,16 @@ def parse_extra_vars_text(text: str) -> dict:
             raise JobInputError(f"Extra vars line {number}: expected NAME=VALUE or a JSON object, got {shown!r}.")
         result[key.strip()] = value.strip()
     return validate_extra_vars(result)
+
+
+def _field_words(message: str) -> str:
+    """The service's message in the form's words: "extra_vars: 'x' is …" → "'x' is …" (the
+    error sits under its field), "extra_vars must …" → "Extra vars must …"."""
+    if message.startswith("extra_vars: "):
+        return message[len("extra_vars: ") :]
+    if message.startswith("extra_vars "):
+        return "Extra vars " + message[len("extra_vars ") :]
+    return message
 
 
 class RunPlaybookForm(forms.Form):
@@ -120,7 +145,7 @@ class RunPlaybookForm(forms.Form):
         try:
             return parse_extra_vars_text(self.cleaned_data.get("extra_vars") or "")
         except JobInputError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            raise forms.ValidationError(_field_words(str(exc))) from None
 
 
 class PlaybookRunForm(RunPlaybookForm):

@@ -1,22 +1,39 @@
-"""Run a job again with the same parameters (admin action "re-run")."""
+"""Run a job again with the same parameters (the admin's "re-run", the job page's "Re-run")."""
 
 from __future__ import annotations
+
+from django.db import transaction
 
 from jobs.models import Job, JobType
 from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.services import JobInputError, create_remote_exec_job
 
+RERUN_OF = "rerun_of"  # the params key naming the job a re-run repeats
 
-def rerun_job(*, job: Job, created_by=None) -> Job:
+
+def rerun_job(*, job: Job, created_by=None, via: str = "admin") -> Job:
     """A new job with the same type, servers, parameters and timeout; the old one is untouched.
 
-    The parameters go through the same services (and checks) as a new job: a playbook that
-    was removed since, or a server that is gone, gives a JobInputError saying so.
-    """
+    The new job's params name the original (`rerun_of`), so each page links the other. The
+    parameters go through the same services (and checks) as a new job: a playbook that was
+    removed since, or a server that is gone, gives a JobInputError saying so. Recorded as the
+    audit event "job.rerun" (`via`: the surface that asked)."""
+    from accounts.services import record_event
+
     servers = list(job.servers.all()) or ([job.server] if job.server_id else [])
     if not servers:
         raise JobInputError(f"{job.job_id} cannot be re-run: its server no longer exists.")
     params = job.params if isinstance(job.params, dict) else {}
+    # One transaction: the worker is handed the new job (on commit) with rerun_of already set.
+    with transaction.atomic():
+        new = _create(job, servers, params, created_by)
+        new.params = {**new.params, RERUN_OF: job.job_id}
+        Job.objects.filter(pk=new.pk).update(params=new.params)
+        record_event(actor=created_by, action="job.rerun", target=new.job_id, via=via, rerun_of=job.job_id)
+    return new
+
+
+def _create(job: Job, servers: list, params: dict, created_by) -> Job:
     if job.job_type == JobType.REMOTE_EXEC:
         return create_remote_exec_job(
             server=servers[0],

@@ -195,7 +195,10 @@ STATUS_FIELDS = (
     "line_count",
     "last_seq",
     "logs_expired_at",
+    "started_at",
+    "finished_at",
 )
+_TIME_FIELDS = ("started_at", "finished_at")
 
 
 def status_payload(state: Job | dict) -> dict:
@@ -205,6 +208,9 @@ def status_payload(state: Job | dict) -> dict:
     get = state.get if isinstance(state, dict) else partial(getattr, state)
     payload = {k: get(k) for k in STATUS_FIELDS if k != "logs_expired_at"}
     payload["logs_expired"] = get("logs_expired_at") is not None
+    for name in _TIME_FIELDS:  # JSON everywhere it goes (socket, channel layer, boot data)
+        when = payload[name]
+        payload[name] = when.isoformat() if when is not None else None
     return payload
 
 

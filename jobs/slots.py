@@ -38,8 +38,7 @@ def try_claim(*, job: Job) -> bool:
             # Older waiting jobs keep their place: they are owed a slot before this one.
             older = _waiting_before(job, server).count()
             if running + older >= server.max_concurrent_jobs:
-                text = f"Waiting for a free slot on {server.name} ({running} running, {older} ahead)."
-                _set_waiting(job, text)
+                _set_waiting(job, waiting_reason(server=server, running=running, ahead=older))
                 if older and running < server.max_concurrent_jobs:
                     transaction.on_commit(lambda server=server: start_waiting(server=server))
                 return False
@@ -52,6 +51,15 @@ def try_claim(*, job: Job) -> bool:
     if claimed:
         job.status, job.started_at, job.heartbeat_at, job.current_step = JobStatus.RUNNING, now, now, ""
     return bool(claimed)
+
+
+def waiting_reason(*, server: Server, running: int, ahead: int = 0) -> str:
+    """Why a pending job has not started, as its page says it (the job's current_step):
+    "Waiting for a free slot on web1 (4/4 running)." The one place this sentence is made."""
+    text = f"Waiting for a free slot on {server.name} ({running}/{server.max_concurrent_jobs} running"
+    if ahead:
+        text += f", {ahead} job{'s' if ahead != 1 else ''} queued before this one"
+    return text + ")."
 
 
 def _set_waiting(job: Job, text: str) -> None:

@@ -59,9 +59,15 @@ def run_job(job_id: str) -> str:
 
 def _log_outcome(outcome) -> None:
     if outcome.status == JobStatus.SUCCEEDED:
-        logger.info("Finished: exit code %s", outcome.exit_code)
+        logger.info("Succeeded: exit code %s", outcome.exit_code)
     elif outcome.error:
-        logger.error("Finished %s: %s", outcome.status, outcome.error)
+        # The status in words ("Failed: …"), never its code ("timed_out"); an error that
+        # already says it ("Timed out after 5 s.") is the whole sentence.
+        label = JobStatus(outcome.status).label.capitalize()
+        if outcome.error.lower().startswith(label.lower()):
+            logger.error("%s", outcome.error)
+        else:
+            logger.error("%s: %s", label, outcome.error)
 
 
 def _user_message(exc: BaseException) -> str:

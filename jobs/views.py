@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.decorators import permission_required
 from accounts.permissions import Action, check, may, usable_servers, visible_jobs
 from jobs.forms import JobFilterForm, PlaybookRunForm, RunCommandForm, RunPlaybookForm
+from jobs.job_actions import job_page_context
 from jobs.models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobType
 from jobs.runners.playbook.catalog import create_playbook_job, password_only, playbook_dirs
 from jobs.runners.playbook.events import recap_table
@@ -24,6 +26,9 @@ from jobs.services import JobInputError, create_remote_exec_job, status_payload
 from servers.models import Server
 
 PAGE_SIZE = 50
+DASHBOARD_ACTIVE = 100
+DASHBOARD_RECENT = 20
+SERVER_RECENT = 20
 PLAYBOOK_PREFIX = "pb"  # the server page holds two forms that both have a `timeout`
 
 
@@ -32,7 +37,10 @@ def _jobs(user):
     return visible_jobs(user, Job.objects.select_related("server", "created_by").prefetch_related("servers"))
 
 
-def filtered_jobs(user, *, status: str | None = None, type: str | None = None, server: str | None = None):
+def filtered_jobs(
+    user, *, status: str | None = None, type: str | None = None, server: str | None = None, q: str | None = None
+):
+    """The one place the job list's filters are applied: the list page and its live rows."""
     qs = _jobs(user)
     if status:
         qs = qs.filter(status=status)
@@ -40,7 +48,22 @@ def filtered_jobs(user, *, status: str | None = None, type: str | None = None, s
         qs = qs.filter(job_type=type)
     if server:
         qs = qs.filter(servers__name=server).distinct()
+    if q:
+        qs = qs.filter(Q(params__command__icontains=q) | Q(params__playbook__icontains=q) | Q(job_id__icontains=q))
     return qs
+
+
+def _filter_form(request) -> JobFilterForm:
+    return JobFilterForm(request.GET or None, servers=usable_servers(request.user))
+
+
+def _list_query(request) -> str:
+    """The list's filters as a query string: no page number, no empty fields."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    for key in [k for k, values in query.lists() if not any(values)]:
+        del query[key]
+    return query.urlencode()
 
 
 def viewer_boot(job: Job, user=None) -> dict:
@@ -59,22 +82,56 @@ def dashboard(request):
     jobs = _jobs(request.user)
     context = {
         "nav": "dashboard",
-        "active_jobs": jobs.filter(status__in=ACTIVE_STATUSES).order_by("created_at")[:100],
-        "recent_jobs": jobs.exclude(status__in=ACTIVE_STATUSES)[:20],
+        "active_jobs": jobs.filter(status__in=ACTIVE_STATUSES).order_by("created_at")[:DASHBOARD_ACTIVE],
+        # Latest to finish first: where the live page puts a job that just ended.
+        "recent_jobs": jobs.exclude(status__in=ACTIVE_STATUSES).order_by(
+            F("finished_at").desc(nulls_last=True), "-created_at"
+        )[:DASHBOARD_RECENT],
         "servers": servers_with_activity(request.user),
+        "active_max": DASHBOARD_ACTIVE,
+        "recent_max": DASHBOARD_RECENT,
     }
     return render(request, "dashboard.html", context)
 
 
 @permission_required(Action.VIEW)
 def job_list(request):
-    form = JobFilterForm(request.GET or None, servers=usable_servers(request.user))
+    form = _filter_form(request)
     filters = form.filters() if request.GET else {}
     page = Paginator(filtered_jobs(request.user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"nav": "jobs", "form": form, "page": page, "filters": filters, "query": query.urlencode()}
+    context = {
+        "nav": "jobs",
+        "form": form,
+        "page": page,
+        "filters": filters,
+        "query": _list_query(request),
+        # Only the first page takes new jobs live; an invalid filter shows the error, not live rows.
+        "live": _list_query(request) if page.number == 1 and not form.errors else None,
+        "page_size": PAGE_SIZE,
+    }
     return render(request, "jobs/list.html", context)
+
+
+@permission_required(Action.VIEW)
+def job_row(request, job_id: str):
+    """One row of a job table (jobs/_job_row.html), for the pages that draw rows live.
+
+    The query string is the list's filters: 204 when the job does not belong in that list."""
+    job = get_object_or_404(_jobs(request.user), job_id=job_id)  # 404 too when not visible
+    form = _filter_form(request)
+    if request.GET and not form.is_valid():
+        return HttpResponseBadRequest(" ".join(form.error_text()), content_type="text/plain; charset=utf-8")
+    filters = form.filters() if request.GET else {}
+    if filters and not filtered_jobs(request.user, **filters).filter(pk=job.pk).exists():
+        return HttpResponse(status=204)
+    return render(request, "jobs/_job_row.html", {"job": job})
+
+
+@permission_required(Action.VIEW)
+def server_activity(request):
+    """{server name: active jobs} for the servers the user may use: the live "Active jobs"."""
+    counts = servers_with_activity(request.user).values_list("name", "active_jobs")
+    return JsonResponse(dict(counts))
 
 
 @permission_required(Action.VIEW)
@@ -82,6 +139,7 @@ def job_detail(request, job_id: str):
     job = get_object_or_404(Job.objects.select_related("server", "created_by"), job_id=job_id)
     check(request.user, Action.VIEW, job=job)
     context = {"nav": "jobs", "job": job, "boot": viewer_boot(job, request.user), "servers": job.servers.all()}
+    context.update(job_page_context(job, request.user, boot=context["boot"]))  # jobs/job_actions.py
     if job.job_type == JobType.PLAYBOOK:
         extra_vars = job.params.get("extra_vars") if isinstance(job.params, dict) else None
         context["extra_vars"] = json.dumps(extra_vars, ensure_ascii=False) if extra_vars else ""
@@ -160,7 +218,8 @@ def server_detail(request, name: str):
         "form": form,
         "playbook_form": playbook_form,
         "playbook_password_only": password_only(server),
-        "recent_jobs": _jobs(request.user).filter(servers=server)[:20],
+        "recent_jobs": filtered_jobs(request.user, server=server.name)[:SERVER_RECENT],
+        "recent_max": SERVER_RECENT,
         "can_run": may(request.user, Action.RUN, server=server),
     }
     return render(request, "servers/detail.html", context, status=status)

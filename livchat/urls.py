@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("servers/", include("servers.urls")),  # before jobs.urls: add/, <name>/edit/, <name>/repin/
     path("", include("jobs.urls")),
 ]

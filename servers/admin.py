@@ -74,10 +74,11 @@ class CredentialAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
 
 def report_connection(request, server: Server) -> bool:
     try:
-        messages.success(request, check_connection(server=server))
+        # "Server …", never the name first: the admin capitalises a message's first letter.
+        messages.success(request, f"Server {check_connection(server=server)}")
         return True
     except SshError as exc:
-        messages.error(request, f"{server.name}: {exc}")
+        messages.error(request, f"Server {server.name}: {exc}")
         return False
 
 
@@ -95,8 +96,23 @@ SERVER_FORM_FIELDS = (
 )
 
 
+class TagsField(forms.CharField):
+    """Tags as comma-separated text (`web, test`), stored as a list."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value):
+        try:
+            return validators.parse_tags(super().to_python(value) or "")
+        except validators.FieldError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 class ServerForm(forms.ModelForm):
     """The same field rules as the API and add_server (servers/validators.py)."""
+
+    tags = TagsField(required=False, help_text="Separated by commas, as in: web, test")
 
     expected_fingerprint = forms.CharField(
         required=False,
@@ -119,6 +135,9 @@ class ServerForm(forms.ModelForm):
             return check_one(value)
         except validators.FieldError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def clean_name(self):
+        return self._checked("name", validators.check_server_name)
 
     def clean_host(self):
         return self._checked("host", validators.check_host)  # an IDNA name is stored as xn--

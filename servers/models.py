@@ -1,7 +1,14 @@
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from servers.validators import validate_host, validate_python_interpreter, validate_username
+from servers.validators import (
+    FieldError,
+    check_has_secret,
+    validate_host,
+    validate_python_interpreter,
+    validate_username,
+)
 
 
 class Credential(models.Model):
@@ -24,6 +31,12 @@ class Credential(models.Model):
     @property
     def has_password(self) -> bool:
         return bool(self.password_enc)
+
+    def clean(self):
+        try:
+            check_has_secret(has_key=self.has_private_key, has_password=self.has_password)
+        except FieldError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class Server(models.Model):

@@ -25,6 +25,7 @@ from servers.validators import (
     check_fingerprint,
     check_host,
     check_python_interpreter,
+    check_server_name,
     check_username,
 )
 
@@ -109,6 +110,46 @@ def reset_host_key(*, server: Server, actor=None, via: str = "") -> None:
     _audit(actor, "server.reset_host_key", server.name, via)
 
 
+def pin_confirmed_key(*, server: Server, public_key: str, fingerprint: str) -> None:
+    """Pin the key a person saw and confirmed (its fingerprint) on a server that has none pinned."""
+    if fingerprints_of(public_key) != {fingerprint}:
+        raise ServerInputError("The confirmed fingerprint is not that of the host key: test the connection again.")
+    seen = SeenHostKey(public_key=public_key.strip(), fingerprint=fingerprint)
+    pin_host_key(server_id=server.pk, seen=seen, host=server.host, port=server.port)
+
+
+def repin_host_key(*, server: Server, seen: SeenHostKey, old_fingerprint: str, actor=None, via: str = "") -> bool:
+    """Replace the pinned key with `seen`, which a person compared with `old_fingerprint`.
+    False (nothing changed) when `seen` is pinned already; ServerInputError when the pin is no
+    longer the one they saw."""
+    if actor is not None:
+        check(actor, Action.MANAGE_SERVERS, server=server)
+    with transaction.atomic():
+        current = Server.objects.select_for_update().filter(pk=server.pk).first()
+        if current is None:
+            raise ServerInputError(f"Server {server.name!r} no longer exists.")
+        if current.host_key_fingerprint != old_fingerprint:
+            raise ServerInputError(
+                f"The pinned key of {current.name} changed while you were looking "
+                f"(now {current.host_key_fingerprint or 'none'}): compare the fingerprints again."
+            )
+        if seen.fingerprint in fingerprints_of(current.host_key):
+            return False
+        Server.objects.filter(pk=current.pk).update(host_key="", host_key_fingerprint="", host_key_pinned_at=None)
+        pin_host_key(server_id=current.pk, seen=seen, host=current.host, port=current.port)
+    _audit(actor, "server.repin", current.name, via, old=old_fingerprint, new=seen.fingerprint)
+    return True
+
+
+def stored_secrets(server: Server | None) -> dict:
+    """The decrypted secrets of a server's credential (for a connection test), empty ones left out."""
+    cred = server.credential if server is not None else None
+    if cred is None:
+        return {}
+    found = {k: crypto.decrypt(getattr(cred, f"{k}_enc")) for k in SECRET_FIELDS}
+    return {k: v for k, v in found.items() if v}
+
+
 # ---- credentials -----------------------------------------------------------------------------
 def set_credential_secrets(
     *,
@@ -126,6 +167,11 @@ def set_credential_secrets(
     if password is not None:
         credential.password_enc = crypto.encrypt(password)
     return credential
+
+
+def check_private_key(*, private_key: str, passphrase: str | None = None) -> None:
+    """ServerInputError saying why `private_key` cannot be used (the rule set_credential_secrets applies)."""
+    _check_private_key(private_key, passphrase)
 
 
 def _check_private_key(private_key: str, passphrase: str | None) -> None:
@@ -204,6 +250,10 @@ def create_server(
         check(actor, Action.MANAGE_SERVERS)
         if secrets:
             check(actor, Action.MANAGE_CREDENTIALS)
+    try:
+        check_server_name(name)
+    except FieldError as exc:
+        raise ServerInputError(f"name: {exc}") from None
     fields = clean_server_fields(
         dict(
             host=host,

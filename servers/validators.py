@@ -180,3 +180,55 @@ def validate_python_interpreter(value: str) -> None:
         check_python_interpreter(value)
     except FieldError as exc:
         raise ValidationError(str(exc)) from None
+
+
+# ---- names, tags and secrets (the web form, the admin and the services share these) ----------
+# `/servers/add/` is the "Add server" page: a server of that name could never be opened.
+RESERVED_SERVER_NAMES = frozenset({"add"})
+TAG_MAX = 100
+TAGS_MAX = 50
+NO_SECRET_MESSAGE = (
+    "Give a private key or a password (or both): without one LivChat cannot log in, and every "
+    "connection would fail with “the server refused the configured key/password”."
+)
+
+
+def check_server_name(value: str) -> str:
+    if (value or "").lower() in RESERVED_SERVER_NAMES:
+        raise FieldError(f"{_shown(value)} is reserved for a page of LivChat: choose another server name.")
+    return value
+
+
+def parse_tags(value) -> list[str]:
+    """Tags from comma-separated text (`web, test`), or a list; blanks and repeats dropped.
+    A JSON list (what the admin used to take) is still read as one."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise FieldError("Tags are separated by commas, as in: web, test") from None
+            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+                raise FieldError("Tags are separated by commas, as in: web, test")
+        else:
+            value = text.split(",")
+    tags: list[str] = []
+    for raw in value or []:
+        tag = str(raw).strip()
+        if not tag or tag in tags:
+            continue
+        if len(tag) > TAG_MAX or any(not ch.isprintable() for ch in tag):
+            raise FieldError(f"The tag {_shown(tag)} is not valid: one line of at most {TAG_MAX} characters.")
+        tags.append(tag)
+    if len(tags) > TAGS_MAX:
+        raise FieldError(f"At most {TAGS_MAX} tags.")
+    return tags
+
+
+def check_has_secret(*, has_key: bool, has_password: bool) -> None:
+    """A credential needs a private key or a password: one with neither can never log in."""
+    if not (has_key or has_password):
+        raise FieldError(NO_SECRET_MESSAGE)

@@ -140,7 +140,7 @@ def test_inline_job_holds_a_slot_and_frees_it_when_done(server):
     # The server's one slot is taken by the inline job: the queued one waits...
     assert run_job_task(queued.job_id) == "pending"
     queued.refresh_from_db()
-    assert "Waiting for a free slot on test (1 running" in queued.current_step
+    assert queued.current_step == "Waiting for a free slot on test (1/1 running)."
     assert not OrmQ.objects.exists()
     done.join(30)
     # ...and is enqueued again as soon as the inline job ends.

@@ -216,7 +216,7 @@ def test_admin_rerun_of_a_playbook_job_and_of_a_job_whose_server_is_gone(admin_c
     playbook = create_playbook_job(playbook="ping.yml", servers=[make_server(name="pb")], timeout=60, enqueue=False)
     admin_client_.post("/admin/jobs/job/", {"action": "rerun", "_selected_action": [playbook.pk]})
     copy = Job.objects.filter(job_type="playbook").exclude(pk=playbook.pk).get()
-    assert copy.params == playbook.params and copy.timeout == 60
+    assert copy.params == {**playbook.params, "rerun_of": playbook.job_id} and copy.timeout == 60
     assert [s.name for s in copy.servers.all()] == ["pb"]
 
     job.server.delete()
@@ -241,9 +241,9 @@ def test_admin_test_connection_pins_and_reports(admin_client_, make_server, offl
         "/admin/servers/server/", {"action": "test_connection", "_selected_action": [server.pk]}, follow=True
     )
     text = response.content.decode()
-    assert "Reachable: connected to" in text  # the admin capitalises messages and "pinned host key SHA256:" in text
+    assert "Server reachable: connected to" in text and "pinned host key SHA256:" in text  # name as typed
     server.refresh_from_db()
     assert server.host_key_fingerprint.startswith("SHA256:")
 
     again = admin_client_.post(f"/admin/servers/server/{offline_server.pk}/test-connection/", follow=True)
-    assert "Web-1: Cannot reach deploy@127.0.0.1:9" in again.content.decode()
+    assert "Server web-1: Cannot reach deploy@127.0.0.1:9" in again.content.decode()

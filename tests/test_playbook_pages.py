@@ -143,7 +143,7 @@ def test_playbooks_page_runs_one_playbook_on_several_servers(staff_client, staff
         ({"playbook": "nope.yml"}, "No playbook named 'nope.yml'. Available: base_setup.yml"),
         ({"playbook": "../../livchat/settings.yml"}, "Invalid playbook name '../../livchat/settings.yml'"),
         ({"extra_vars": "name"}, "Extra vars line 1: expected NAME=VALUE or a JSON object, got 'name'."),
-        ({"timeout": "0"}, "timeout: Ensure this value is greater than or equal to 1."),
+        ({"timeout": "0"}, "Timeout: Ensure this value is greater than or equal to 1."),
     ],
 )
 def test_playbooks_page_refuses_bad_input(staff_client, web1, fields, message):
@@ -209,7 +209,7 @@ def test_command_form_still_runs_commands(staff_client, web1):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"playbook": ""}, "playbook: This field is required."),
+        ({"playbook": ""}, "This field is required."),
         ({"playbook": "nope.yml"}, "No playbook named 'nope.yml'."),
         ({"playbook": "../settings.yml"}, "Invalid playbook name '../settings.yml'"),
         ({"playbook": "/etc/passwd"}, "Invalid playbook name '/etc/passwd'"),
@@ -219,9 +219,9 @@ def test_command_form_still_runs_commands(staff_client, web1):
         ({"extra_vars": "9lives=1"}, "'9lives' is not a valid variable name"),
         ({"extra_vars": "ansible_host=evil.example"}, "'ansible_host' is refused"),
         ({"extra_vars": '{"ansible_ssh_common_args": "-o StrictHostKeyChecking=no"}'}, "is refused"),
-        ({"timeout": "0"}, "timeout: Ensure this value is greater than or equal to 1."),
-        ({"timeout": str(django_settings.JOB_MAX_TIMEOUT + 1)}, "timeout: Ensure this value is less than or equal to"),
-        ({"timeout": "soon"}, "timeout: Enter a whole number."),
+        ({"timeout": "0"}, "Timeout: Ensure this value is greater than or equal to 1."),
+        ({"timeout": str(django_settings.JOB_MAX_TIMEOUT + 1)}, "Timeout: Ensure this value is less than or equal to"),
+        ({"timeout": "soon"}, "Timeout: Enter a whole number."),
     ],
 )
 def test_server_page_form_refuses_bad_input(staff_client, web1, fields, message):

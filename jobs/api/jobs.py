@@ -161,7 +161,7 @@ def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, desc
 def job_logs(request, job_id: str, filters: Query[LogFilters]):
     job = permitted_job(request, job_id)
     try:
-        flt = reader.parse_filter(level=filters.level, stream=filters.stream, q=filters.q)
+        flt = reader.parse_filter(level=filters.level, stream=filters.stream, q=filters.q, problems=filters.problems)
         page = reader.read_page(job=job, flt=flt, tail=filters.tail, after=filters.after, before=filters.before)
     except reader.LogQueryError as exc:
         raise services.JobInputError(str(exc)) from None

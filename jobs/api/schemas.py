@@ -240,3 +240,6 @@ class LogFilters(Schema):
     before: int | None = Field(
         None, ge=1, le=MAX_SEQ, description="only lines with a smaller seq (tail reads: read older lines)"
     )
+    problems: bool = Field(
+        False, description="only problems: lines at WARNING or above, or on stderr (with level/stream: both apply)"
+    )

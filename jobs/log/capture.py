@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from jobs.log.sink import JobSink
 
 current_sink: ContextVar[JobSink | None] = ContextVar("livchat_current_sink", default=None)
+# The server the current task talks to: its records ("Connecting to …") are tagged with it
+# (JobLogLine.host), so a job on several servers says which one each line is about.
+current_host: ContextVar[str] = ContextVar("livchat_current_host", default="")
 _emitting = threading.local()
 
 
@@ -27,6 +30,16 @@ def capture_into(sink: JobSink):
         yield sink
     finally:
         current_sink.reset(token)
+
+
+@contextmanager
+def about_host(name: str):
+    """Records raised inside are about server `name` (each asyncio task has its own)."""
+    token = current_host.set(name)
+    try:
+        yield
+    finally:
+        current_host.reset(token)
 
 
 class JobLogHandler(logging.Handler):
@@ -41,7 +54,9 @@ class JobLogHandler(logging.Handler):
         _emitting.active = True  # a record raised while storing a record must not recurse
         try:
             level = record.levelname if record.levelname in _LEVELS else "INFO"
-            sink.write(self.format(record), level=level, stream="system")
+            host = current_host.get()
+            tags = {"host": host} if host else {}
+            sink.write(self.format(record), level=level, stream="system", **tags)
         except Exception:  # noqa: BLE001
             self.handleError(record)
         finally:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import regex
+from django.db.models import Q
 from django.db.models.functions import Length, Substr
 
 from jobs.log import regex_scan
@@ -50,21 +51,31 @@ class LineFilter:
     # keep their per-line meaning); None when it uses anchors or lookarounds whose meaning
     # changes across lines, and lines are then searched one by one.
     joined: regex.Pattern | None = None
+    # The "problems" view: WARNING and above OR stderr (a command's own complaints are INFO).
+    problems: bool = False
 
     def levels(self) -> list[str] | None:
         if not self.level:
             return None
         return [str(lv) for lv in LEVEL_ORDER[LEVEL_ORDER.index(self.level) :]]
 
+    def narrows(self) -> bool:
+        """Whether level, stream or problems leave some lines out (the regex aside)."""
+        return bool(self.levels() or self.stream or self.problems)
+
     def select(self, rows: list[dict]) -> list[dict]:
         """The rows this filter keeps, checked here rather than in a query (rows already read,
         e.g. by --follow). A regular expression runs under the same time budget as the API's
         search, per call: a pathological one ends with a clear error instead of pinning a CPU."""
-        if not (self.level or self.stream or self.pattern):
+        if not (self.narrows() or self.pattern):
             return rows
         levels = set(self.levels() or ())
         out = [
-            r for r in rows if (not levels or r["level"] in levels) and (not self.stream or r["stream"] == self.stream)
+            r
+            for r in rows
+            if (not levels or r["level"] in levels)
+            and (not self.stream or r["stream"] == self.stream)
+            and (not self.problems or is_problem(r))
         ]
         if self.pattern is None:
             return out
@@ -72,7 +83,16 @@ class LineFilter:
         return [r for r in out if regex_scan.search(self.pattern, r["message"], 0, deadline) is not None]
 
 
-def parse_filter(*, level: str | None = None, stream: str | None = None, q: str | None = None) -> LineFilter:
+def is_problem(row: dict) -> bool:
+    return row["level"] in IMPORTANT_LEVELS or row["stream"] == Stream.STDERR
+
+
+PROBLEMS = Q(level__in=IMPORTANT_LEVELS) | Q(stream=Stream.STDERR)  # on lines and on marks alike
+
+
+def parse_filter(
+    *, level: str | None = None, stream: str | None = None, q: str | None = None, problems: bool = False
+) -> LineFilter:
     if level:
         level = level.upper()
         if level not in LEVEL_ORDER:
@@ -90,7 +110,9 @@ def parse_filter(*, level: str | None = None, stream: str | None = None, q: str 
     joined = None
     if pattern is not None and not any(token in q for token in _LINE_SENSITIVE):
         joined = regex.compile(q, regex.V0 | regex.MULTILINE)
-    return LineFilter(level=level or None, stream=stream or None, pattern=pattern, joined=joined)
+    return LineFilter(
+        level=level or None, stream=stream or None, pattern=pattern, joined=joined, problems=bool(problems)
+    )
 
 
 _LINE_SENSITIVE = ("\\A", "\\Z", "\\z", "\\G", "(?<", "(?=", "(?!")
@@ -103,6 +125,8 @@ def _base(job: Job, flt: LineFilter):
         qs = qs.filter(level__in=levels)
     if flt.stream:
         qs = qs.filter(stream=flt.stream)
+    if flt.problems:
+        qs = qs.filter(PROBLEMS)
     return qs
 
 
@@ -114,14 +138,21 @@ def _marks(job: Job, flt: LineFilter):
     levels = flt.levels()
     selective_level = bool(levels) and set(levels) <= set(IMPORTANT_LEVELS)
     selective_stream = flt.stream in NOT_STDOUT
-    if not (selective_level or selective_stream):
+    if not (selective_level or selective_stream or flt.problems):
         return None
     marks = JobLogMark.objects.filter(job=job)
     if levels and len(levels) < len(LEVEL_ORDER):
         marks = marks.filter(level__in=levels)
     if flt.stream:
         marks = marks.filter(stream=flt.stream)
+    if flt.problems:
+        marks = marks.filter(PROBLEMS)
     return marks
+
+
+def count_problems(*, job: Job, up_to: int) -> int:
+    """How many lines up to seq `up_to` the problems view shows (an index count on marks)."""
+    return JobLogMark.objects.filter(job=job, seq__lte=up_to).filter(PROBLEMS).count()
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def _search_range(job: Job, qs, flt: LineFilter, lo: int, hi: int, deadline: flo
         return _search_rows(qs.filter(seq__gte=lo, seq__lte=hi), flt.pattern, deadline)
     candidates = _matching_line_numbers(text or "", flt.joined, flt.pattern, deadline)
     seqs = [lo + i for i in candidates]
-    if seqs and (flt.levels() or flt.stream):
+    if seqs and flt.narrows():
         allowed = set(qs.filter(seq__gte=lo, seq__lte=hi).values_list("seq", flat=True))
         seqs = [s for s in seqs if s in allowed]
     return seqs

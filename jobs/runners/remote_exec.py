@@ -13,6 +13,7 @@ from functools import partial
 import asyncssh
 from asgiref.sync import sync_to_async
 
+from jobs.log.capture import about_host
 from jobs.log.sink import JobSink
 from jobs.models import Job, JobStatus
 from jobs.runners import Outcome
@@ -41,7 +42,8 @@ async def run(
     except CredentialDecryptError as exc:
         return Outcome(status=JobStatus.FAILED, error=str(exc))
     try:
-        conn, seen = await ssh.connect(target)
+        with about_host(server.name):
+            conn, seen = await ssh.connect(target)
     except ssh.SshError as exc:
         return Outcome(status=JobStatus.FAILED, error=str(exc))
     if seen is not None:  # ssh.connect pinned it through the target's hook; this is idempotent

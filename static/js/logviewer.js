@@ -12,6 +12,7 @@
 // The parts never read each other's fields: they call methods, or the callbacks given to
 // their constructors. When the job ends, onEnded(jobId, status) is called once (jobpage.js
 // turns it into the `livchat:job-ended` event).
+import { offsetLabel } from "./clock.js";
 import { FINAL_STATUSES, csrfToken, setConn } from "./common.js";
 import { Api } from "./lv-api.js";
 import { bindControls, lineFromHash } from "./lv-controls.js";
@@ -20,10 +21,27 @@ import { LogFilters } from "./lv-filters.js";
 import { RowWindow } from "./lv-scroll.js";
 import { LogSearch } from "./lv-search.js";
 import { JobSocket } from "./lv-socket.js";
-import { FullSource, LineCache } from "./lv-sources.js";
+import { FullSource, LineCache, isProblem } from "./lv-sources.js";
 import { Notice, StatusBar } from "./lv-status.js";
 
 const TAIL_ON_OPEN = 2000; // a finished job opens with its last lines; older ones load on scroll
+const WRAP_KEY = "livchat.logviewer.wrap"; // the wrap toggle, remembered per browser
+
+function remembered(key) {
+  try {
+    return window.localStorage.getItem(key) === "1";
+  } catch {
+    return false; // storage refused (privacy mode): the default
+  }
+}
+
+function remember(key, on) {
+  try {
+    window.localStorage.setItem(key, on ? "1" : "0");
+  } catch {
+    // not remembered: the toggle still works for this page
+  }
+}
 
 export class LogViewer {
   constructor(root, { onEnded = () => {} } = {}) {
@@ -33,7 +51,9 @@ export class LogViewer {
     for (const el of root.querySelectorAll("[data-lv]")) elements[el.dataset.lv] = el;
     this.elements = elements;
     const boot = JSON.parse(document.getElementById(root.dataset.boot).textContent);
+    boot.job_type = boot.job_type || root.dataset.jobType;
     this.boot = boot;
+    this.countedUpTo = boot.last_seq; // the page's problem count covers the lines up to here
     this.jobId = boot.job_id;
     this.onEnded = onEnded;
     this.endAnnounced = false;
@@ -72,7 +92,9 @@ export class LogViewer {
       onRender: () => this._rendered(),
       onFollow: (on) => root.classList.toggle("lv-following", on),
       onPick: (seq) => this.select(seq),
+      wrapped: () => this.wrapped,
     });
+    this.wrapped = false;
     this.search = new LogSearch();
     this.filters = new LogFilters({
       api: this.api,
@@ -110,6 +132,8 @@ export class LogViewer {
     }
     this.statusBar.bind();
     this.detail.bind();
+    this.setWrap(remembered(WRAP_KEY), { save: false });
+    this._showZone();
     bindControls({ elements: this.elements, filters: this.filters, viewer: this });
     this._showStatus(this.boot);
     if (this.boot.cancel_requested) this.statusBar.cancelRequested();
@@ -117,7 +141,7 @@ export class LogViewer {
     this._updateGutter();
     this.render();
     const target = lineFromHash();
-    if (target) this.select(target, { jump: true });
+    if (target && this.goToLine(target)) this.select(target, { jump: true });
     window.livchatViewer = this.hooks;
     this.socket.start();
   }
@@ -129,7 +153,15 @@ export class LogViewer {
 
   // ---- incoming ------------------------------------------------------------------------
   onLines(lines) {
-    for (const line of lines) this.cache.put(line);
+    let problems = 0;
+    for (const line of lines) {
+      this.cache.put(line);
+      if (line.seq > this.countedUpTo) {
+        this.countedUpTo = line.seq;
+        if (isProblem(line)) problems += 1;
+      }
+    }
+    if (problems) this.statusBar.addProblems(problems);
     this.filters.offer(lines); // the filtered list and the search take those that match
     const last = lines[lines.length - 1].seq;
     this.full.extendTo(last);
@@ -142,6 +174,7 @@ export class LogViewer {
   onStatus(message) {
     this.statusBar.showLineCount(message.line_count || 0);
     this._showStatus(message);
+    this.statusBar.showJobFields(message); // Started/Finished in the header, as they happen
   }
 
   onEnd(message) {
@@ -214,9 +247,42 @@ export class LogViewer {
     this.root.classList.toggle("lv-no-ts", !on);
   }
 
+  isWrapped() {
+    return this.wrapped;
+  }
+
+  // Long lines wrap in the pane (on) or are cut with "…" (off); remembered in localStorage.
+  setWrap(on, { save = true } = {}) {
+    this.wrapped = Boolean(on);
+    this.root.classList.toggle("lv-wrap", this.wrapped);
+    const toggle = this.elements.wrap;
+    if (toggle) toggle.setAttribute("aria-pressed", String(this.wrapped));
+    if (save) remember(WRAP_KEY, this.wrapped);
+    this.rowWindow.repaintAll();
+  }
+
+  // The row times are the browser's local time: the toolbar names the zone's offset (at
+  // the job's start: a job that runs across a DST change has the exact one in each tooltip).
+  _showZone() {
+    const label = this.elements["ts-zone"];
+    const started = this.boot.started_at ? new Date(this.boot.started_at) : new Date();
+    if (label) label.textContent = offsetLabel(Number.isNaN(started.getTime()) ? new Date() : started);
+  }
+
   // ---- jumping and selecting -------------------------------------------------------------
   jumpTo(seq) {
     this.rowWindow.jumpTo(seq);
+  }
+
+  // "Go to line": true when it went there; a line past the end is said, and nothing moves.
+  goToLine(seq) {
+    const last = this.full.lastSeq();
+    if (seq > last) {
+      const count = `${last.toLocaleString()} line${last === 1 ? "" : "s"}`;
+      this.notice.show(`Line ${seq} does not exist: the log has ${count}.`, "warn");
+      return false;
+    }
+    return true;
   }
 
   // Select a line (0: none) and show it in the detail panel; `jump` brings it into view.

@@ -1,5 +1,5 @@
-// Wiring of the toolbar and the page-wide keys and links: level, stream, search,
-// "only matches", go to line, timestamps, "/" to search, #L<seq> links. Each control
+// Wiring of the toolbar and the page-wide keys and links: level, stream, problems, search,
+// "only matches", go to line, timestamps, wrap, "/" to search, #L<seq> links. Each control
 // calls a method of the filters (LogFilters) or of the viewer; the pane, the detail panel
 // and the status strip wire their own controls.
 
@@ -11,14 +11,38 @@ export function lineFromHash() {
 
 // elements: the viewer's [data-lv] map; filters: LogFilters; viewer: LogViewer.
 export function bindControls({ elements, filters, viewer }) {
-  const { level, streams, q: queryInput } = elements;
-  level.addEventListener("change", () => filters.setLevel(level.value));
+  const { level, streams, problems, q: queryInput } = elements;
+  const pressStream = (value) => {
+    for (const button of streams.querySelectorAll("button[data-stream]")) {
+      const on = button.dataset.stream === value;
+      button.classList.toggle("on", on);
+      button.setAttribute("aria-pressed", String(on));
+    }
+  };
+  const showProblems = () => {
+    if (problems) problems.setAttribute("aria-pressed", String(filters.showsProblems()));
+  };
+  level.addEventListener("change", () => {
+    filters.setLevel(level.value);
+    showProblems();
+  });
   streams.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-stream]");
     if (!button) return;
-    for (const other of streams.querySelectorAll("button")) other.classList.toggle("on", other === button);
+    pressStream(button.dataset.stream);
     filters.setStream(button.dataset.stream);
+    showProblems();
   });
+  if (problems) {
+    problems.addEventListener("click", () => {
+      filters.setProblems(!filters.showsProblems());
+      if (filters.showsProblems()) {
+        level.value = "";
+        pressStream("");
+      }
+      showProblems();
+    });
+  }
   elements["search-form"].addEventListener("submit", (event) => {
     event.preventDefault();
     filters.searchOrStep(queryInput.value.trim(), 1);
@@ -38,15 +62,17 @@ export function bindControls({ elements, filters, viewer }) {
   elements["goto-form"].addEventListener("submit", (event) => {
     event.preventDefault();
     const seq = parseInt(elements.goto.value, 10);
-    if (!(seq >= 1)) return;
+    if (!(seq >= 1) || !viewer.goToLine(seq)) return;
     if (location.hash === `#L${seq}`) viewer.select(seq, { jump: true });
     else location.hash = `#L${seq}`;
   });
   const showTimes = elements["show-ts"];
   showTimes.addEventListener("change", () => viewer.showTimestamps(showTimes.checked));
+  const wrap = elements.wrap;
+  if (wrap) wrap.addEventListener("click", () => viewer.setWrap(!viewer.isWrapped()));
   window.addEventListener("hashchange", () => {
     const seq = lineFromHash();
-    if (seq) viewer.select(seq, { jump: true });
+    if (seq && viewer.goToLine(seq)) viewer.select(seq, { jump: true });
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "/" && !event.target.closest("input, textarea, select")) {

@@ -1,6 +1,6 @@
 // The detail panel under the pane: one selected line in full (the row shows at most
 // 2000 characters), its metadata, Copy (plain text, no ANSI) and Close.
-import { ansiToHtml, applyAnsiStyles, openLinksElsewhere, plainText } from "./lv-render.js";
+import { ansiToHtml, applyAnsiStyles, fullTime, openLinksElsewhere, plainText } from "./lv-render.js";
 
 export class DetailPanel {
   // elements: the viewer's [data-lv] map (detail, detail-meta, detail-text, detail-copy,
@@ -28,7 +28,7 @@ export class DetailPanel {
 
   show(line) {
     const tags = [line.host && `host ${line.host}`, line.task && `task ${line.task}`, line.event].filter(Boolean);
-    this.meta.textContent = [`#${line.seq}`, line.ts, line.level, line.stream, ...tags].join(" · ");
+    this.meta.textContent = [`#${line.seq}`, fullTime(line), line.level, line.stream, ...tags].join(" · ");
     this.text.innerHTML = ansiToHtml(line.message); // ansi_up escapes every character
     applyAnsiStyles(this.text);
     openLinksElsewhere(this.text);

@@ -1,9 +1,11 @@
-// Level/stream filters and the search, run against the logs API.
+// Level/stream filters, the problems view and the search, run against the logs API.
+//  The problems view is a preset: WARNING and above OR stderr (`problems=true`); it
+//  replaces the level and stream filters, and choosing either of those ends it.
 //  A filter (level, stream, or "only matches" with a query) shows an exact ListSource
 //  from the API, kept up to date with live lines; no filter shows the full log again.
 //  A search asks the API for the matching seqs (LogSearch keeps them), highlights them in
 //  the rows and moves between them with next/previous.
-// Owns: level, stream, onlyMatches, the current list, the hits label. Talks to the row
+// Owns: level, stream, problems, onlyMatches, the current list, the hits label. Talks to the row
 // window (RowWindow) through its methods and tells the viewer which source to show.
 import { ListSource } from "./lv-sources.js";
 import { MAX_HITS } from "./lv-search.js";
@@ -16,17 +18,34 @@ export class LogFilters {
     Object.assign(this, { api, search, rows, notice, hitsLabel, onSource });
     this.level = "";
     this.stream = "";
+    this.problems = false;
     this.onlyMatches = false;
     this.list = null; // the ListSource shown, null when the full log is
   }
 
   setLevel(level) {
     this.level = level;
+    if (level) this.problems = false;
     this.refilter();
   }
 
   setStream(stream) {
     this.stream = stream;
+    if (stream) this.problems = false;
+    this.refilter();
+  }
+
+  showsProblems() {
+    return this.problems;
+  }
+
+  // On: only problems (the level and stream filters are cleared); off: every line.
+  setProblems(on) {
+    this.problems = Boolean(on);
+    if (this.problems) {
+      this.level = "";
+      this.stream = "";
+    }
     this.refilter();
   }
 
@@ -46,7 +65,7 @@ export class LogFilters {
   async refilter({ rerunSearch = true } = {}) {
     const anchor = this.rows.isFollowing() ? 0 : this.rows.anchorSeq();
     const query = this.search.query();
-    const filtered = this.level || this.stream || (this.onlyMatches && query);
+    const filtered = this.level || this.stream || this.problems || (this.onlyMatches && query);
     if (!filtered) {
       this.list = null;
       this.onSource(null);
@@ -57,6 +76,7 @@ export class LogFilters {
         filter: {
           level: this.level,
           stream: this.stream,
+          problems: this.problems,
           q: this.onlyMatches ? query : "",
           re: this.onlyMatches ? this.search.regex() : null,
         },
@@ -98,7 +118,13 @@ export class LogFilters {
     this.hitsLabel.textContent = "searching…";
     let res;
     try {
-      res = await this.api.logs({ q: text, level: this.level, stream: this.stream, tail: MAX_HITS });
+      res = await this.api.logs({
+        q: text,
+        level: this.level,
+        stream: this.stream,
+        problems: this.problems ? "true" : "",
+        tail: MAX_HITS,
+      });
     } catch (err) {
       if (this.search.isStale(token)) return;
       this._showHits(err.message, true);
@@ -115,7 +141,7 @@ export class LogFilters {
       this.rows.scheduleRender();
       return;
     }
-    this._goto(this.search.first(this.rows.topSeq(), this.rows.isFollowing()));
+    this._goto(this.search.first(this.rows.topSeq()));
   }
 
   step(delta) {

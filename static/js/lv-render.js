@@ -1,6 +1,7 @@
 // Turning a line into a row: ANSI colours via the vendored ansi_up (which HTML-escapes
 // all text), search highlights, timestamps. Nothing here puts unescaped output in the DOM.
 import { AnsiUp } from "../vendor/ansi_up/ansi_up.js";
+import { localDay, localTime, offsetLabel, utcText } from "./clock.js";
 
 const MAX_ROW_CHARS = 2000; // the row shows this much; the detail panel shows the whole line
 const HTML_CACHE_MAX = 4000;
@@ -142,6 +143,15 @@ export function highlight(el, re) {
 
 const pad = (number, width = 2) => String(number).padStart(width, "0");
 const shortTimes = new WeakMap(); // line → "HH:MM:SS.mmm", computed once per line
+
+// A row's time in full, for its tooltip: the local date and time with the zone's offset
+// (the column shows the same clock, shortened), then UTC.
+export function fullTime(line) {
+  const date = new Date(line.ts);
+  if (Number.isNaN(date.getTime())) return "";
+  const millis = pad(date.getMilliseconds(), 3);
+  return `${localDay(date)} ${localTime(date)}.${millis} ${offsetLabel(date)} (${utcText(date)})`;
+}
 
 export function shortTime(line) {
   let text = shortTimes.get(line);

@@ -1,6 +1,14 @@
 // One row of the log pane: line number, time, host, message. The virtual list reuses a
 // few rows for whatever lines are in view; a row skips repainting when nothing changed.
-import { applyAnsiStyles, highlight, isTruncated, openLinksElsewhere, rowHtml, shortTime } from "./lv-render.js";
+import {
+  applyAnsiStyles,
+  fullTime,
+  highlight,
+  isTruncated,
+  openLinksElsewhere,
+  rowHtml,
+  shortTime,
+} from "./lv-render.js";
 
 function part(tag, className) {
   const el = document.createElement(tag);
@@ -57,7 +65,7 @@ export class LogRow {
     this.element.className = className;
     this._showSeq(seq);
     this.time.textContent = shortTime(line);
-    this.time.title = line.ts;
+    this.time.title = fullTime(line);
     this.host.textContent = line.host || "";
     const html = rowHtml(line);
     this.message.innerHTML = html; // ansi_up escapes every character of the output

@@ -13,13 +13,14 @@ export class RowWindow {
   // paint(row, index): fill a LogRow with row `index` of the source.
   // emptyText(): what the empty pane says. onRender(): after every render.
   // onFollow(on): follow mode changed. onPick(seq): the user clicked a line.
-  constructor({ elements, source, paint, emptyText, onRender, onFollow, onPick }) {
+  // wrapped(): long lines wrap, so a row may be taller than one line (see render()).
+  constructor({ elements, source, paint, emptyText, onRender, onFollow, onPick, wrapped = () => false }) {
     this.pane = elements.pane;
     this.spacer = elements.spacer;
     this.rowBox = elements.rows;
     this.followButton = elements.follow;
     this.emptyBox = elements.empty;
-    Object.assign(this, { source, paint, emptyText, onRender, onFollow, onPick });
+    Object.assign(this, { source, paint, emptyText, onRender, onFollow, onPick, wrapped });
     this.following = true;
     this.rows = []; // the LogRow pool, in display order
     this.rowHeight = 18;
@@ -30,6 +31,7 @@ export class RowWindow {
     this.frame = 0;
     this.ensureTimer = 0;
     this.ensureRange = [0, 0];
+    this.extra = 0; // wrapped rows: the height they add beyond one line each
   }
 
   start() {
@@ -113,6 +115,11 @@ export class RowWindow {
     if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
   }
 
+  // The rows' layout changed (wrapping on or off): place them again.
+  repaintAll() {
+    this.scheduleRender();
+  }
+
   render() {
     this.frame = 0;
     const pane = this.pane;
@@ -131,6 +138,7 @@ export class RowWindow {
       if (k < visible) this.paint(this.rows[k], first + k);
       else this.rows[k].hide();
     }
+    this._fitWrapped(visible, first + visible >= count);
     this.first = first;
     this.visibleCount = visible;
     this.followButton.hidden = this.following || count * this.rowHeight <= pane.clientHeight;
@@ -138,6 +146,30 @@ export class RowWindow {
     if (count === 0) this.emptyBox.textContent = this.emptyText();
     this._scheduleEnsure(first, first + visible);
     this.onRender();
+  }
+
+  // Wrapped rows: scrolling still moves one row per row height, whatever a row's height.
+  // The spacer grows by what the rows in view add beyond one line each (so they can be
+  // scrolled to), and at the very end the last row sits at the bottom of the pane.
+  _fitWrapped(visible, reachesEnd) {
+    if (!this.wrapped()) {
+      if (this.extra) {
+        this.extra = 0;
+        this._layout();
+      }
+      return;
+    }
+    const pane = this.pane;
+    const height = visible ? this.rowBox.getBoundingClientRect().height : 0;
+    const extra = Math.max(0, Math.ceil(height - visible * this.rowHeight));
+    if (extra !== this.extra) {
+      this.extra = extra;
+      this._layout();
+    }
+    const atEnd = this.following || pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 1;
+    if (reachesEnd && atEnd && height > pane.clientHeight) {
+      this.rowBox.style.transform = `translateY(${pane.scrollTop + pane.clientHeight - height}px)`;
+    }
   }
 
   _bind() {
@@ -184,7 +216,7 @@ export class RowWindow {
 
   _layout() {
     const count = this.source.count();
-    const height = Math.min(count * this.rowHeight, MAX_SCROLL_PX);
+    const height = Math.min(count * this.rowHeight + this.extra, MAX_SCROLL_PX);
     if (height !== this.spacerHeight) {
       this.spacerHeight = height;
       this.spacer.style.height = `${height}px`;

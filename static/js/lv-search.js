@@ -82,11 +82,11 @@ export class LogSearch {
     return true;
   }
 
-  // The first match: the first one at or below `topSeq`, the last one when following
-  // (or when none is below). Returns its seq.
-  first(topSeq, following) {
+  // The first match from the top of the view down (`topSeq`), like "next" does; the very
+  // first match when none is below. Returns its seq.
+  first(topSeq) {
     const below = this.hits.findIndex((seq) => seq >= topSeq);
-    return this._goto(following || below < 0 ? this.hits.length - 1 : below);
+    return this._goto(below < 0 ? 0 : below);
   }
 
   // Next (+1) or previous (-1) match, wrapping around. Returns its seq, 0 when none.

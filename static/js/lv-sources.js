@@ -183,8 +183,13 @@ export function levelIndex(level) {
   return index < 0 ? 1 : index;
 }
 
+// The problems view (jobs/log/reader.py is_problem): WARNING and above, or stderr.
+export function isProblem(line) {
+  return levelIndex(line.level) >= levelIndex("WARNING") || line.stream === "stderr";
+}
+
 export class ListSource {
-  // filter: {level, stream, q, re}; `re` is the browser's version of q (null when the
+  // filter: {level, stream, problems, q, re}; `re` is the browser's version of q (null when the
   // expression only works server-side, then live lines are not added).
   // onGrew(prepended): earlier lines were loaded in front of the list.
   constructor({ api, filter, onGrew }) {
@@ -253,9 +258,10 @@ export class ListSource {
   }
 
   matches(line) {
-    const { level, stream, q, re } = this.filter;
+    const { level, stream, problems, q, re } = this.filter;
     if (level && levelIndex(line.level) < levelIndex(level)) return false;
     if (stream && line.stream !== stream) return false;
+    if (problems && !isProblem(line)) return false;
     if (q) {
       if (!re) return false;
       re.lastIndex = 0;
@@ -265,7 +271,8 @@ export class ListSource {
   }
 
   params() {
-    return { level: this.filter.level, stream: this.filter.stream, q: this.filter.q };
+    const { level, stream, problems, q } = this.filter;
+    return { level, stream, q, problems: problems ? "true" : "" };
   }
 
   async load() {

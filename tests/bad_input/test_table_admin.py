@@ -160,10 +160,10 @@ ROWS = table(
     ),
     Row(
         "admin",
-        "server-tags-not-json",
+        "server-tags-broken-list",
         Visit("post", "/admin/servers/server/add/", {**SERVER_FORM, "tags": "[unclosed"}),
         200,
-        "Enter a valid JSON",
+        "Tags are separated by commas",
         _no_server,
     ),
     Row("admin", "job-change-unknown-id", Visit("get", "/admin/jobs/job/999999/change/"), 302, "doesn’t exist"),

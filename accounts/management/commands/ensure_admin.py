@@ -34,6 +34,10 @@ class Command(BaseCommand):
                     "LIVCHAT_ADMIN_PASSWORD is refused: " + " ".join(exc.messages) + " No account was created."
                 ) from None
         users.create_superuser(username=username, email="", password=password)
-        shown = "(from LIVCHAT_ADMIN_PASSWORD)" if given else password
-        self.stdout.write(self.style.SUCCESS(f"Created admin account: user '{username}', password {shown}"))
-        self.stdout.write("This password is shown only once.")
+        if given:
+            self.stdout.write(
+                self.style.SUCCESS(f"Created admin account: user '{username}', password from LIVCHAT_ADMIN_PASSWORD.")
+            )
+            return
+        self.stdout.write(self.style.SUCCESS(f"Created admin account: user '{username}', password {password}"))
+        self.stdout.write("This password is shown only once: note it now.")

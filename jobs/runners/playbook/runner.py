@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 
 from jobs import services
+from jobs.log.capture import about_host
 from jobs.log.sink import JobSink
 from jobs.models import Job, JobStatus
 from jobs.runners import Outcome
@@ -131,7 +132,8 @@ async def _preflight(servers: list[Server]) -> list[_Host]:
             return host
         async with limit:
             try:
-                conn, seen = await ssh.connect(target)
+                with about_host(server.name):
+                    conn, seen = await ssh.connect(target)
             except ssh.SshError as exc:
                 host.error, host.logged = str(exc), isinstance(exc, ssh.HostKeyChanged)
                 return host
@@ -229,15 +231,10 @@ def _outcome(job, playbook: str, mapper: EventMapper, stop: _Stop, status: str, 
         return Outcome(status=JobStatus.TIMED_OUT, error=f"Timed out after {job.timeout} s.", result=result)
     bad = {h: r for h, r in recap.items() if r["failed"] or r["unreachable"]}
     if bad:
-        parts = [
-            f"{h} ({'unreachable' if r['unreachable'] else _plural(r['failed'], 'failed task')})"
-            for h, r in bad.items()
-        ]
-        error = "Failed on " + ", ".join(parts) + "."
-        detail = refused.get(next(iter(bad))) or (mapper.failures[0] if mapper.failures else "")
         if not rc:  # hosts refused before ansible ran: report ansible's own codes, not 0
             rc = 4 if any(r["unreachable"] for r in bad.values()) else 2
-        return Outcome(status=JobStatus.FAILED, exit_code=rc, error=f"{error} {detail}".strip(), result=result)
+        error = failure_summary(bad, refused=refused, failures=mapper.failures)
+        return Outcome(status=JobStatus.FAILED, exit_code=rc, error=error, result=result)
     if rc != 0 or status != "successful":
         detail = mapper.last_error_line or "see the log"
         return Outcome(
@@ -247,6 +244,30 @@ def _outcome(job, playbook: str, mapper: EventMapper, stop: _Stop, status: str, 
             result=result,
         )
     return Outcome(status=JobStatus.SUCCEEDED, exit_code=rc, result=result)
+
+
+def failure_summary(bad: dict, *, refused: dict, failures: list[str]) -> str:
+    """One reason per failed host: "Failed on 2 servers: web1: unreachable: …; web2: task: msg."
+
+    A host refused before Ansible ran gives that reason; a host whose task failed gives its
+    first failure ("host: task: message", from the event mapper); otherwise its recap counts."""
+    reasons = []
+    for host, counts in bad.items():
+        first = next((f for f in failures if f.startswith(f"{host}: ")), "")
+        if host in refused:
+            reason = _without_name(host, refused[host])
+        elif first:
+            reason = first[len(host) + 2 :]
+            if counts["failed"] > 1:
+                reason += f" (and {_plural(counts['failed'] - 1, 'more failed task')})"
+        elif counts["unreachable"]:
+            reason = "unreachable"
+        else:
+            reason = _plural(counts["failed"], "failed task")
+        reasons.append(f"{host}: {reason.rstrip('.')}")
+    if len(reasons) == 1:
+        return f"Failed on {reasons[0]}."
+    return f"Failed on {len(reasons)} servers: " + "; ".join(reasons) + "."
 
 
 def _recap_with_refused(recap: dict, refused: dict) -> dict:
@@ -259,7 +280,12 @@ def _recap_with_refused(recap: dict, refused: dict) -> dict:
 def _refused_message(refused: dict) -> str:
     if len(refused) == 1:
         return next(iter(refused.values()))
-    return "No server could be used: " + " | ".join(refused.values())
+    reasons = [f"{host}: {_without_name(host, reason).rstrip('.')}" for host, reason in refused.items()]
+    return "No server could be used: " + "; ".join(reasons) + "."
+
+
+def _without_name(host: str, reason: str) -> str:
+    return reason[len(host) + 2 :] if reason.startswith(f"{host}: ") else reason
 
 
 def _plural(n: int, word: str) -> str:

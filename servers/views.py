@@ -1,0 +1,187 @@
+"""LivChat's own server pages: add, edit (with "Test connection"), re-pin the host key.
+
+The list and the server page live in jobs/views.py (they count and start jobs); these pages
+change servers and never import jobs. Every action needs the "manage servers" permission.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from accounts.decorators import permission_required
+from accounts.permissions import Action, check
+from servers import probe, services
+from servers.forms import RepinForm, ServerForm
+from servers.models import Server
+from servers.ssh import SshError
+
+
+def _server_or_404(request, name: str) -> Server:
+    server = get_object_or_404(Server.objects.select_related("credential"), name=name)
+    check(request.user, Action.MANAGE_SERVERS, server=server)
+    return server
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@permission_required(Action.MANAGE_SERVERS)
+@require_http_methods(["GET", "POST"])
+def add(request):
+    return _server_form(request, server=None)
+
+
+@permission_required(Action.MANAGE_SERVERS)
+@require_http_methods(["GET", "POST"])
+def edit(request, name: str):
+    return _server_form(request, server=_server_or_404(request, name))
+
+
+def _server_form(request, *, server: Server | None):
+    if request.method != "POST":
+        return _render_form(request, ServerForm(server=server), server=server)
+    testing = request.POST.get("action") == "test"
+    form = ServerForm(request.POST, request.FILES, server=server, testing=testing)
+    if testing:
+        return _test_connection(request, form, server=server)
+    if not form.is_valid():
+        return _render_form(request, form, server=server, status=400)
+    try:
+        saved = _save(request, form, server=server)
+    except services.ServerInputError as exc:
+        form.add_error(None, str(exc))
+        return _render_form(request, form, server=server, status=400)
+    except SshError as exc:  # the pin lost a race (moved or re-pinned meanwhile)
+        form.add_error(None, str(exc))
+        return _render_form(request, form, server=server, status=409)
+    verb = "Added" if server is None else "Saved"
+    pinned = f" Host key {saved.host_key_fingerprint} pinned." if saved.host_key else ""
+    if not saved.host_key:
+        pinned = " Its host key will be pinned on the first connection."
+    messages.success(request, f"{verb} server {saved.name}.{pinned}")
+    return redirect(reverse("jobs:server", args=[saved.name]))
+
+
+def _save(request, form: ServerForm, *, server: Server | None) -> Server:
+    data = form.cleaned_data
+    pin = data["pin"]
+    fields = {**form.server_fields(), **form.secrets(), "actor": request.user, "via": "web"}
+    if pin is not None:
+        fields["host_key_fingerprint"] = pin[1]  # the first contact must present this key, whatever happens next
+    if server is None:
+        saved = services.create_server(name=data["name"], **fields)
+    else:
+        saved = services.update_server(server=server, **fields)
+    if pin is not None:
+        services.pin_confirmed_key(server=saved, public_key=pin[0], fingerprint=pin[1])
+        saved.refresh_from_db()
+    return saved
+
+
+def _test_connection(request, form: ServerForm, *, server: Server | None):
+    as_json = _wants_json(request)
+    if not form.is_valid():
+        if as_json:
+            errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+            first = next(iter(errors.values()))[0]
+            return JsonResponse({"ok": False, "error": first, "errors": errors}, status=400)
+        return _render_form(request, form, server=server, status=400)
+    data = form.cleaned_data
+    secrets = services.stored_secrets(server)
+    secrets.update({k: v for k, v in form.secrets().items() if v})
+    same_address = server is not None and not form.moved()
+    try:
+        report = probe.try_connection(
+            host=data["host"],
+            port=data["port"],
+            username=data["username"],
+            name=(server.name if server else data.get("name")) or "the server",
+            pinned_key=server.host_key if same_address else "",
+            confirmed_fingerprint=data.get("host_key_fingerprint", "") if data.get("confirm_fingerprint") else "",
+            **secrets,
+        )
+    except SshError as exc:
+        if as_json:
+            return JsonResponse({"ok": False, "error": str(exc)})
+        return _render_form(request, form, server=server, test_error=str(exc))
+    if as_json:
+        return JsonResponse(report.as_json())
+    return _render_form(request, _retested(form, report), server=server, report=report)
+
+
+def _retested(form: ServerForm, report: probe.ConnectionReport) -> ServerForm:
+    """The form again, holding the key just seen; confirmation stays only for that same key.
+    Secrets are not sent back: the page asks for them again."""
+    data = form.data.copy()
+    confirmed = data.get("host_key_fingerprint") == report.fingerprint and data.get("confirm_fingerprint")
+    data.update({"host_key": report.public_key, "host_key_fingerprint": report.fingerprint})
+    data["probed_address"] = report.address
+    for key in ("private_key", "passphrase", "password"):
+        data[key] = ""
+    if not confirmed:
+        data.pop("confirm_fingerprint", None)
+    return ServerForm(data, server=form.server, testing=True)
+
+
+def _render_form(request, form: ServerForm, *, server: Server | None, status: int = 200, **extra):
+    context = {
+        "nav": "servers",
+        "form": form,
+        "server": server,
+        "needs_pin_choice": server is None or not server.host_key,
+        "secrets_asked_again": "report" in extra or "test_error" in extra,
+        **extra,
+    }
+    return render(request, "servers/form.html", context, status=status)
+
+
+@permission_required(Action.MANAGE_SERVERS)
+@require_http_methods(["GET", "POST"])
+def repin(request, name: str):
+    server = _server_or_404(request, name)
+    context = {"nav": "servers", "server": server}
+    try:
+        seen = probe.probe_host(host=server.host, port=server.port, username=server.username, name=server.name)
+    except SshError as exc:
+        return render(request, "servers/repin.html", {**context, "probe_error": str(exc)})
+    context.update(seen=seen, key_type=seen.public_key.split(None, 1)[0])
+    context["same"] = seen.fingerprint in services.fingerprints_of(server.host_key)
+    if request.method != "POST":
+        initial = {"old_fingerprint": server.host_key_fingerprint, "new_fingerprint": seen.fingerprint}
+        return render(request, "servers/repin.html", {**context, "form": RepinForm(initial=initial)})
+    form = RepinForm(request.POST)
+    form.is_valid()
+    confirmed = form.cleaned_data.get("new_fingerprint")
+    if confirmed != seen.fingerprint:
+        problem = (
+            f"The host now presents {seen.fingerprint}, not the key you confirmed ({confirmed or 'none'}). "
+            "Nothing was changed: compare the fingerprints again."
+        )
+        return _repin_refused(request, context, problem)
+    try:
+        changed = services.repin_host_key(
+            server=server,
+            seen=seen,
+            old_fingerprint=form.cleaned_data.get("old_fingerprint", ""),
+            actor=request.user,
+            via="web",
+        )
+    except (services.ServerInputError, SshError) as exc:
+        return _repin_refused(request, context, str(exc))
+    if changed:
+        messages.success(request, f"Pinned the new host key of {server.name}: {seen.fingerprint}.")
+    else:
+        messages.info(request, f"{server.name} presents the pinned key already; nothing was changed.")
+    return redirect(reverse("jobs:server", args=[server.name]))
+
+
+def _repin_refused(request, context: dict, problem: str):
+    server = Server.objects.get(pk=context["server"].pk)
+    initial = {"old_fingerprint": server.host_key_fingerprint, "new_fingerprint": context["seen"].fingerprint}
+    context.update(server=server, problem=problem, form=RepinForm(initial=initial))
+    return render(request, "servers/repin.html", context, status=409)

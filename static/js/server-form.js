@@ -1,0 +1,201 @@
+// The "Add server" / "Edit server" page: tag chips, and "Test connection" without a reload.
+//
+// Without this module the page still works: tags are a comma-separated text field and
+// "Test connection" is a plain form post. With it, the real tags input stays the value that is
+// submitted (chips only edit it), and the test posts the same form data asking for JSON, so
+// typed secrets stay in the page. For tests the page exposes `window.livchatServerForm`.
+
+import { csrfToken } from "./common.js";
+
+const form = document.getElementById("server-form");
+if (form) {
+  const tagChips = setupTagChips(form.querySelector("input[name=tags]"));
+  const hostKey = setupConnectionTest(form, () => tagChips.flush());
+  window.livchatServerForm = { tags: () => tagChips.values(), lastTest: () => hostKey.last() };
+}
+
+// ---- tags --------------------------------------------------------------------------------
+function splitTags(text) {
+  return text.split(",").map((t) => t.trim()).filter(Boolean);
+}
+
+function setupTagChips(input) {
+  if (!input) return { values: () => [], flush: () => {} };
+  const tags = [];
+  const box = document.createElement("div");
+  box.className = "chips";
+  box.dataset.chips = "tags";
+  const list = document.createElement("span");
+  list.className = "chip-list";
+  const entry = document.createElement("input");
+  entry.type = "text";
+  entry.className = "chip-entry";
+  entry.id = `${input.id}-entry`;
+  entry.placeholder = "type a tag, then Enter or comma";
+  entry.autocomplete = "off";
+  entry.setAttribute("aria-label", "New tag");
+  box.append(list, entry);
+  input.hidden = true;
+  input.after(box);
+  const label = document.querySelector(`label[for="${input.id}"]`);
+  if (label) label.htmlFor = entry.id;
+
+  function sync() {
+    input.value = tags.join(", ");
+    list.replaceChildren(...tags.map(chip));
+  }
+
+  function chip(tag) {
+    const el = document.createElement("span");
+    el.className = "chip";
+    el.dataset.tag = tag;
+    const text = document.createElement("span");
+    text.textContent = tag;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "chip-remove";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Remove tag ${tag}`);
+    remove.addEventListener("click", () => {
+      tags.splice(tags.indexOf(tag), 1);
+      sync();
+      entry.focus();
+    });
+    el.append(text, remove);
+    return el;
+  }
+
+  function add(text) {
+    for (const tag of splitTags(text)) if (!tags.includes(tag)) tags.push(tag);
+    sync();
+  }
+
+  function flush() {
+    if (entry.value.trim()) add(entry.value);
+    entry.value = "";
+  }
+
+  entry.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === ",") {
+      event.preventDefault(); // Enter would submit the form
+      flush();
+    } else if (event.key === "Backspace" && !entry.value && tags.length) {
+      tags.pop();
+      sync();
+    }
+  });
+  entry.addEventListener("input", () => {
+    if (entry.value.includes(",")) flush(); // pasted "web, test"
+  });
+  entry.addEventListener("blur", flush);
+  input.form.addEventListener("submit", flush);
+  add(input.value);
+  return { values: () => [...tags], flush };
+}
+
+// ---- test connection -----------------------------------------------------------------------
+function setupConnectionTest(form, beforeSend) {
+  const button = document.getElementById("test-connection");
+  const status = document.getElementById("test-status");
+  const error = document.getElementById("test-error");
+  const result = document.getElementById("hostkey-result");
+  const confirm = form.querySelector("input[name=confirm_fingerprint]");
+  const confirmLine = document.getElementById("confirm-line");
+  const hidden = (name) => form.querySelector(`input[name=${name}]`);
+  const show = (id, text) => {
+    const el = document.getElementById(id);
+    if (el) el.textContent = text;
+    return el;
+  };
+  let last = null;
+  let running = false;
+
+  function forget() {
+    // A new host or port: the key seen before says nothing about it.
+    for (const name of ["host_key", "host_key_fingerprint", "probed_address"]) hidden(name).value = "";
+    if (confirm) confirm.checked = false;
+    result.hidden = true;
+    last = null;
+  }
+
+  function render(data) {
+    last = data;
+    error.hidden = true;
+    const changed = hidden("host_key_fingerprint").value !== data.fingerprint;
+    hidden("host_key").value = data.public_key;
+    hidden("host_key_fingerprint").value = data.fingerprint;
+    hidden("probed_address").value = data.address;
+    if (changed && confirm) confirm.checked = false;
+    show("hk-address", data.address);
+    show("hk-type", data.key_type);
+    show("hk-fingerprint", data.fingerprint);
+    const match = document.getElementById("hk-match");
+    match.hidden = data.matches_pin === null;
+    match.textContent = data.matches_pin ? "This is the pinned key." : "This is not the pinned key.";
+    if (confirmLine) confirmLine.hidden = data.matches_pin !== null;
+    const login = show("login-result", data.logged_in_as ? `Logged in as ${data.logged_in_as}.` : data.problem);
+    login.dataset.state = data.logged_in_as ? "ok" : data.login_tried ? "failed" : "waiting";
+    result.hidden = false;
+  }
+
+  async function run() {
+    if (running) return;
+    running = true;
+    button.disabled = true;
+    status.textContent = "Connecting…";
+    beforeSend();
+    const body = new FormData(form);
+    body.set("action", "test");
+    try {
+      // Not form.action: the submit buttons are named "action", which shadows that property.
+      const response = await fetch(form.getAttribute("action") || location.href, {
+        method: "POST",
+        body,
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken(form) },
+      });
+      let data = {};
+      try {
+        data = await response.json();
+      } catch {
+        data = { ok: false, error: `The test failed (HTTP ${response.status}).` };
+      }
+      if (data.ok) {
+        render(data);
+        status.textContent = "";
+      } else {
+        error.textContent = data.error || "The test failed.";
+        error.hidden = false;
+        status.textContent = "";
+      }
+      form.dispatchEvent(new CustomEvent("livchat:connection-tested", { detail: data }));
+    } catch (exc) {
+      error.textContent = `The test could not be sent: ${exc.message}`;
+      error.hidden = false;
+      status.textContent = "";
+    } finally {
+      running = false;
+      button.disabled = false;
+    }
+  }
+
+  button.addEventListener("click", (event) => {
+    event.preventDefault();
+    run();
+  });
+  // Confirming the fingerprint is what allows the login: test it right away.
+  if (confirm) {
+    confirm.addEventListener("change", () => {
+      if (confirm.checked && hidden("host_key_fingerprint").value) run();
+    });
+  }
+  for (const name of ["host", "port"]) {
+    const input = form.querySelector(`input[name=${name}]`);
+    let before = input.value;
+    input.addEventListener("change", () => {
+      if (input.value !== before && hidden("host_key_fingerprint").value) forget();
+      before = input.value;
+    });
+  }
+  return { last: () => last };
+}
