@@ -30,6 +30,7 @@ PLAN: list[tuple[str, dict | None]] = [
     ("live.py", {"REDIS_URL": REDIS}),
     ("browser.py", {"REDIS_URL": REDIS}),
     ("playbook.py", {}),
+    ("mcp.py", {}),
 ]
 
 

@@ -94,8 +94,8 @@ def _pinned_keys(target: Target) -> list[asyncssh.SSHKey]:
         return [asyncssh.import_public_key(line) for line in target.host_key.splitlines() if line.strip()]
     except (asyncssh.KeyImportError, ValueError):
         raise SshError(
-            f"The pinned host key of {target.name} cannot be read. Re-pin it with "
-            f"`manage.py add_server {target.name} --reset-host-key`."
+            f"The pinned host key of {target.name} cannot be read. Re-pin it on the server page "
+            f"(/servers/{target.name}/repin/) or with `manage.py add_server {target.name} --reset-host-key`."
         ) from None
 
 
@@ -257,8 +257,8 @@ async def _host_key_changed(target: Target, pinned: list[asyncssh.SSHKey]) -> Ho
         got = "unknown (the server did not offer a key of the pinned type)"
     message = (
         f"Host key of {target.name} ({_printable(target.host)}:{target.port}) has changed: pinned {expected}, "
-        f"server now offers {got}. Refusing to connect. If the change is expected, re-pin with "
-        f"`manage.py add_server {target.name} --reset-host-key`."
+        f"server now offers {got}. Refusing to connect. If the change is expected, re-pin on the server page "
+        f"(/servers/{target.name}/repin/) or with `manage.py add_server {target.name} --reset-host-key`."
     )
     logger.error(message)
     return HostKeyChanged(message)

@@ -111,7 +111,9 @@ rememberZone();
 localizeClocks();
 const zoneNote = document.getElementById("clock-zone");
 if (zoneNote) {
-  zoneNote.textContent = `times in ${viewerZone()} (${offsetLabel(new Date())})`;
+  const zone = viewerZone();
+  const offset = offsetLabel(new Date());
+  zoneNote.textContent = zone === offset ? `times in ${zone}` : `times in ${zone} (${offset})`;
 }
 // "3 minutes ago" stays true while a page is open.
 setInterval(() => {

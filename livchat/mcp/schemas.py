@@ -1,0 +1,127 @@
+"""The typed output of every MCP tool (published as each tool's output schema)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Line(BaseModel):
+    seq: int
+    stream: str = Field(description="stdout, stderr or system (LivChat's own lines)")
+    level: str = Field(description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    text: str = Field(description="the line, ANSI escapes removed")
+    host: str | None = Field(None, description="playbook lines: the host")
+    task: str | None = Field(None, description="playbook lines: the task")
+    cut: bool | None = Field(None, description="true when the line was shortened to fit")
+
+
+class Summary(BaseModel):
+    total_lines: int
+    error_lines: int = Field(description="lines at ERROR or CRITICAL")
+    warning_lines: int
+    stderr_lines: int
+    duration_s: float | None = Field(None, description="seconds from start to end (or to now while it runs)")
+
+
+class HostRecap(BaseModel):
+    ok: int = 0
+    changed: int = 0
+    unreachable: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+
+class FailedTask(BaseModel):
+    host: str
+    task: str
+    message: str
+
+
+class Recap(BaseModel):
+    hosts: dict[str, HostRecap]
+    failed_tasks: list[FailedTask]
+
+
+class JobPage(BaseModel):
+    job_id: str
+    status: str = Field(description="pending, running, succeeded, failed, cancelled or timed_out")
+    exit_code: int | None
+    error: str = Field(description="why the job failed, in words (empty when it did not)")
+    current_step: str
+    progress: int = Field(description="0-100")
+    lines: list[Line]
+    next_seq: int = Field(description="pass as after_seq to get_job or wait_job to read on from here")
+    has_more: bool = Field(description="more matching lines exist beyond this page")
+    omitted: int = Field(description="lines left out between the head and the tail to respect max_bytes")
+    omitted_from_seq: int | None = None
+    omitted_to_seq: int | None = None
+    truncated: bool = Field(description="some line was cut to fit")
+    summary: Summary
+    recap: Recap | None = Field(None, description="playbook jobs that ran: the per-host recap")
+    hint: str | None = Field(None, description="what to call next to read what this answer left out")
+
+
+class ServerInfo(BaseModel):
+    name: str
+    host: str
+    port: int
+    username: str
+    tags: list[str]
+    description: str
+    host_key_pinned: bool = Field(description="the host key is pinned; a changed key fails the job")
+
+
+class ServerList(BaseModel):
+    servers: list[ServerInfo]
+
+
+class PlaybookInfo(BaseModel):
+    name: str
+    source: str
+    description: str
+
+
+class PlaybookList(BaseModel):
+    playbooks: list[PlaybookInfo]
+
+
+class JobInfo(BaseModel):
+    job_id: str
+    type: str
+    status: str
+    servers: list[str]
+    what: str = Field(description="the command or the playbook")
+    exit_code: int | None
+    created_at: str
+    finished_at: str | None
+    created_by: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobInfo]
+
+
+class Match(BaseModel):
+    seq: int
+    line: Line
+    before: list[Line] = Field(default_factory=list)
+    after: list[Line] = Field(default_factory=list)
+
+
+class SearchResult(BaseModel):
+    job_id: str
+    pattern: str
+    matches: list[Match]
+    has_more: bool = Field(description="more matches exist after the last one; pass its seq as after_seq")
+    next_seq: int | None
+    truncated: bool = Field(description="matches were left out to respect max_bytes")
+
+
+class RecapResult(BaseModel):
+    job_id: str
+    status: str
+    playbook: str
+    recap: Recap | None
+    error: str

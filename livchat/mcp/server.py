@@ -1,0 +1,249 @@
+"""The MCPServer: LivChat's tools for AI agents, their input and output schemas and annotations.
+
+One builder serves both transports: `build_server(user=...)` acts for one fixed user (stdio,
+`manage.py mcp --user NAME`, and tests); `build_server()` acts for the user the HTTP request's
+bearer token names (livchat/mcp/http.py). Every tool returns typed structured content and a
+short text rendering.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from jobs.log import reader
+from jobs.models import JobStatus
+from livchat.mcp import pages, resources, tools
+from livchat.mcp.schemas import JobList, JobPage, PlaybookList, RecapResult, SearchResult, ServerList
+
+INSTRUCTIONS = """LivChat runs shell commands and Ansible playbooks on registered servers as background jobs and
+keeps every output line. run_command / run_playbook start a job and return its result when it ends within
+wait_s, else status 'running' with its job_id: follow it with wait_job(job_id, after_seq=next_seq), read lines
+with get_job (level='ERROR' or stream='stderr' narrow it), find lines with search_job_log, stop it with
+cancel_job. Answers respect max_bytes: left-out lines are counted in `omitted` and `hint` says how to read them."""
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+WAIT = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+RUN = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
+
+JobId = Annotated[str, Field(description="a job id such as 'remote_exec-1a2b3c4d'", max_length=100)]
+ServerName = Annotated[str, Field(description="a server name from list_servers", min_length=1, max_length=100)]
+Tail = Annotated[int, Field(ge=0, le=reader.MAX_TAIL, description="how many lines at most")]
+MaxBytes = Annotated[int, Field(ge=2000, le=1_000_000, description="the most bytes this answer may hold")]
+WaitS = Annotated[float, Field(ge=0, le=300, description="seconds to wait for the job to end before answering")]
+AfterSeq = Annotated[int | None, Field(ge=0, description="read forward from this seq (next_seq of an answer)")]
+
+
+def _answer(model, data: dict, text: str) -> CallToolResult:
+    # The data as built (optional line tags absent, not null); the SDK checks it against `model`.
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def _page(data: dict) -> CallToolResult:
+    return _answer(JobPage, data, pages.render_page(data))
+
+
+# ---- the tools as agents see them ----------------------------------------------------------------
+async def list_servers(ctx: Context) -> Annotated[CallToolResult, ServerList]:
+    """The servers you may run work on (name, address, tags, whether the host key is pinned)."""
+    data = await tools.list_servers(ctx)
+    text = "\n".join(f"{s['name']}: {s['username']}@{s['host']}:{s['port']}" for s in data["servers"])
+    return _answer(ServerList, data, text or "No server you may use.")
+
+
+async def list_playbooks(ctx: Context) -> Annotated[CallToolResult, PlaybookList]:
+    """The Ansible playbooks run_playbook can run."""
+    data = await tools.list_playbooks_tool(ctx)
+    text = "\n".join(f"{p['name']}: {p['description']}" for p in data["playbooks"])
+    return _answer(PlaybookList, data, text or "No playbooks.")
+
+
+async def list_jobs(
+    ctx: Context,
+    server: Annotated[str | None, Field(description="only jobs on this server", max_length=100)] = None,
+    status: Literal[tuple(JobStatus.values)] | None = None,  # type: ignore[valid-type]
+    limit: Annotated[int, Field(ge=1, le=200)] = 20,
+) -> Annotated[CallToolResult, JobList]:
+    """Recent jobs you may see, newest first."""
+    data = await tools.list_jobs(ctx, server, status, limit)
+    text = "\n".join(f"{j['job_id']} {j['status']} on {', '.join(j['servers'])}: {j['what']}" for j in data["jobs"])
+    return _answer(JobList, data, text or "No jobs.")
+
+
+async def run_command(
+    ctx: Context,
+    server: ServerName,
+    command: Annotated[str, Field(description="a shell command", min_length=1, max_length=100_000)],
+    timeout_s: Annotated[int, Field(ge=1, le=settings.JOB_MAX_TIMEOUT, description="the job's own time limit")] = 600,
+    working_dir: Annotated[str | None, Field(max_length=4096)] = None,
+    wait_s: WaitS = 20,
+    tail: Tail = 20,
+    max_bytes: MaxBytes = 16000,
+) -> Annotated[CallToolResult, JobPage]:
+    """Run a shell command on a server as a job. Answers with its exit code and last lines when it ends
+    within wait_s, else with status 'running' and the job_id (the job goes on; wait_job follows it).
+    Progress notifications carry the latest line while it waits."""
+    return _page(await tools.run_command(ctx, server, command, timeout_s, working_dir, wait_s, tail, max_bytes))
+
+
+async def run_playbook(
+    ctx: Context,
+    playbook: Annotated[str, Field(description="a name from list_playbooks", min_length=1, max_length=200)],
+    servers: Annotated[list[str], Field(min_length=1, max_length=200, description="server names")],
+    extra_vars: dict[str, Any] | None = None,
+    check: Annotated[bool, Field(description="Ansible check mode: report, change nothing")] = False,
+    wait_s: WaitS = 20,
+    tail: Tail = 20,
+    max_bytes: MaxBytes = 16000,
+) -> Annotated[CallToolResult, JobPage]:
+    """Run an Ansible playbook on servers as a job; answers like run_command, with the recap when it ended."""
+    return _page(await tools.run_playbook(ctx, playbook, servers, extra_vars, check, wait_s, tail, max_bytes))
+
+
+async def get_job(
+    ctx: Context,
+    job_id: JobId,
+    after_seq: AfterSeq = None,
+    tail: Tail = 20,
+    level: Annotated[str | None, Field(description="minimum level: DEBUG, INFO, WARNING, ERROR")] = None,
+    stream: Annotated[str | None, Field(description="stdout, stderr or system")] = None,
+    grep: Annotated[str | None, Field(description="a regular expression lines must match", max_length=500)] = None,
+    max_bytes: MaxBytes = 16000,
+) -> Annotated[CallToolResult, JobPage]:
+    """A job's status, summary and lines: the last `tail` lines, or the first `tail` after after_seq."""
+    return _page(await tools.get_job(ctx, job_id, after_seq, tail, level, stream, grep, max_bytes))
+
+
+async def wait_job(
+    ctx: Context,
+    job_id: JobId,
+    after_seq: Annotated[int, Field(ge=0, description="the next_seq of the previous answer")] = 0,
+    timeout_s: Annotated[float, Field(ge=0, le=300, description="the longest wait, in seconds")] = 30,
+    max_bytes: MaxBytes = 16000,
+) -> Annotated[CallToolResult, JobPage]:
+    """Wait until the job ends, timeout_s passes or max_bytes of new lines arrived, then answer with the
+    lines after after_seq (head and tail when they do not all fit). Sends the latest line as progress while
+    it waits. Cancelling this call stops the waiting, never the job."""
+    return _page(await tools.wait_job(ctx, job_id, after_seq, timeout_s, max_bytes))
+
+
+async def search_job_log(
+    ctx: Context,
+    job_id: JobId,
+    pattern: Annotated[str, Field(min_length=1, max_length=500, description="a regular expression")],
+    context_lines: Annotated[int, Field(ge=0, le=10)] = 0,
+    max_matches: Annotated[int, Field(ge=1, le=500)] = 50,
+    after_seq: Annotated[int, Field(ge=0, description="search after this seq")] = 0,
+    max_bytes: MaxBytes = 16000,
+) -> Annotated[CallToolResult, SearchResult]:
+    """The lines of a job matching a regular expression, in order, with context lines around each."""
+    data = await tools.search_job_log(ctx, job_id, pattern, context_lines, max_matches, after_seq, max_bytes)
+    shown = [x for m in data["matches"] for x in [*m["before"], m["line"], *m["after"]]]
+    text = f"{len(data['matches'])} matches" + (f"; more after seq {data['next_seq']}" if data["has_more"] else "")
+    return _answer(SearchResult, data, text + ".\n" + pages.render_lines(shown))
+
+
+async def cancel_job(ctx: Context, job_id: JobId) -> Annotated[CallToolResult, JobPage]:
+    """Cancel a job: its remote process tree is killed. Answers with the final status."""
+    return _page(await tools.cancel_job(ctx, job_id))
+
+
+async def get_playbook_recap(ctx: Context, job_id: JobId) -> Annotated[CallToolResult, RecapResult]:
+    """A playbook job's recap: per host ok, changed, unreachable, failed, skipped, rescued, ignored, and the
+    failed tasks with their messages."""
+    data = await tools.get_playbook_recap(ctx, job_id)
+    lines = [
+        f"Job {data['job_id']} {data['status']}: {data['playbook']}" + (f": {data['error']}" if data["error"] else "")
+    ]
+    if data["recap"]:
+        for host, counts in data["recap"]["hosts"].items():
+            lines.append(f"{host}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+        lines += [f"failed {f['host']}: {f['task']}: {f['message']}" for f in data["recap"]["failed_tasks"]]
+    else:
+        lines.append("No recap: the playbook has not run to its end.")
+    return _answer(RecapResult, data, "\n".join(lines))
+
+
+# ---- aliases for the original clients ------------------------------------------------------------
+async def remote_bash(
+    ctx: Context,
+    server_name: ServerName,
+    command: Annotated[str, Field(min_length=1, max_length=100_000)],
+    timeout: Annotated[int, Field(ge=1, le=settings.JOB_MAX_TIMEOUT)] = 60,
+    use_job: bool = False,
+) -> Annotated[CallToolResult, JobPage]:
+    """Alias of run_command: waits up to `timeout` s (at most 300), or not at all with use_job."""
+    wait = 0 if use_job else min(timeout, 300)
+    return _page(await tools.run_command(ctx, server_name, command, timeout, None, wait, 20, 16000))
+
+
+async def get_job_status(
+    ctx: Context, job_id: JobId, tail_logs: Annotated[int, Field(ge=0, le=reader.MAX_TAIL)] = 20
+) -> Annotated[CallToolResult, JobPage]:
+    """Alias of get_job: the status and the last tail_logs lines."""
+    return _page(await tools.get_job(ctx, job_id, None, tail_logs, None, None, None, 16000))
+
+
+TOOLS = (
+    (list_servers, "list_servers", READ),
+    (list_playbooks, "list_playbooks", READ),
+    (list_jobs, "list_jobs", READ),
+    (run_command, "run_command", RUN),
+    (run_playbook, "run_playbook", RUN),
+    (get_job, "get_job", READ),
+    (wait_job, "wait_job", WAIT),
+    (search_job_log, "search_job_log", READ),
+    (cancel_job, "cancel_job", RUN),
+    (get_playbook_recap, "get_playbook_recap", READ),
+    (remote_bash, "remote-bash", RUN),
+    (get_job_status, "get-job-status", READ),
+)
+ARGUMENTS = {name: set(inspect.signature(fn).parameters) - {"ctx"} for fn, name, _ in TOOLS}
+
+
+async def refuse_unknown_arguments(ctx, call_next):
+    """A misspelt argument is an error an agent can fix, not silently ignored."""
+    if ctx.method == "tools/call" and isinstance(ctx.params, dict):
+        known = ARGUMENTS.get(ctx.params.get("name"))
+        given = ctx.params.get("arguments") or {}
+        unknown = sorted(set(given) - known) if known is not None and isinstance(given, dict) else []
+        if unknown:
+            text = (
+                f"Unknown argument(s) for {ctx.params['name']}: {', '.join(unknown)}. "
+                f"It takes: {', '.join(sorted(known)) or 'no arguments'}."
+            )
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+    result = await call_next(ctx)
+    if isinstance(result, dict) and result.get("isError"):  # the wire form of a CallToolResult
+        for block in result.get("content") or []:
+            if block.get("type") == "text" and "validation error" in block.get("text", ""):
+                block["text"] = plain_validation_error(block["text"])
+    return result
+
+
+_PYDANTIC_HEADER = re.compile(r"^Error executing tool (\S+): \d+ validation errors? for \S+$", re.MULTILINE)
+_PYDANTIC_DETAIL = re.compile(r" \[type=[^,\]]+, input_value=(.*?), input_type=[^\]]+\]$", re.MULTILINE)
+
+
+def plain_validation_error(text: str) -> str:
+    """pydantic's report in fewer words: which argument, what is wrong, what was sent."""
+    text = _PYDANTIC_HEADER.sub(r"Invalid arguments for \1:", text)
+    text = _PYDANTIC_DETAIL.sub(lambda m: f" (got {m.group(1)[:80]})", text)
+    return "\n".join(line for line in text.splitlines() if "errors.pydantic.dev" not in line)
+
+
+def build_server(*, user=None, scope: str | None = None) -> MCPServer:
+    """The MCP server; with `user`, every call acts as that user (re-read per call; `scope`
+    'read' limits it like a read token), else as the HTTP request's bearer-token user."""
+    mcp = MCPServer("livchat", instructions=INSTRUCTIONS, middleware=[refuse_unknown_arguments])
+    mcp.livchat_identity = (user.pk, scope) if user is not None else None
+    for fn, name, hints in TOOLS:
+        mcp.add_tool(fn, name=name, annotations=hints)
+    resources.register(mcp)
+    return mcp
