@@ -11,10 +11,18 @@ from typing import NamedTuple
 import pytest
 
 from jobs.log.lines import MAX_LINE_BYTES
-from jobs.runners.playbook.events import FIELD_MAX, MAX_FAILURES_KEPT, EventMapper, empty_recap, recap_from_stats
+from jobs.runners.playbook.events import (
+    FIELD_MAX,
+    MAX_DETAIL_LINES,
+    MAX_FAILURES_KEPT,
+    EventMapper,
+    empty_recap,
+    recap_from_stats,
+)
 
 EVENTS = json.loads((Path(__file__).parent / "ansible_events.json").read_text())
 RUN = EVENTS["two_hosts_ok_skipped_failed_unreachable"]
+DETAILS = EVENTS["command_details"]
 
 
 class Row(NamedTuple):
@@ -23,6 +31,7 @@ class Row(NamedTuple):
     task: str
     event: str
     message: str
+    stream: str = "stdout"
 
 
 class RecordingSink:
@@ -32,8 +41,8 @@ class RecordingSink:
         self.rows: list[Row] = []
 
     def write_lines(self, stream, messages, *, level="INFO", host="", task="", event="", **_):
-        assert stream == "stdout"
-        self.rows += [Row(level, host, task, event, m) for m in messages]
+        assert stream in ("stdout", "stderr")
+        self.rows += [Row(level, host, task, event, m, stream) for m in messages]
 
 
 def mapped(events: list[dict], **kw) -> tuple[EventMapper, list[Row]]:
@@ -50,9 +59,12 @@ def one(name: str, *, task: str = "") -> dict:
 
 
 # ---- one event at a time -------------------------------------------------------------------------
-def test_runner_on_ok_is_an_info_line_with_host_and_task():
+def test_runner_on_ok_is_an_info_line_with_host_and_task_then_its_stdout_at_debug():
     _, rows = mapped([one("runner_on_ok")])
-    assert rows == [Row("INFO", "web1", "say hello", "runner_on_ok", "changed: [web1]")]
+    assert rows == [
+        Row("INFO", "web1", "say hello", "runner_on_ok", "changed: [web1]"),
+        Row("DEBUG", "web1", "say hello", "runner_on_ok", "hello"),  # what `echo hello` printed
+    ]
 
 
 def test_runner_on_skipped_is_an_info_line_with_host_and_task():
@@ -70,6 +82,7 @@ def test_runner_on_failed_is_error_lines_and_one_failure():
         "9     - name: fail here",
         "        ^ column 7",
         'fatal: [web1]: FAILED! => {"changed": false, "msg": "boom went the task"}',
+        "boom went the task",  # the result's msg, as a line of its own
     ]  # blank lines dropped, \r\n endings gone
     assert {(r.level, r.host, r.task, r.event) for r in rows} == {("ERROR", "web1", "fail here", "runner_on_failed")}
     assert mapper.failures == ["web1: fail here: boom went the task"]
@@ -78,7 +91,8 @@ def test_runner_on_failed_is_error_lines_and_one_failure():
 def test_runner_on_unreachable_is_error_lines_and_one_failure():
     mapper, rows = mapped([one("runner_on_unreachable")])
     assert {(r.level, r.host, r.task) for r in rows} == {("ERROR", "db9", "say hello")}
-    assert rows[-1].message.startswith("fatal: [db9]: UNREACHABLE!")
+    assert rows[-2].message.startswith("fatal: [db9]: UNREACHABLE!")
+    assert rows[-1].message.startswith("Task failed: Failed to connect to the host via ssh")  # msg
     assert mapper.failures == [
         "db9: say hello: Task failed: Failed to connect to the host via ssh: "
         "ssh: connect to host 127.0.0.1 port 1: Connection refused"
@@ -87,8 +101,10 @@ def test_runner_on_unreachable_is_error_lines_and_one_failure():
 
 def test_an_ignored_failure_is_a_warning_and_no_failure():
     mapper, rows = mapped([EVENTS["ignored_failure"]])
-    assert {r.level for r in rows} == {"WARNING"}
-    assert rows[-1] == Row("WARNING", "web1", "ignore this failure", "runner_on_failed", "...ignoring")
+    assert {r.level for r in rows[:-1]} == {"WARNING"}
+    assert rows[-2] == Row("WARNING", "web1", "ignore this failure", "runner_on_failed", "...ignoring")
+    # Not a failure of the job: its message is a detail, not an ERROR.
+    assert rows[-1] == Row("DEBUG", "web1", "ignore this failure", "runner_on_failed", "ignored boom")
     assert mapper.failures == []
 
 
@@ -96,7 +112,7 @@ def test_a_result_with_warnings_is_a_warning_line():
     event = copy.deepcopy(one("runner_on_ok"))
     event["event_data"]["res"]["warnings"] = ["Consider using the file module"]
     _, rows = mapped([event])
-    assert [r.level for r in rows] == ["WARNING"]
+    assert [r.level for r in rows] == ["WARNING", "DEBUG"]  # the summary warns; the stdout is a detail
 
 
 def test_task_start_sets_the_running_task_and_progress():
@@ -160,12 +176,13 @@ def test_a_whole_run_maps_to_these_lines_recap_and_failures():
     assert [(r.level, r.host, r.task, r.event) for r in rows] == [
         ("INFO", "", "", "playbook_on_play_start"),
         ("INFO", "", "say hello", "playbook_on_task_start"),
-        *[unreachable] * 7,  # [ERROR]…, Origin, three source lines, the caret, fatal: [db9]…
+        *[unreachable] * 8,  # [ERROR]…, Origin, three source lines, the caret, fatal: [db9]…, msg
         ("INFO", "web1", "say hello", "runner_on_ok"),
+        ("DEBUG", "web1", "say hello", "runner_on_ok"),  # hello
         ("INFO", "", "skip me", "playbook_on_task_start"),
         ("INFO", "web1", "skip me", "runner_on_skipped"),
         ("INFO", "", "fail here", "playbook_on_task_start"),
-        *[failed] * 7,
+        *[failed] * 8,
         ("INFO", "", "", "playbook_on_stats"),
         ("ERROR", "db9", "", "playbook_on_stats"),
         ("ERROR", "web1", "", "playbook_on_stats"),
@@ -218,7 +235,7 @@ def test_a_new_bracketed_line_ends_the_carried_level():
 
 def test_a_host_event_ends_the_carried_level():
     _, rows = mapped([verbose("[WARNING]: careful"), one("runner_on_ok"), verbose("plain after")])
-    assert [r.level for r in rows] == ["WARNING", "INFO", "INFO"]
+    assert [r.level for r in rows] == ["WARNING", "INFO", "DEBUG", "INFO"]
 
 
 def test_an_error_prefix_inside_a_host_event_does_not_count_as_ansible_own_error():
@@ -256,3 +273,118 @@ def test_a_failure_message_is_the_first_line_of_msg_stderr_or_failed(res, expect
     failed["event_data"]["res"] = res
     mapper, _ = mapped([failed])
     assert mapper.failures == [f"web1: fail here: {expected}"]
+
+
+# ---- detail rows: what each task printed ------------------------------------------------------------
+def result(task: str, host: str) -> dict:
+    (event,) = [e for e in DETAILS if e["event_data"].get("task") == task and e["event_data"].get("host") == host]
+    return copy.deepcopy(event)
+
+
+def test_a_command_result_gives_its_stdout_and_stderr_lines_at_debug_after_the_summary():
+    _, rows = mapped([result("multi-line output", "test")])
+    tags = ("test", "multi-line output", "runner_on_ok")
+    assert rows == [
+        Row("INFO", *tags, "ok: [test]"),
+        Row("DEBUG", *tags, "line one"),
+        Row("DEBUG", *tags, "line two"),
+        Row("DEBUG", *tags, ""),  # a blank line the command printed is kept
+        Row("DEBUG", *tags, "line four"),
+        Row("DEBUG", *tags, "note one", "stderr"),
+        Row("DEBUG", *tags, "note two", "stderr"),
+    ]
+
+
+def test_a_redraw_is_stored_as_its_final_text():
+    _, rows = mapped([result("redraws and colours", "test")])
+    assert [r.message for r in rows if r.level == "DEBUG"] == ["all steps done", "\x1b[32mgreen text\x1b[0m"]
+
+
+def test_a_failed_shell_task_gives_its_msg_and_stderr_as_errors_and_its_stdout_as_a_detail():
+    mapper, rows = mapped([result("failing shell", "web2")])
+    assert {(r.host, r.task, r.event) for r in rows} == {("web2", "failing shell", "runner_on_failed")}
+    summary = [r for r in rows if r.message.startswith("fatal: [web2]: FAILED!")]
+    assert summary and summary[0].level == "ERROR"
+    after = rows[rows.index(summary[0]) + 1 :]
+    assert [(r.level, r.stream, r.message) for r in after] == [
+        ("ERROR", "stdout", "non-zero return code"),
+        ("DEBUG", "stdout", "partial output"),
+        ("ERROR", "stderr", "first problem"),
+        ("ERROR", "stderr", "second problem"),
+    ]
+    assert mapper.failures == ["web2: failing shell: non-zero return code"]
+
+
+def test_the_same_task_that_succeeded_elsewhere_keeps_its_stderr_at_debug():
+    _, rows = mapped([result("failing shell", "test"), result("failing shell", "web2")])
+    ok = [(r.level, r.stream, r.message) for r in rows if r.host == "test"]
+    assert ok == [
+        ("INFO", "stdout", "ok: [test]"),
+        ("DEBUG", "stdout", "partial output"),
+        ("DEBUG", "stderr", "first problem"),
+        ("DEBUG", "stderr", "second problem"),
+    ]
+
+
+def test_a_debug_message_is_not_repeated_as_a_detail():
+    _, rows = mapped([result("after the failure", "test")])
+    assert [(r.level, r.message) for r in rows] == [
+        ("INFO", "ok: [test] => {"),
+        ("INFO", '    "msg": "still here"'),
+        ("INFO", "}"),
+    ]
+
+
+def test_detail_lines_are_capped_per_stream_with_a_count_of_what_was_left_out():
+    event = result("multi-line output", "test")
+    res = event["event_data"]["res"]
+    res["stdout"] = "\n".join(str(n) for n in range(1, MAX_DETAIL_LINES + 501))
+    _, rows = mapped([event])
+    out = [r.message for r in rows if r.level == "DEBUG" and r.stream == "stdout"]
+    assert len(out) == MAX_DETAIL_LINES + 1
+    assert out[-2] == str(MAX_DETAIL_LINES)
+    assert out[-1] == f"… 500 more stdout lines not kept ({MAX_DETAIL_LINES + 500} in all)"
+    assert [r.message for r in rows if r.stream == "stderr"] == ["note one", "note two"]  # not starved
+
+
+def test_hidden_results_and_a_loops_closing_event_add_no_details():
+    hidden = result("failing shell", "web2")
+    hidden["event_data"]["res"]["_ansible_no_log"] = True
+    _, rows = mapped([hidden])
+    assert not [r for r in rows if r.message in ("partial output", "first problem", "non-zero return code")]
+
+    closing = result("multi-line output", "test")
+    closing["event_data"]["res"] = {"results": [{"stdout": "x"}], "msg": "All items completed", "changed": False}
+    _, rows = mapped([closing])
+    assert [r.level for r in rows] == ["INFO"]  # the items brought their own output
+
+
+def test_a_failed_loop_gives_its_message_and_a_crashed_module_its_output():
+    failed = result("failing shell", "web2")
+    failed["event_data"]["res"] = {"results": [], "msg": "One or more items failed"}
+    _, rows = mapped([failed])
+    assert rows[-1] == Row("ERROR", "web2", "failing shell", "runner_on_failed", "One or more items failed")
+
+    crashed = result("failing shell", "web2")
+    crashed["event_data"]["res"] = {
+        "msg": "MODULE FAILURE\nSee stdout/stderr for the exact error",
+        "module_stdout": "",
+        "module_stderr": "Traceback (most recent call last):\n  File x\nKeyError: 'y'\n",
+        "rc": 1,
+    }
+    _, rows = mapped([crashed])
+    tail = [(r.level, r.stream, r.message) for r in rows[-5:]]
+    assert tail == [
+        ("ERROR", "stdout", "MODULE FAILURE"),
+        ("ERROR", "stdout", "See stdout/stderr for the exact error"),
+        ("ERROR", "stderr", "Traceback (most recent call last):"),
+        ("ERROR", "stderr", "  File x"),
+        ("ERROR", "stderr", "KeyError: 'y'"),  # the trailing newline adds no blank row
+    ]
+
+
+def test_a_message_that_is_not_text_is_shown_as_json():
+    event = result("multi-line output", "test")
+    event["event_data"]["res"] = {"msg": {"changed": ["a"]}}
+    _, rows = mapped([event])
+    assert [r.message for r in rows if r.level == "DEBUG"] == ["{", '  "changed": [', '    "a"', "  ]", "}"]

@@ -4,10 +4,17 @@ EventMapper is the runner's `event_handler`: it runs in the runner's thread once
 event, turns the event's stdout into rows (with host, task and event set) through the
 thread-safe sink, and keeps a little state the runner reads to update the Job row.
 It never touches the database itself, so Ansible's output is never held up by it.
+
+Two kinds of rows come from one task result. The summary rows are what ansible-playbook
+prints ("ok: [web1]", "fatal: [web1]: FAILED! => {...}"). The detail rows are what the task
+itself printed (its `msg`, stdout and stderr, one row per line), which the default output
+shows nowhere: DEBUG, like AWX's event detail, except a failed task's `msg` and stderr,
+which are ERROR so a failure reads the same on every surface.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from jobs.log.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
+from jobs.log.lines import _finalize as _split_output  # the one rule for NUL and \r redraws
 from jobs.log.sink import JobSink
 
 FIELD_MAX = 255  # host/task columns
@@ -35,6 +43,29 @@ RECAP_KEYS = (
     ("ignored", "ignored"),
 )
 MAX_FAILURES_KEPT = 20
+# Results whose own output becomes detail rows. An item's output arrives with its item event,
+# so a loop's closing event (res["results"]) adds no detail rows but its failure message.
+DETAIL_EVENTS = frozenset(
+    {
+        "runner_on_ok",
+        "runner_on_failed",
+        "runner_on_unreachable",
+        "runner_item_on_ok",
+        "runner_item_on_failed",
+        "runner_on_async_ok",
+        "runner_on_async_failed",
+    }
+)
+# (key in the result, stream): msg first (what went wrong), then what the task printed. A
+# module that crashed leaves its output in module_stdout/module_stderr.
+DETAIL_KEYS = (
+    ("msg", "stdout"),
+    ("stdout", "stdout"),
+    ("module_stdout", "stdout"),
+    ("stderr", "stderr"),
+    ("module_stderr", "stderr"),
+)
+MAX_DETAIL_LINES = 2000  # per key of one result: a `cat` of a huge file cannot flood the job
 _RECAP_BAD = re.compile(r"\b(?:unreachable|failed)=[1-9]")
 
 
@@ -67,6 +98,9 @@ class EventMapper:
         text = event.get("stdout") or ""
         if text:
             self._write(text, _event_level(name, data, ignored), host=host, task=task, event=name[:EVENT_MAX])
+        if name in DETAIL_EVENTS:
+            failed = name in ERROR_EVENTS and not ignored
+            self._write_details(data.get("res"), failed=failed, host=host, task=task, event=name[:EVENT_MAX])
         return False  # the rows are the record: no per-event JSON file in the artifacts
 
     @property
@@ -116,6 +150,26 @@ class EventMapper:
         level = "ERROR" if host and _RECAP_BAD.search(counts) else "INFO"
         self.sink.write_lines("stdout", [line], level=level, host=_field(host), event="playbook_on_stats")
 
+    def _write_details(self, res: object, *, failed: bool, **tags: str) -> None:
+        if not isinstance(res, dict) or res.get("_ansible_no_log"):
+            return  # no_log: Ansible already replaced the result; nothing of it is shown
+        loop_end = "results" in res  # a loop's closing event: its items brought their own output
+        for key, stream in DETAIL_KEYS:
+            if key == "msg":
+                # debug's msg is in the summary rows already; "All items completed" says nothing.
+                if res.get("_ansible_verbose_always") or (loop_end and not failed):
+                    continue
+            elif loop_end:
+                continue
+            lines = _detail_lines(res.get(key))
+            if not lines:
+                continue
+            if len(lines) > MAX_DETAIL_LINES:
+                more = len(lines) - MAX_DETAIL_LINES
+                lines = lines[:MAX_DETAIL_LINES] + [f"… {more} more {key} lines not kept ({len(lines)} in all)"]
+            level = "ERROR" if failed and (key == "msg" or stream == "stderr") else "DEBUG"
+            self.sink.write_lines(stream, lines, level=level, **tags)
+
     def _note_failure(self, host: str, task: str, data: dict) -> None:
         if len(self.failures) >= MAX_FAILURES_KEPT:
             return
@@ -147,6 +201,27 @@ def _lines(text: str) -> list[str]:
         line = raw.rstrip()
         if not line:
             continue  # Ansible's section spacing; a row per blank line helps no one
+        while len(line) > MAX_LINE_BYTES:
+            out.append(line[:MAX_LINE_BYTES])
+            line = line[MAX_LINE_BYTES:]
+        out.append(line)
+    return out
+
+
+def _detail_lines(value: object) -> list[str]:
+    """A result field as rows: every line kept (blank ones too, as the task printed them), a
+    \\r redraw as its final text, long lines cut in pieces; none for an empty field."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, str):
+        value = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    lines = _split_output(value)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not any(len(line) > MAX_LINE_BYTES for line in lines):
+        return lines
+    out: list[str] = []
+    for line in lines:
         while len(line) > MAX_LINE_BYTES:
             out.append(line[:MAX_LINE_BYTES])
             line = line[MAX_LINE_BYTES:]
