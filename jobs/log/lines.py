@@ -11,7 +11,8 @@ MAX_LINE_BYTES = 64 * 1024
 NUL_REPLACEMENT = "\u2400"  # ␀: PostgreSQL text cannot hold NUL, and it must stay visible
 
 
-def _finalize(text: str) -> list[str]:
+def split_text(text: str) -> list[str]:
+    """Decoded text as stored lines: NUL made visible, each `\r` redraw kept as its final state."""
     if "\x00" in text:
         text = text.replace("\x00", NUL_REPLACEMENT)
     lines = text.split("\n")
@@ -53,7 +54,7 @@ class LineSplitter:
             self._pending = buf
             return self._split_oversized() if len(buf) > self.max_line else []
         self._pending = buf[cut + 1 :]
-        lines = _finalize(buf[:cut].decode("utf-8", "replace"))
+        lines = split_text(buf[:cut].decode("utf-8", "replace"))
         if len(self._pending) > self.max_line:
             lines.extend(self._split_oversized())
         return lines
@@ -66,9 +67,9 @@ class LineSplitter:
             pieces.append(buf[:i].decode("utf-8", "replace"))
             buf = buf[i:]
         self._pending = buf
-        return _finalize("\n".join(pieces))
+        return split_text("\n".join(pieces))
 
     def finish(self) -> list[str]:
         """The last line when the stream ended without a newline."""
         rest, self._pending = self._pending, b""
-        return _finalize(rest.decode("utf-8", "replace")) if rest else []
+        return split_text(rest.decode("utf-8", "replace")) if rest else []

@@ -111,7 +111,13 @@ async def get_job(
     job_id: JobId,
     after_seq: AfterSeq = None,
     tail: Tail = 20,
-    level: Annotated[str | None, Field(description="minimum level: DEBUG, INFO, WARNING, ERROR")] = None,
+    level: Annotated[
+        str | None,
+        Field(
+            description="minimum level: DEBUG, INFO, WARNING, ERROR "
+            "(a playbook task's own output is DEBUG: INFO hides it)"
+        ),
+    ] = None,
     stream: Annotated[str | None, Field(description="stdout, stderr or system")] = None,
     grep: Annotated[str | None, Field(description="a regular expression lines must match", max_length=500)] = None,
     max_bytes: MaxBytes = 16000,

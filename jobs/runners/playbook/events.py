@@ -21,8 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from jobs.log.lines import MAX_LINE_BYTES, NUL_REPLACEMENT
-from jobs.log.lines import _finalize as _split_output  # the one rule for NUL and \r redraws
+from jobs.log.lines import MAX_LINE_BYTES, NUL_REPLACEMENT, split_text  # split_text: NUL and \r redraws
 from jobs.log.sink import JobSink
 
 FIELD_MAX = 255  # host/task columns
@@ -215,7 +214,7 @@ def _detail_lines(value: object) -> list[str]:
         return []
     if not isinstance(value, str):
         value = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    lines = _split_output(value)
+    lines = split_text(value)
     while lines and not lines[-1].strip():
         lines.pop()
     if not any(len(line) > MAX_LINE_BYTES for line in lines):
