@@ -26,6 +26,7 @@ class Action(StrEnum):
     MANAGE_SERVERS = "manage_servers"  # add and change servers, re-pin host keys
     MANAGE_CREDENTIALS = "manage_credentials"  # attach and change SSH secrets
     MANAGE_TOKENS = "manage_tokens"  # create and revoke API tokens (one's own)
+    MANAGE_TEMPLATES = "manage_templates"  # create and change job templates, schedules, notifications
 
 
 ACTION_PERMISSION = {
@@ -35,6 +36,7 @@ ACTION_PERMISSION = {
     Action.MANAGE_SERVERS: "servers.change_server",
     Action.MANAGE_CREDENTIALS: "servers.change_credential",
     Action.MANAGE_TOKENS: "accounts.add_apitoken",
+    Action.MANAGE_TEMPLATES: "automation.change_jobtemplate",
 }
 ACTION_WORDS = {
     Action.VIEW: "see servers and jobs",
@@ -43,6 +45,7 @@ ACTION_WORDS = {
     Action.MANAGE_SERVERS: "manage servers",
     Action.MANAGE_CREDENTIALS: "manage credentials",
     Action.MANAGE_TOKENS: "manage API tokens",
+    Action.MANAGE_TEMPLATES: "manage job templates",
 }
 ROLE_FOR_ACTION = {
     Action.VIEW: "Viewers",
@@ -51,6 +54,7 @@ ROLE_FOR_ACTION = {
     Action.MANAGE_SERVERS: "Admins",
     Action.MANAGE_CREDENTIALS: "Admins",
     Action.MANAGE_TOKENS: "Viewers",
+    Action.MANAGE_TEMPLATES: "Admins",
 }
 READ_ACTIONS = frozenset({Action.VIEW})
 TOKEN_SCOPE_ATTR = "livchat_token_scope"  # set on request.user by the bearer auth

@@ -20,6 +20,10 @@ ADMIN_PERMS = OPERATOR_PERMS + [
     "accounts.change_apitoken",
     "accounts.delete_apitoken",
     "accounts.view_auditevent",
+    "automation.add_jobtemplate",
+    "automation.change_jobtemplate",
+    "automation.delete_jobtemplate",
+    "automation.view_jobtemplate",
 ]
 ROLES: dict[str, list[str]] = {"Viewers": VIEWER_PERMS, "Operators": OPERATOR_PERMS, "Admins": ADMIN_PERMS}
 

@@ -31,6 +31,8 @@ PLAN: list[tuple[str, dict | None]] = [
     ("browser.py", {"REDIS_URL": REDIS}),
     ("playbook.py", {}),
     ("mcp.py", {}),
+    ("schedules.py", {}),
+    ("fleet.py", {}),
 ]
 
 

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from jobs.models import Job, JobType
 from jobs.runners.playbook.catalog import create_playbook_job
-from jobs.services import JobInputError, create_remote_exec_job
+from jobs.services import JobInputError, create_fleet_exec_job, create_remote_exec_job, is_fleet
 
 RERUN_OF = "rerun_of"  # the params key naming the job a re-run repeats
 
@@ -34,6 +34,18 @@ def rerun_job(*, job: Job, created_by=None, via: str = "admin") -> Job:
 
 
 def _create(job: Job, servers: list, params: dict, created_by) -> Job:
+    if job.job_type == JobType.REMOTE_EXEC and is_fleet(job):
+        # The same servers the original ran on (not its tags resolved again): a re-run repeats.
+        return create_fleet_exec_job(
+            servers=servers,
+            command=params.get("command", ""),
+            timeout=job.timeout,
+            working_dir=params.get("working_dir") or None,
+            forks=params.get("forks"),
+            success=params.get("success", "all"),
+            targets=params.get("targets"),
+            created_by=created_by,
+        )
     if job.job_type == JobType.REMOTE_EXEC:
         return create_remote_exec_job(
             server=servers[0],

@@ -3,6 +3,13 @@
 A job whose server is full stays `pending` (its q2 task returns at once) and is enqueued
 again, oldest first, when a slot frees. run_job is idempotent (pending → running is one
 atomic claim), so a job enqueued twice still runs once.
+
+A job on many servers (a playbook, one command on a fleet) takes one slot on every one of its
+servers, all at once or none: the claim locks those Server rows in pk order (no deadlock
+between two such jobs) and holds them until the whole job ends. It never starves: while it
+waits, every newer job on one of its servers counts it as queued ahead (`_waiting_before`), so
+one slot on each of its servers stays owed to it and a stream of small jobs cannot keep a
+server full forever; newer jobs still use the slots beyond that one.
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ from accounts.permissions import Action, check, may, usable_servers, visible_job
 from jobs.forms import JobFilterForm, PlaybookRunForm, RunCommandForm, RunPlaybookForm
 from jobs.job_actions import job_page_context
 from jobs.models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobType
+from jobs.runners.fleet import fleet_host_rows
 from jobs.runners.playbook.catalog import create_playbook_job, password_only, playbook_dirs
 from jobs.runners.playbook.events import recap_table
-from jobs.services import JobInputError, create_remote_exec_job, status_payload
+from jobs.services import JobInputError, create_remote_exec_job, is_fleet, status_payload
 from servers.models import Server
 
 PAGE_SIZE = 50
@@ -140,6 +141,9 @@ def job_detail(request, job_id: str):
     check(request.user, Action.VIEW, job=job)
     context = {"nav": "jobs", "job": job, "boot": viewer_boot(job, request.user), "servers": job.servers.all()}
     context.update(job_page_context(job, request.user, boot=context["boot"]))  # jobs/job_actions.py
+    if is_fleet(job):  # one command on many servers: a row per host, host filter (jobs/runners/fleet.py)
+        context["fleet_hosts"], context["fleet_summary"] = fleet_host_rows(job)
+        context["boot"]["hosts"] = [row["host"] for row in context["fleet_hosts"]]
     if job.job_type == JobType.PLAYBOOK:
         extra_vars = job.params.get("extra_vars") if isinstance(job.params, dict) else None
         context["extra_vars"] = json.dumps(extra_vars, ensure_ascii=False) if extra_vars else ""
@@ -246,3 +250,34 @@ def playbook_list(request):
         "can_run": may(request.user, Action.RUN),
     }
     return render(request, "jobs/playbooks.html", context, status=status)
+
+
+@permission_required(Action.RUN)
+def fleet_run(request):
+    """The "Run on…" page: one command on many servers (by name and/or tag), as one job."""
+    from jobs.forms import FleetRunForm
+    from jobs.services import create_fleet_exec_job, resolve_targets
+
+    initial = {"servers": request.GET.getlist("server"), "tags": request.GET.getlist("tag")}
+    posted = request.method == "POST"
+    form = FleetRunForm(request.POST if posted else None, initial=initial, usable=usable_servers(request.user))
+    if posted and form.is_valid():
+        data = form.cleaned_data
+        try:
+            targets = resolve_targets(user=request.user, servers=data["servers"], tags=data["tags"])
+            job = create_fleet_exec_job(
+                servers=targets,
+                command=data["command"],
+                timeout=data["timeout"],
+                working_dir=data["working_dir"],
+                forks=data["forks"],
+                success="any" if data["succeed_if_any"] else "all",
+                targets={"servers": data["servers"], "tags": data["tags"]},
+                created_by=request.user,
+            )
+        except JobInputError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("jobs:detail", job_id=job.job_id)
+    context = {"nav": "servers", "form": form}
+    return render(request, "jobs/fleet_run.html", context, status=400 if posted else 200)

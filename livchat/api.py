@@ -9,7 +9,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import AUTH_REQUIRED, api_auth, api_login_view
 from accounts.permissions import NotPermitted
-from jobs.api.jobs import jobs_router, server_exec_router
+from automation.api import router as templates_router
+from jobs.api.jobs import fleet_router, jobs_router, server_exec_router
 from jobs.api.playbooks import playbooks_router
 from jobs.services import JobInputError
 from livchat.middleware import too_big_message
@@ -36,6 +37,8 @@ api.add_router("/servers/", servers_router)
 api.add_router("/servers/", server_exec_router)
 api.add_router("/playbooks/", playbooks_router)
 api.add_router("/jobs/", jobs_router)
+api.add_router("/templates/", templates_router)
+api.add_router("/", fleet_router)
 
 
 def _error(request, message: str, status: int):

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "accounts",
     "servers",
     "jobs",
+    "automation",
 ]
 
 MIDDLEWARE = [
@@ -225,6 +226,24 @@ JOB_DEFAULT_TIMEOUT = 300
 INLINE_EXEC_MAX_TIMEOUT = 120
 INLINE_EXEC_MAX_BYTES = 1024 * 1024
 HEARTBEAT_STALE_SECONDS = int(os.environ.get("LIVCHAT_HEARTBEAT_STALE_SECONDS", "60"))
+
+# Notifications (automation/notify.py): mail from the environment, the console by default.
+EMAIL_BACKEND = os.environ.get("LIVCHAT_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("LIVCHAT_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("LIVCHAT_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("LIVCHAT_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("LIVCHAT_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("LIVCHAT_EMAIL_TLS", "") == "1"
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("LIVCHAT_EMAIL_FROM", "livchat@localhost")
+# The address people open LivChat at: links in notifications.
+LIVCHAT_BASE_URL = os.environ.get("LIVCHAT_BASE_URL", "http://localhost:8000")
+# Webhook retries: seconds before attempt 2, 3, ... (each waits on the q2 scheduler's tick).
+NOTIFY_WEBHOOK_BACKOFF = [30, 120, 600]
+NOTIFY_WEBHOOK_TIMEOUT = 10
+# The q2 scheduler looks at schedules about every 30 s; a template's schedule is woken this
+# many seconds early and its run starts at the cron time itself (automation/schedules.py).
+SCHEDULE_LEAD_SECONDS = int(os.environ.get("LIVCHAT_SCHEDULE_LEAD_SECONDS", "35"))
 
 Q_CLUSTER = {
     "name": "livchat",

@@ -24,6 +24,7 @@ from jobs.api.schemas import (
     MAX_SEQ,
     ExecIn,
     ExecOut,
+    FleetExecIn,
     JobAccepted,
     JobDetailOut,
     JobFilters,
@@ -42,6 +43,7 @@ from servers.api import get_server_or_404
 
 server_exec_router = Router(tags=["exec"])
 jobs_router = Router(tags=["jobs"])
+fleet_router = Router(tags=["exec"])
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 INLINE_DEFAULT_TIMEOUT = settings.INLINE_EXEC_MAX_TIMEOUT // 2
@@ -125,6 +127,36 @@ def exec_command(request, name: str, payload: ExecIn):
     )
 
 
+@fleet_router.post(
+    "exec",
+    response={202: JobAccepted, **error_responses(400, 422)},
+    summary="Run one command on many servers (names and/or tags) as one job",
+    description=(
+        "Targets are the servers named plus every server carrying one of `tags`, de-duplicated and "
+        "sorted by name; at most 1000. At most `forks` servers (1-100, default 10) run at once. Answers "
+        "202 at once; every line of the job carries its `host` (filter with `host=` on the logs URL), and "
+        "the finished job's `result` holds per host its status (ok, failed, unreachable, timed_out, "
+        "cancelled), exit_code, duration_s and error, plus a summary. The job succeeds when every server "
+        'did, or with `success: "any"` when at least one did.'
+    ),
+)
+def fleet_exec(request, payload: FleetExecIn):
+    user = getattr(request, "auth", None)
+    servers = services.resolve_targets(user=user, servers=payload.servers, tags=payload.tags)
+    return job_accepted(
+        services.create_fleet_exec_job(
+            servers=servers,
+            command=payload.command,
+            timeout=payload.timeout,
+            working_dir=payload.working_dir,
+            forks=payload.forks,
+            success=payload.success,
+            targets={"servers": list(payload.servers or []), "tags": list(payload.tags or [])},
+            created_by=user,
+        )
+    )
+
+
 # ---- jobs ------------------------------------------------------------------------------
 @jobs_router.get("", response={200: list[JobOut], **error_responses(422)}, summary="List jobs, newest first")
 def list_jobs(request, filters: Query[JobFilters]):
@@ -161,7 +193,9 @@ def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, desc
 def job_logs(request, job_id: str, filters: Query[LogFilters]):
     job = permitted_job(request, job_id)
     try:
-        flt = reader.parse_filter(level=filters.level, stream=filters.stream, q=filters.q, problems=filters.problems)
+        flt = reader.parse_filter(
+            level=filters.level, stream=filters.stream, q=filters.q, problems=filters.problems, host=filters.host
+        )
         page = reader.read_page(job=job, flt=flt, tail=filters.tail, after=filters.after, before=filters.before)
     except reader.LogQueryError as exc:
         raise services.JobInputError(str(exc)) from None

@@ -75,6 +75,28 @@ class ExecIn(Schema):
     use_job: bool = Field(False, strict=True, description="run as a background job and answer 202 at once")
 
 
+class FleetExecIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+    command: Annotated[Text, Declare(pattern=COMMAND_PATTERN)] = Field(
+        ..., min_length=1, max_length=100_000, description="run by the login shell (sh -c) on every server"
+    )
+    servers: list[Annotated[Line, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=1000, description="server names"
+    )
+    tags: list[Annotated[Line, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=50, description="every server carrying one of these tags is a target too"
+    )
+    forks: whole_number(ge=1, le=100) | None = Field(None, description="servers at once (default 10)")
+    timeout: whole_number(ge=1, le=settings.JOB_MAX_TIMEOUT) | None = Field(
+        None, description=f"seconds for the whole run (default {settings.JOB_DEFAULT_TIMEOUT})"
+    )
+    working_dir: Line | None = Field(None, max_length=4096, description="directory to run in (cd first)")
+    success: Literal["all", "any"] = Field(
+        "all", description="the job succeeds when every server succeeded (all) or at least one did (any)"
+    )
+
+
 class ExecOut(Schema):
     stdout: str = Field(description="the last 1 MiB of standard output")
     stderr: str = Field(description="the last 1 MiB of standard error")
@@ -243,3 +265,4 @@ class LogFilters(Schema):
     problems: bool = Field(
         False, description="only problems: lines at WARNING or above, or on stderr (with level/stream: both apply)"
     )
+    host: Line | None = Field(None, max_length=255, description="only the lines of this host (server name)")

@@ -53,6 +53,7 @@ class LineFilter:
     joined: regex.Pattern | None = None
     # The "problems" view: WARNING and above OR stderr (a command's own complaints are INFO).
     problems: bool = False
+    host: str | None = None  # only the lines tagged with this host (one command on many servers)
 
     def levels(self) -> list[str] | None:
         if not self.level:
@@ -61,7 +62,7 @@ class LineFilter:
 
     def narrows(self) -> bool:
         """Whether level, stream or problems leave some lines out (the regex aside)."""
-        return bool(self.levels() or self.stream or self.problems)
+        return bool(self.levels() or self.stream or self.problems or self.host)
 
     def select(self, rows: list[dict]) -> list[dict]:
         """The rows this filter keeps, checked here rather than in a query (rows already read,
@@ -76,6 +77,7 @@ class LineFilter:
             if (not levels or r["level"] in levels)
             and (not self.stream or r["stream"] == self.stream)
             and (not self.problems or is_problem(r))
+            and (not self.host or r.get("host") == self.host)
         ]
         if self.pattern is None:
             return out
@@ -91,7 +93,12 @@ PROBLEMS = Q(level__in=IMPORTANT_LEVELS) | Q(stream=Stream.STDERR)  # on lines a
 
 
 def parse_filter(
-    *, level: str | None = None, stream: str | None = None, q: str | None = None, problems: bool = False
+    *,
+    level: str | None = None,
+    stream: str | None = None,
+    q: str | None = None,
+    problems: bool = False,
+    host: str | None = None,
 ) -> LineFilter:
     if level:
         level = level.upper()
@@ -111,7 +118,12 @@ def parse_filter(
     if pattern is not None and not any(token in q for token in _LINE_SENSITIVE):
         joined = regex.compile(q, regex.V0 | regex.MULTILINE)
     return LineFilter(
-        level=level or None, stream=stream or None, pattern=pattern, joined=joined, problems=bool(problems)
+        level=level or None,
+        stream=stream or None,
+        pattern=pattern,
+        joined=joined,
+        problems=bool(problems),
+        host=host or None,
     )
 
 
@@ -127,6 +139,8 @@ def _base(job: Job, flt: LineFilter):
         qs = qs.filter(stream=flt.stream)
     if flt.problems:
         qs = qs.filter(PROBLEMS)
+    if flt.host:
+        qs = qs.filter(host=flt.host)
     return qs
 
 
@@ -135,6 +149,8 @@ def _marks(job: Job, flt: LineFilter):
 
     Every WARNING+ line and every stderr/system line has a mark, so a filter that needs one
     of those properties is answered from marks (an index lookup), whatever else it asks."""
+    if flt.host:  # marks carry no host: read the lines themselves
+        return None
     levels = flt.levels()
     selective_level = bool(levels) and set(levels) <= set(IMPORTANT_LEVELS)
     selective_stream = flt.stream in NOT_STDOUT

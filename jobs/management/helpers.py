@@ -164,19 +164,21 @@ class RawPrinter:
     lines to stderr. LivChat's system lines go to stderr in the log format, only
     warnings and errors unless `verbose`."""
 
-    def __init__(self, stdout, stderr, *, verbose: bool = False) -> None:
+    def __init__(self, stdout, stderr, *, verbose: bool = False, hosts: bool = False) -> None:
         self.stdout, self.stderr = stdout, stderr
         self.verbose = verbose
+        self.hosts = hosts  # a job on several servers: each output line starts with "host | ", like pdsh
         self.system_shown: list[str] = []
 
     def __call__(self, rows: list[dict]) -> None:
         out: list[str] = []
         err: list[str] = []
+        hosts = self.hosts
         for row in rows:
             if row["stream"] == "stdout":
-                out.append(row["message"] + "\n")
+                out.append(f"{row['host']} | {row['message']}\n" if hosts and row["host"] else row["message"] + "\n")
             elif row["stream"] == "stderr":
-                err.append(row["message"] + "\n")
+                err.append(f"{row['host']} | {row['message']}\n" if hosts and row["host"] else row["message"] + "\n")
             elif self.verbose or row["level"] in IMPORTANT_LEVELS:
                 err.append(logfile.format_row(row))
                 self.system_shown.append(row["message"])
@@ -255,7 +257,8 @@ def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: 
         return
     if verbosity >= 1:
         command.stderr.write(f"Job {job.job_id} created; following it (Ctrl-C stops following, not the job).")
-    printer = RawPrinter(command.stdout, command.stderr, verbose=verbosity >= 2)
+    many = job.servers.count() > 1 or "forks" in (job.params or {})
+    printer = RawPrinter(command.stdout, command.stderr, verbose=verbosity >= 2, hosts=many)
 
     def pending_notice() -> None:
         command.stderr.write(

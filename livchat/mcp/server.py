@@ -78,18 +78,30 @@ async def list_jobs(
 
 async def run_command(
     ctx: Context,
-    server: ServerName,
     command: Annotated[str, Field(description="a shell command", min_length=1, max_length=100_000)],
+    server: Annotated[str | None, Field(description="one server name from list_servers", max_length=100)] = None,
+    servers: Annotated[
+        list[str] | None, Field(description="run on several servers as one job", max_length=1000)
+    ] = None,
+    tags: Annotated[
+        list[str] | None, Field(description="also every server with one of these tags", max_length=100)
+    ] = None,
+    forks: Annotated[int | None, Field(ge=1, le=100, description="servers at once (several servers; 10)")] = None,
+    succeed_if_any: Annotated[bool, Field(description="several servers: succeed when at least one did")] = False,
     timeout_s: Annotated[int, Field(ge=1, le=settings.JOB_MAX_TIMEOUT, description="the job's own time limit")] = 600,
     working_dir: Annotated[str | None, Field(max_length=4096)] = None,
     wait_s: WaitS = 20,
     tail: Tail = 20,
     max_bytes: MaxBytes = 16000,
 ) -> Annotated[CallToolResult, JobPage]:
-    """Run a shell command on a server as a job. Answers with its exit code and last lines when it ends
-    within wait_s, else with status 'running' and the job_id (the job goes on; wait_job follows it).
-    Progress notifications carry the latest line while it waits."""
-    return _page(await tools.run_command(ctx, server, command, timeout_s, working_dir, wait_s, tail, max_bytes))
+    """Run a shell command as a job on one server, or on several (servers and/or tags: one job, lines
+    tagged with their host, get_job(host=...) reads one). Answers with its exit code and last lines
+    when it ends within wait_s, else with status 'running' and the job_id (the job goes on; wait_job
+    follows it). Progress notifications carry the latest line while it waits."""
+    fleet = tools.Fleet(servers=servers, tags=tags, forks=forks, success="any" if succeed_if_any else "all")
+    return _page(
+        await tools.run_command(ctx, server, command, timeout_s, working_dir, wait_s, tail, max_bytes, fleet=fleet)
+    )
 
 
 async def run_playbook(
@@ -121,9 +133,12 @@ async def get_job(
     stream: Annotated[str | None, Field(description="stdout, stderr or system")] = None,
     grep: Annotated[str | None, Field(description="a regular expression lines must match", max_length=500)] = None,
     max_bytes: MaxBytes = 16000,
+    host: Annotated[
+        str | None, Field(description="only this server's lines (a job on several)", max_length=255)
+    ] = None,
 ) -> Annotated[CallToolResult, JobPage]:
     """A job's status, summary and lines: the last `tail` lines, or the first `tail` after after_seq."""
-    return _page(await tools.get_job(ctx, job_id, after_seq, tail, level, stream, grep, max_bytes))
+    return _page(await tools.get_job(ctx, job_id, after_seq, tail, level, stream, grep, max_bytes, host=host))
 
 
 async def wait_job(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from functools import partial
 
 from asgiref.sync import sync_to_async
@@ -160,11 +161,42 @@ async def list_jobs(ctx: Context, server: str | None, status: str | None, limit:
     return await db(_list_jobs, ctx, server, status, limit)
 
 
-def _start_command(ctx: Context, server: str, command: str, timeout_s: int, working_dir: str | None) -> Job:
+@dataclass(frozen=True)
+class Fleet:
+    """run_command's several-servers arguments (servers and/or tags: one job on all of them)."""
+
+    servers: list[str] | None = None
+    tags: list[str] | None = None
+    forks: int | None = None
+    success: str = "all"
+
+    def wanted(self) -> bool:
+        return bool(self.servers or self.tags)
+
+
+def _start_command(
+    ctx: Context, server: str | None, command: str, timeout_s: int, working_dir: str | None, fleet: Fleet
+) -> Job:
     user = pages.who(ctx)
-    target = pages.find_server(user, server, Action.RUN)
-    return services.create_remote_exec_job(
-        server=target, command=command, timeout=timeout_s, working_dir=working_dir, created_by=user
+    if not fleet.wanted():
+        if not server:
+            raise ToolError("Give server (one name), or servers and/or tags (list_servers shows them).")
+        target = pages.find_server(user, server, Action.RUN)
+        return services.create_remote_exec_job(
+            server=target, command=command, timeout=timeout_s, working_dir=working_dir, created_by=user
+        )
+    pages.allowed(user, Action.RUN)
+    names = ([server] if server else []) + list(fleet.servers or [])
+    targets = services.resolve_targets(user=user, servers=names, tags=fleet.tags)
+    return services.create_fleet_exec_job(
+        servers=targets,
+        command=command,
+        timeout=timeout_s,
+        working_dir=working_dir,
+        forks=fleet.forks,
+        success=fleet.success,
+        targets={"servers": names, "tags": list(fleet.tags or [])},
+        created_by=user,
     )
 
 
@@ -184,8 +216,10 @@ async def started(ctx: Context, job: Job, *, wait_s: float, tail: int, max_bytes
     return await db(pages.page, job=job, flt=reader.LineFilter(), after=None, tail=tail, max_bytes=max_bytes)
 
 
-async def run_command(ctx: Context, server, command, timeout_s, working_dir, wait_s, tail, max_bytes) -> dict:
-    job = await db(_start_command, ctx, server, command, timeout_s, working_dir)
+async def run_command(
+    ctx: Context, server, command, timeout_s, working_dir, wait_s, tail, max_bytes, *, fleet: Fleet = Fleet()
+) -> dict:
+    job = await db(_start_command, ctx, server, command, timeout_s, working_dir, fleet)
     return await started(ctx, job, wait_s=wait_s, tail=tail, max_bytes=max_bytes)
 
 
@@ -194,14 +228,14 @@ async def run_playbook(ctx: Context, playbook, servers, extra_vars, check, wait_
     return await started(ctx, job, wait_s=wait_s, tail=tail, max_bytes=max_bytes)
 
 
-def _get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes) -> dict:
+def _get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes, host) -> dict:
     job = pages.find_job(pages.who(ctx), job_id)
-    flt = reader.parse_filter(level=level, stream=stream, q=grep)
+    flt = reader.parse_filter(level=level, stream=stream, q=grep, host=host)
     return pages.page(job=job, flt=flt, after=after_seq, tail=tail, max_bytes=max_bytes)
 
 
-async def get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes) -> dict:
-    return await db(_get_job, ctx, job_id, after_seq, tail, level, stream, grep, max_bytes)
+async def get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes, *, host=None) -> dict:
+    return await db(_get_job, ctx, job_id, after_seq, tail, level, stream, grep, max_bytes, host)
 
 
 async def wait_job(ctx: Context, job_id: str, after_seq: int, timeout_s: float, max_bytes: int) -> dict:

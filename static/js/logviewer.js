@@ -9,6 +9,7 @@
 //   lv-status.js   StatusBar (status, progress, cancel) and Notice
 //   lv-detail.js   DetailPanel: the selected line in full
 //   lv-controls.js the toolbar's events
+//   lv-hosts.js    a job on several servers: the host table, host filter, grouped order
 // The parts never read each other's fields: they call methods, or the callbacks given to
 // their constructors. When the job ends, onEnded(jobId, status) is called once (jobpage.js
 // turns it into the `livchat:job-ended` event).
@@ -18,6 +19,7 @@ import { Api } from "./lv-api.js";
 import { bindControls, lineFromHash } from "./lv-controls.js";
 import { DetailPanel } from "./lv-detail.js";
 import { LogFilters } from "./lv-filters.js";
+import { HostTable, bindHostControls } from "./lv-hosts.js";
 import { RowWindow } from "./lv-scroll.js";
 import { LogSearch } from "./lv-search.js";
 import { JobSocket } from "./lv-socket.js";
@@ -135,6 +137,12 @@ export class LogViewer {
     this.setWrap(remembered(WRAP_KEY), { save: false });
     this._showZone();
     bindControls({ elements: this.elements, filters: this.filters, viewer: this });
+    const hostTable = document.getElementById("fleet-hosts");
+    if (this.boot.hosts) {
+      const hosts = this.boot.hosts;
+      bindHostControls({ elements: this.elements, filters: this.filters, hosts, table: hostTable });
+    }
+    if (hostTable) new HostTable({ element: hostTable, api: this.api, isFinal: () => this.statusBar.isFinal() }).start();
     this._showStatus(this.boot);
     if (this.boot.cancel_requested) this.statusBar.cancelRequested();
     if (this.boot.logs_expired) this.notice.show("The lines of this job have expired (log retention).", "warn", true);

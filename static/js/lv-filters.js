@@ -7,6 +7,7 @@
 //  the rows and moves between them with next/previous.
 // Owns: level, stream, problems, onlyMatches, the current list, the hits label. Talks to the row
 // window (RowWindow) through its methods and tells the viewer which source to show.
+import { GroupedSource } from "./lv-hosts.js";
 import { ListSource } from "./lv-sources.js";
 import { MAX_HITS } from "./lv-search.js";
 
@@ -21,6 +22,19 @@ export class LogFilters {
     this.problems = false;
     this.onlyMatches = false;
     this.list = null; // the ListSource shown, null when the full log is
+    this.host = ""; // one host's lines only (a job on several servers)
+    this.hosts = null; // grouped by host: the hosts in their order; null: interleaved (seq order)
+  }
+
+  setHost(host) {
+    this.host = host || "";
+    this.refilter();
+  }
+
+  // hosts: the job's hosts in the order their groups are shown, or null for one seq order.
+  setGrouped(hosts) {
+    this.hosts = hosts && hosts.length ? hosts : null;
+    this.refilter();
   }
 
   setLevel(level) {
@@ -65,15 +79,19 @@ export class LogFilters {
   async refilter({ rerunSearch = true } = {}) {
     const anchor = this.rows.isFollowing() ? 0 : this.rows.anchorSeq();
     const query = this.search.query();
-    const filtered = this.level || this.stream || this.problems || (this.onlyMatches && query);
+    const narrowed = this.level || this.stream || this.problems || this.host;
+    const filtered = narrowed || this.hosts || (this.onlyMatches && query);
     if (!filtered) {
       this.list = null;
       this.onSource(null);
       this.notice.hide();
     } else {
-      const list = new ListSource({
+      const List = this.hosts ? GroupedSource : ListSource;
+      const list = new List({
         api: this.api,
+        hosts: this.hosts,
         filter: {
+          host: this.host,
           level: this.level,
           stream: this.stream,
           problems: this.problems,
@@ -122,6 +140,7 @@ export class LogFilters {
         q: text,
         level: this.level,
         stream: this.stream,
+        host: this.host,
         problems: this.problems ? "true" : "",
         tail: MAX_HITS,
       });

@@ -189,7 +189,7 @@ export function isProblem(line) {
 }
 
 export class ListSource {
-  // filter: {level, stream, problems, q, re}; `re` is the browser's version of q (null when the
+  // filter: {level, stream, problems, q, re, host}; `re` is the browser's version of q (null when the
   // expression only works server-side, then live lines are not added).
   // onGrew(prepended): earlier lines were loaded in front of the list.
   constructor({ api, filter, onGrew }) {
@@ -258,7 +258,8 @@ export class ListSource {
   }
 
   matches(line) {
-    const { level, stream, problems, q, re } = this.filter;
+    const { level, stream, problems, q, re, host } = this.filter;
+    if (host && line.host !== host) return false;
     if (level && levelIndex(line.level) < levelIndex(level)) return false;
     if (stream && line.stream !== stream) return false;
     if (problems && !isProblem(line)) return false;
@@ -271,8 +272,8 @@ export class ListSource {
   }
 
   params() {
-    const { level, stream, problems, q } = this.filter;
-    return { level, stream, q, problems: problems ? "true" : "" };
+    const { level, stream, problems, q, host } = this.filter;
+    return { level, stream, q, host, problems: problems ? "true" : "" };
   }
 
   async load() {

@@ -1,5 +1,5 @@
 """Run a shell command on a server: now over SSH (inline, recorded as an inline job), or as a
-queued job (--job / --follow)."""
+queued job (--job / --follow). With --server/--tag: one command on many servers, as one job."""
 
 from __future__ import annotations
 
@@ -8,25 +8,57 @@ from django.core.management.base import CommandError
 from jobs.management import helpers
 from jobs.models import JobStatus
 from jobs.runners.inline import run_inline_command
-from jobs.services import JobInputError, create_remote_exec_job, validate_command, validate_working_dir
+from jobs.services import (
+    MAX_FORKS,
+    JobInputError,
+    create_fleet_exec_job,
+    create_remote_exec_job,
+    resolve_targets,
+    validate_command,
+    validate_working_dir,
+)
 
 
 class Command(helpers.JobCommand):
     help = (
         "Run COMMAND on SERVER. Without --job it runs now and this command exits with the remote "
         "exit code (124 on timeout, 255 when SSH fails). With --job it becomes a background job and "
-        "its id is printed; --follow also streams its output until it ends."
+        "its id is printed; --follow also streams its output until it ends. On many servers: "
+        "remote_exec --server A --server B --tag web [--forks N] [--succeed-if-any] --follow 'cmd' "
+        "(always a job; --follow prefixes each line with its host and exits non-zero when a host failed)."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("server", help="server name")
-        parser.add_argument("command", nargs="+", help="shell command (several words are joined with spaces)")
+        # Both optional to argparse: with --server/--tag every word is the command.
+        parser.add_argument("server", nargs="?", help="server name (leave out with --server/--tag)")
+        parser.add_argument("command", nargs="*", help="shell command (several words are joined with spaces)")
+        parser.add_argument("--server", action="append", dest="servers", metavar="NAME", help="a target (repeatable)")
+        parser.add_argument("--tag", action="append", dest="tags", metavar="TAG", help="servers with this tag")
+        parser.add_argument("--forks", metavar="N", help=f"servers at once, 1-{MAX_FORKS} (default 10)")
+        parser.add_argument(
+            "--succeed-if-any", action="store_true", help="the job succeeds when at least one server succeeded"
+        )
         parser.add_argument("--timeout", metavar="S", help="seconds before the remote command is stopped")
         parser.add_argument("--workdir", metavar="D", help="directory to run the command in")
         parser.add_argument("--job", action="store_true", help="run as a background job and print its id")
         parser.add_argument("--follow", action="store_true", help="run as a job and stream its lines until it ends")
 
-    def handle(self, *args, server, command, timeout, workdir, job, follow, verbosity, **options):
+    def handle(self, *args, server, command, servers, tags, timeout, workdir, job, follow, verbosity, **options):
+        words = [w for w in (server, *command) if w is not None]
+        if servers or tags:
+            if len(servers or []) == 1 and not tags and not options["forks"] and not options["succeed_if_any"]:
+                server, command = servers[0], words  # one server: exactly the positional form
+            else:
+                return self._fleet(
+                    words, servers, tags, timeout, workdir, follow=follow, verbosity=verbosity, **options
+                )
+        else:
+            if len(words) < 2:
+                missing = "server, command" if not words else "command"
+                raise CommandError(
+                    f"the following arguments are required: {missing} (or --server/--tag NAME and the command)"
+                )
+            server, command = words[0], words[1:]
         srv = helpers.get_server(server)
         try:
             command = validate_command(" ".join(command))
@@ -38,6 +70,29 @@ class Command(helpers.JobCommand):
             self._as_job(srv, command, working_dir, seconds, follow=follow, verbosity=verbosity)
         else:
             self._inline(srv, command, working_dir, seconds, verbosity=verbosity)
+
+    def _fleet(self, words, servers, tags, timeout, workdir, *, follow, verbosity, forks, succeed_if_any, **_) -> None:
+        try:
+            command = validate_command(" ".join(words))
+            targets = resolve_targets(user=None, servers=servers, tags=tags)
+            job = create_fleet_exec_job(
+                servers=targets,
+                command=command,
+                timeout=helpers.parse_timeout(timeout),
+                working_dir=validate_working_dir(workdir),
+                forks=helpers.parse_count(forks, option="--forks", minimum=1, maximum=MAX_FORKS),
+                success="any" if succeed_if_any else "all",
+                targets={"servers": list(servers or []), "tags": list(tags or [])},
+            )
+        except JobInputError as exc:
+            raise CommandError(str(exc)) from None
+        if verbosity >= 1 and follow:
+            self.stderr.write(
+                f"Running on {len(targets)} server{'s' if len(targets) != 1 else ''}: "
+                + ", ".join(s.name for s in targets[:20])
+                + (" …" if len(targets) > 20 else "")
+            )
+        helpers.print_or_follow(self, job, follow=follow, verbosity=verbosity)
 
     def _as_job(self, server, command, working_dir, timeout, *, follow: bool, verbosity: int) -> None:
         try:

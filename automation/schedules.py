@@ -1,0 +1,233 @@
+"""Cron schedules on templates, woken by django-q2's scheduler.
+
+Each TemplateSchedule owns one django-q2 `Schedule` (type CRON, which needs croniter) calling
+`fire`. q2's scheduler looks at its schedules only about every 30 s, and it reads cron times in
+the cluster's zone, so we keep that schedule's `next_run` ourselves: the cron time in the
+template's own zone, minus SCHEDULE_LEAD_SECONDS. `fire` then knows the exact cron time
+(`wake_at` + lead), claims it, and starts the run at that second rather than up to 30 s late.
+
+No duplicates, by construction: before a job exists, `fire` inserts a ScheduledRun row, unique
+on (schedule, scheduled_for). A second worker woken for the same cron time (two clusters, a
+retried task) fails that insert and stops there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from croniter import croniter
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from automation.models import JobTemplate, OverlapPolicy, RunOutcome, ScheduledRun, TemplateRun, TemplateSchedule
+from automation.prompts import resolve_values
+from jobs.models import ACTIVE_STATUSES
+from jobs.services import JobInputError
+
+logger = logging.getLogger("automation.schedules")
+Q_NAME = "livchat-template-schedule-{pk}"
+CRON = "C"  # django_q.models.Schedule.CRON
+
+
+def clean_cron(cron: object) -> str:
+    """Five fields (minute hour day month weekday), or six with seconds last."""
+    text = " ".join(str(cron or "").split())
+    if not isinstance(cron, str) or len(text.split(" ")) not in (5, 6) or not croniter.is_valid(text):
+        raise JobInputError(
+            f"{str(cron)[:80]!r} is not a cron expression: use five fields, minute hour day month weekday "
+            "(e.g. '0 3 * * *' for 03:00 every day), or six with seconds last."
+        )
+    return text
+
+
+def clean_timezone(name: object) -> str:
+    if not isinstance(name, str) or name not in available_timezones() and name != "UTC":
+        raise JobInputError(f"{str(name)[:80]!r} is not a time zone: use a name like 'UTC' or 'Europe/Paris'.")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise JobInputError(f"{name!r} is not a time zone.") from None
+    return name
+
+
+def next_cron_time(*, cron: str, tz: str, after: datetime) -> datetime:
+    """The first cron time strictly after `after`, read in zone `tz`, as an aware UTC time."""
+    local = after.astimezone(ZoneInfo(tz))
+    return croniter(cron, local).get_next(datetime).astimezone(ZoneInfo("UTC"))
+
+
+def upcoming(schedule: TemplateSchedule, count: int = 3) -> list[datetime]:
+    times, when = [], timezone.now()
+    for _ in range(count):
+        when = next_cron_time(cron=schedule.cron, tz=schedule.timezone, after=when)
+        times.append(when)
+    return times
+
+
+def save_schedule(
+    *,
+    template: JobTemplate,
+    cron: str,
+    tz: str = "UTC",
+    values: dict | None = None,
+    overlap: str = OverlapPolicy.SKIP,
+    enabled: bool = True,
+    user=None,
+    schedule: TemplateSchedule | None = None,
+) -> TemplateSchedule:
+    cron, tz = clean_cron(cron), clean_timezone(tz)
+    if overlap not in OverlapPolicy.values:
+        raise JobInputError("overlap must be 'skip' or 'queue'.")
+    if not isinstance(enabled, bool):
+        raise JobInputError("enabled must be true or false.")
+    values = resolve_values(template.prompts or [], values)  # checked now, not at 3 a.m.
+    with transaction.atomic():
+        if schedule is None:
+            schedule = TemplateSchedule(template=template)
+            schedule.created_by = user if getattr(user, "is_authenticated", False) else None
+        schedule.cron, schedule.timezone, schedule.values = cron, tz, values
+        schedule.overlap, schedule.enabled = overlap, enabled
+        schedule.save()
+        sync_q_schedule(schedule=schedule)
+    return schedule
+
+
+def delete_schedule(*, schedule: TemplateSchedule) -> None:
+    from django_q.models import Schedule
+
+    with transaction.atomic():
+        Schedule.objects.filter(name=Q_NAME.format(pk=schedule.pk)).delete()
+        schedule.delete()
+
+
+def sync_q_schedule(*, schedule: TemplateSchedule, after: datetime | None = None) -> None:
+    """Point the q2 schedule at the next cron time after `after` (now), minus the lead."""
+    from django_q.models import Schedule
+
+    name = Q_NAME.format(pk=schedule.pk)
+    if not schedule.enabled:
+        Schedule.objects.filter(name=name).delete()
+        TemplateSchedule.objects.filter(pk=schedule.pk).update(next_run_at=None, q_schedule_id=None)
+        schedule.next_run_at = None
+        return
+    nxt = next_cron_time(cron=schedule.cron, tz=schedule.timezone, after=after or timezone.now())
+    wake = nxt - timedelta(seconds=settings.SCHEDULE_LEAD_SECONDS)
+    # Locked: q2's scheduler saves its own next_run for this row in the transaction that woke us.
+    list(Schedule.objects.select_for_update().filter(name=name))
+    q, _ = Schedule.objects.update_or_create(
+        name=name,
+        defaults={
+            "func": "automation.schedules.fire",
+            "args": str(schedule.pk),
+            "schedule_type": CRON,
+            "cron": schedule.cron,
+            "repeats": -1,
+            "next_run": wake,
+            "intended_date_kwarg": "wake_at",
+        },
+    )
+    Schedule.objects.filter(pk=q.pk).update(next_run=wake)  # q2's save() recomputes it on create
+    TemplateSchedule.objects.filter(pk=schedule.pk).update(next_run_at=nxt, q_schedule_id=q.pk)
+    schedule.next_run_at, schedule.q_schedule_id = nxt, q.pk
+
+
+def is_cron_time(*, cron: str, tz: str, when: datetime) -> bool:
+    local = when.astimezone(ZoneInfo(tz))
+    if local.microsecond or (len(cron.split(" ")) == 5 and local.second):
+        return False
+    return croniter.match(cron, local)
+
+
+def cron_time_for(*, schedule: TemplateSchedule, woke: datetime, lead: timedelta) -> datetime:
+    """The cron time q2 woke us for. We set q2's next_run to it minus the lead; if q2 itself
+    wrote next_run in between (its own cron reading, without the lead), `woke` is the time."""
+    for candidate in (woke + lead, woke):
+        if is_cron_time(cron=schedule.cron, tz=schedule.timezone, when=candidate):
+            return candidate.astimezone(ZoneInfo("UTC"))
+    return next_cron_time(cron=schedule.cron, tz=schedule.timezone, after=woke)
+
+
+def fire(schedule_pk: int, wake_at: str | None = None) -> str:
+    """The q2 task: claim this cron time, wait for it, launch (or skip, or queue)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    schedule = TemplateSchedule.objects.select_related("template", "created_by").filter(pk=schedule_pk).first()
+    if schedule is None or not schedule.enabled:
+        return "gone"
+    lead = timedelta(seconds=settings.SCHEDULE_LEAD_SECONDS)
+    if wake_at:
+        cron_time = cron_time_for(schedule=schedule, woke=datetime.fromisoformat(wake_at), lead=lead)
+    else:  # started by hand (q2's admin "run now"): the latest cron time
+        cron_time = croniter(schedule.cron, timezone.now().astimezone(ZoneInfo(schedule.timezone))).get_prev(datetime)
+        cron_time = cron_time.astimezone(ZoneInfo("UTC"))
+    with transaction.atomic():
+        sync_q_schedule(schedule=schedule, after=max(cron_time, timezone.now()))
+    try:
+        with transaction.atomic():
+            run = ScheduledRun.objects.create(schedule=schedule, scheduled_for=cron_time)
+    except IntegrityError:
+        logger.info("Schedule %s: the run for %s was already started elsewhere", schedule.pk, cron_time)
+        return "duplicate"
+    wait = (cron_time - timezone.now()).total_seconds()
+    if wait > 0:
+        time.sleep(min(wait, lead.total_seconds() + 5))
+    return start_scheduled_run(run=run)
+
+
+def start_scheduled_run(*, run: ScheduledRun) -> str:
+    from automation.services import launch_template
+
+    schedule = run.schedule
+    template = schedule.template
+    busy = TemplateRun.objects.filter(template=template, job__status__in=ACTIVE_STATUSES).exclude(job=run.job_id)
+    if busy.exists() and run.outcome == RunOutcome.LAUNCHED and run.job_id is None:
+        previous = busy.select_related("job").first().job.job_id
+        if schedule.overlap == OverlapPolicy.SKIP:
+            _set(run, RunOutcome.SKIPPED, f"Skipped: {previous} was still running.")
+            return "skipped"
+        _set(run, RunOutcome.QUEUED, f"Queued behind {previous}.")
+        return "queued"
+    try:
+        job = launch_template(
+            template=template,
+            values=schedule.values,
+            user=schedule.created_by,
+            via="schedule",
+            check_permission=True,  # as its owner: one who lost the right to run there stops running there
+            extra_params={"schedule": {"id": schedule.pk, "scheduled_for": run.scheduled_for.isoformat()}},
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded on the run and visible; the schedule goes on
+        _set(run, RunOutcome.FAILED, str(exc)[:2000])
+        logger.warning("Schedule %s could not launch %s: %s", schedule.pk, template.name, exc)
+        return "failed"
+    ScheduledRun.objects.filter(pk=run.pk).update(job=job, outcome=RunOutcome.LAUNCHED, note="")
+    return job.job_id
+
+
+def start_queued_runs(*, template_id: int) -> str | None:
+    """After a run of the template ended: start the oldest run queued behind it, if any."""
+    if TemplateRun.objects.filter(template_id=template_id, job__status__in=ACTIVE_STATUSES).exists():
+        return None
+    run = (
+        ScheduledRun.objects.select_related("schedule__template", "schedule__created_by")
+        .filter(schedule__template_id=template_id, outcome=RunOutcome.QUEUED, job__isnull=True)
+        .order_by("scheduled_for", "id")
+        .first()
+    )
+    # The update is the claim: of two workers finishing jobs at once, one starts it.
+    if run is None or not ScheduledRun.objects.filter(pk=run.pk, outcome=RunOutcome.QUEUED).update(
+        outcome=RunOutcome.LAUNCHED, note="Started after the previous run ended."
+    ):
+        return None
+    run.outcome = RunOutcome.LAUNCHED
+    return start_scheduled_run(run=run)
+
+
+def _set(run: ScheduledRun, outcome: str, note: str) -> None:
+    ScheduledRun.objects.filter(pk=run.pk).update(outcome=outcome, note=note)
+    run.outcome, run.note = outcome, note

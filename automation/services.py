@@ -1,0 +1,314 @@
+"""Template use cases: save a template (checked), resolve its targets, launch it as a job.
+
+Every surface (page, API, CLI, admin, MCP, the scheduler) launches through `launch_template`,
+so prompt checks, shell quoting, the permission rule and what the job records are the same.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from accounts.permissions import Action, check
+from automation import prompts as prompt_rules
+from automation.models import JobTemplate, NotifyOn, TemplateKind, TemplateRun, WebhookFormat
+from jobs import services as job_services
+from jobs.models import Job
+from jobs.runners.playbook.catalog import create_playbook_job, resolve_playbook, validate_extra_vars
+from jobs.services import JobInputError, validate_command, validate_timeout, validate_working_dir
+from servers import crypto
+from servers.models import Server
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
+TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+MAX_TARGETS = 1000
+MAX_TAGS = 50
+
+
+class TemplateNotFound(LookupError):
+    pass
+
+
+def get_template(name: str) -> JobTemplate:
+    template = JobTemplate.objects.filter(name=name).first() if isinstance(name, str) else None
+    if template is None:
+        raise TemplateNotFound(f"No template named {name!r}.")
+    return template
+
+
+# ---- saving --------------------------------------------------------------------------------
+def clean_webhook_url(url: object) -> str:
+    if url in (None, ""):
+        return ""
+    if not isinstance(url, str) or len(url) > 2000:
+        raise JobInputError("webhook_url must be an http:// or https:// URL.")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JobInputError(f"webhook_url must be an http:// or https:// URL (got {url[:80]!r}).")
+    return url.strip()
+
+
+def clean_emails(emails: object) -> str:
+    if emails in (None, ""):
+        return ""
+    items = emails if isinstance(emails, list) else str(emails).split(",")
+    cleaned = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        try:
+            validate_email(item)
+        except ValidationError:
+            raise JobInputError(f"{item!r} is not an email address.") from None
+        cleaned.append(item)
+    return ", ".join(cleaned)
+
+
+def clean_tags(tags: object) -> list[str]:
+    if tags in (None, ""):
+        return []
+    if isinstance(tags, str):
+        tags = [t for t in re.split(r"[,\s]+", tags) if t]
+    if not isinstance(tags, list) or len(tags) > MAX_TAGS:
+        raise JobInputError(f"tags must be a list of at most {MAX_TAGS} tag names.")
+    for tag in tags:
+        if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
+            raise JobInputError(f"{tag!r} is not a tag name (letters, digits, '_', '.', ':' and '-').")
+    return list(dict.fromkeys(tags))
+
+
+def clean_fields(
+    *,
+    kind: str,
+    command: str = "",
+    playbook: str = "",
+    tags: list[str] | str | None = None,
+    timeout: int | None = None,
+    working_dir: str = "",
+    extra_vars: dict | None = None,
+    prompts: list | None = None,
+    description: str = "",
+    notify_on: str = NotifyOn.NEVER,
+    webhook_url: str = "",
+    webhook_format: str = WebhookFormat.JSON,
+    notify_emails: str | list | None = "",
+) -> dict:
+    """A template's fields, checked and in stored form (API, admin form and CLI share this)."""
+    if kind not in TemplateKind.values:
+        raise JobInputError("kind must be 'command' or 'playbook'.")
+    cleaned_prompts = prompt_rules.clean_prompts(prompts)
+    if kind == TemplateKind.COMMAND:
+        command = validate_command(command)
+        prompt_rules.check_placeholders(command, cleaned_prompts)
+        playbook, extra_vars = "", {}
+    else:
+        playbook = resolve_playbook(playbook).name
+        extra_vars = validate_extra_vars(extra_vars)
+        command = ""
+        for prompt in cleaned_prompts:
+            if prompt["name"].lower().startswith("ansible_"):
+                raise JobInputError(f"Prompt {prompt['name']!r}: ansible_* variables come from the server records.")
+    if timeout is not None:
+        timeout = validate_timeout(timeout, default=settings.JOB_DEFAULT_TIMEOUT, maximum=settings.JOB_MAX_TIMEOUT)
+    if notify_on not in NotifyOn.values:
+        raise JobInputError("notify_on must be never, failure, success or always.")
+    if webhook_format not in WebhookFormat.values:
+        raise JobInputError("webhook_format must be 'json' or 'slack'.")
+    return dict(
+        kind=kind,
+        command=command,
+        playbook=playbook,
+        tags=clean_tags(tags),
+        timeout=timeout,
+        working_dir=validate_working_dir(working_dir or None),
+        extra_vars=extra_vars or {},
+        prompts=cleaned_prompts,
+        description=str(description or "")[:5000],
+        notify_on=notify_on,
+        webhook_url=clean_webhook_url(webhook_url),
+        webhook_format=webhook_format,
+        notify_emails=clean_emails(notify_emails),
+    )
+
+
+def save_template(
+    *,
+    name: str,
+    servers: list[str] | None = None,
+    webhook_secret: str | None = None,
+    template: JobTemplate | None = None,
+    user=None,
+    **fields,
+) -> JobTemplate:
+    """Create (or, given `template`, change) a template; `fields` as clean_fields takes them.
+    `webhook_secret`: None keeps the stored one, "" removes it. JobInputError says what to fix."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise JobInputError("name must be lowercase letters, digits, '-' and '_' (at most 100).")
+    clash = JobTemplate.objects.filter(name=name).exclude(pk=getattr(template, "pk", None))
+    if clash.exists():
+        raise JobInputError(f"A template named {name!r} already exists.")
+    cleaned = clean_fields(**fields)
+    server_rows = _servers_named(servers or [])
+    with transaction.atomic():
+        if template is None:
+            template = JobTemplate(name=name, created_by=user if getattr(user, "is_authenticated", False) else None)
+        template.name = name
+        for key, value in cleaned.items():
+            setattr(template, key, value)
+        if webhook_secret is not None:
+            template.webhook_secret_enc = crypto.encrypt(webhook_secret) if webhook_secret else ""
+        template.save()
+        template.servers.set(server_rows)
+    return template
+
+
+def _servers_named(names: list[str]) -> list[Server]:
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise JobInputError("servers must be a list of server names.")
+    names = list(dict.fromkeys(names))
+    if len(names) > MAX_TARGETS:
+        raise JobInputError(f"A template may target at most {MAX_TARGETS} servers.")
+    found = {s.name: s for s in Server.objects.filter(name__in=names)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise JobInputError(f"No server named {', '.join(repr(n) for n in missing[:10])}.")
+    return [found[n] for n in names]
+
+
+# ---- launching -----------------------------------------------------------------------------
+def resolve_targets(*, template: JobTemplate) -> list[Server]:
+    """The template's servers plus every server carrying one of its tags, each once."""
+    targets = {s.pk: s for s in template.servers.select_related("credential")}
+    if template.tags:
+        wanted = set(template.tags)
+        matched: dict[str, int] = dict.fromkeys(template.tags, 0)
+        for server in Server.objects.select_related("credential"):
+            hit = wanted.intersection(server.tags or [])
+            for tag in hit:
+                matched[tag] += 1
+            if hit:
+                targets.setdefault(server.pk, server)
+        empty = [t for t, n in matched.items() if n == 0]
+        if empty:
+            raise JobInputError(f"No server has the tag {', '.join(repr(t) for t in empty)}.")
+    if not targets:
+        raise JobInputError(f"Template {template.name!r} has no target servers: give it servers or tags.")
+    if len(targets) > MAX_TARGETS:
+        raise JobInputError(f"Template {template.name!r} matches {len(targets)} servers; at most {MAX_TARGETS}.")
+    return sorted(targets.values(), key=lambda s: s.name)
+
+
+def launch_template(
+    *,
+    template: JobTemplate,
+    values: dict | None = None,
+    user=None,
+    notify_on: str | None = None,
+    via: str = "",
+    check_permission: bool = True,
+    extra_params: dict | None = None,
+    enqueue: bool = True,
+) -> Job:
+    """One job from `template` with the launcher's prompt `values`.
+
+    `user` None is the command line or the scheduler (created_by still names the schedule's
+    owner through the caller). With `check_permission`, `user` needs RUN on every target."""
+    if notify_on is not None and notify_on not in NotifyOn.values:
+        raise JobInputError("notify must be never, failure, success or always.")
+    resolved = prompt_rules.resolve_values(template.prompts or [], values)
+    targets = resolve_targets(template=template)
+    if check_permission and user is not None:
+        check(user, Action.RUN)
+        for server in targets:
+            check(user, Action.RUN, server=server)
+    record = {"name": template.name, "id": template.pk, "values": resolved}
+    with transaction.atomic():
+        if template.kind == TemplateKind.PLAYBOOK:
+            extra_vars = {**(template.extra_vars or {}), **{k: v for k, v in resolved.items() if v is not None}}
+            job = create_playbook_job(
+                playbook=template.playbook,
+                servers=targets,
+                extra_vars=extra_vars,
+                timeout=template.timeout,
+                created_by=user,
+                enqueue=False,
+            )
+        else:
+            command = prompt_rules.render_command(template.command, resolved)
+            job = _create_command_job(template=template, command=command, targets=targets, user=user)
+        job.params = {**job.params, **(extra_params or {}), "template": record}
+        Job.objects.filter(pk=job.pk).update(params=job.params)
+        TemplateRun.objects.create(
+            job=job, template=template, values=resolved, notify_on=notify_on or template.notify_on
+        )
+        if enqueue:
+            job_id, timeout = job.job_id, job.timeout
+            transaction.on_commit(lambda: job_services.enqueue_job(job_id=job_id, timeout=timeout))
+    from accounts.services import record_event
+
+    record_event(actor=user, action="template.launch", target=template.name, via=via, job=job.job_id)
+    return job
+
+
+def _create_command_job(*, template: JobTemplate, command: str, targets: list[Server], user) -> Job:
+    if len(targets) == 1:
+        return job_services.create_remote_exec_job(
+            server=targets[0],
+            command=command,
+            timeout=template.timeout,
+            working_dir=template.working_dir or None,
+            created_by=user,
+            enqueue=False,
+        )
+    # One command on several servers is one fleet job (jobs/runners/fleet.py), never one job per server.
+    fleet = getattr(job_services, "create_fleet_exec_job", None)
+    if fleet is None:
+        raise JobInputError(
+            f"Template {template.name!r} targets {len(targets)} servers; running one command on several "
+            "servers needs the fleet runner, which this installation does not have yet."
+        )
+    return fleet(
+        servers=targets,
+        command=command,
+        timeout=template.timeout,
+        working_dir=template.working_dir or None,
+        targets={"servers": [s.name for s in template.servers.all()], "tags": list(template.tags or [])},
+        created_by=user,
+        enqueue=False,
+    )
+
+
+def template_runs(*, template: JobTemplate, limit: int = 50):
+    return (
+        TemplateRun.objects.filter(template=template)
+        .select_related("job", "job__created_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def template_summary(template: JobTemplate) -> dict:
+    """The API's view of a template (the webhook secret is never part of it)."""
+    return {
+        "name": template.name,
+        "description": template.description,
+        "kind": template.kind,
+        "command": template.command,
+        "playbook": template.playbook,
+        "servers": [s.name for s in template.servers.all()],
+        "tags": template.tags,
+        "timeout": template.timeout,
+        "working_dir": template.working_dir,
+        "extra_vars": template.extra_vars,
+        "prompts": template.prompts,
+        "notify_on": template.notify_on,
+        "webhook_url": template.webhook_url,
+        "webhook_format": template.webhook_format,
+        "webhook_secret_set": template.has_webhook_secret,
+        "notify_emails": template.notify_emails,
+    }
