@@ -137,6 +137,8 @@ export class LogViewer {
     this.setWrap(remembered(WRAP_KEY), { save: false });
     this._showZone();
     bindControls({ elements: this.elements, filters: this.filters, viewer: this });
+    // A playbook's task output (DEBUG detail rows) waits behind the "task output" toggle.
+    if (this.elements.details) this.filters.setDetails(false);
     const hostTable = document.getElementById("fleet-hosts");
     if (this.boot.hosts) {
       const hosts = this.boot.hosts;

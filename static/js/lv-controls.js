@@ -68,6 +68,13 @@ export function bindControls({ elements, filters, viewer }) {
   });
   const showTimes = elements["show-ts"];
   showTimes.addEventListener("change", () => viewer.showTimestamps(showTimes.checked));
+  const details = elements.details;
+  if (details) {
+    details.addEventListener("click", () => {
+      filters.setDetails(!filters.showsDetails());
+      details.setAttribute("aria-pressed", String(filters.showsDetails()));
+    });
+  }
   const wrap = elements.wrap;
   if (wrap) wrap.addEventListener("click", () => viewer.setWrap(!viewer.isWrapped()));
   window.addEventListener("hashchange", () => {

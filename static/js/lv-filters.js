@@ -24,6 +24,22 @@ export class LogFilters {
     this.list = null; // the ListSource shown, null when the full log is
     this.host = ""; // one host's lines only (a job on several servers)
     this.hosts = null; // grouped by host: the hosts in their order; null: interleaved (seq order)
+    this.details = true; // a playbook's task output (DEBUG detail rows) shown; off: at least INFO
+  }
+
+  showsDetails() {
+    return this.details;
+  }
+
+  // Off hides the DEBUG rows (what each playbook task printed) unless a level is chosen.
+  setDetails(on) {
+    this.details = Boolean(on);
+    this.refilter();
+  }
+
+  // The minimum level asked of the API: the chosen one, else INFO while details are hidden.
+  _level() {
+    return this.level || (this.details || this.problems ? "" : "INFO");
   }
 
   setHost(host) {
@@ -79,7 +95,7 @@ export class LogFilters {
   async refilter({ rerunSearch = true } = {}) {
     const anchor = this.rows.isFollowing() ? 0 : this.rows.anchorSeq();
     const query = this.search.query();
-    const narrowed = this.level || this.stream || this.problems || this.host;
+    const narrowed = this._level() || this.stream || this.problems || this.host;
     const filtered = narrowed || this.hosts || (this.onlyMatches && query);
     if (!filtered) {
       this.list = null;
@@ -92,7 +108,7 @@ export class LogFilters {
         hosts: this.hosts,
         filter: {
           host: this.host,
-          level: this.level,
+          level: this._level(),
           stream: this.stream,
           problems: this.problems,
           q: this.onlyMatches ? query : "",
@@ -138,7 +154,7 @@ export class LogFilters {
     try {
       res = await this.api.logs({
         q: text,
-        level: this.level,
+        level: this._level(),
         stream: this.stream,
         host: this.host,
         problems: this.problems ? "true" : "",
