@@ -19,8 +19,11 @@ from tests.mcp_helpers import Progress, call, finished_job, size, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-READS = {"list_servers", "list_playbooks", "list_jobs", "get_job", "wait_job", "search_job_log", "get_playbook_recap"}
-WRITES = {"run_command", "run_playbook", "cancel_job", "remote-bash"}
+READS = {
+    "list_servers", "list_playbooks", "list_jobs", "get_job", "wait_job", "search_job_log", "get_playbook_recap",
+    "list_templates",
+}  # fmt: skip
+WRITES = {"run_command", "run_playbook", "cancel_job", "remote-bash", "launch_template"}
 
 
 def _numbered(n: int, width: int = 60) -> list[tuple[str, str, str]]:

@@ -125,3 +125,25 @@ class RecapResult(BaseModel):
     playbook: str
     recap: Recap | None
     error: str
+
+
+class PromptInfo(BaseModel):
+    name: str
+    type: str = Field(description="text, integer or choice")
+    required: bool = False
+    default: str | int | None = None
+    choices: list[str] = Field(default_factory=list)
+
+
+class TemplateInfo(BaseModel):
+    name: str
+    description: str
+    kind: str = Field(description="command or playbook")
+    what: str = Field(description="the command (with {{ prompt }} placeholders) or the playbook")
+    servers: list[str]
+    tags: list[str]
+    prompts: list[PromptInfo]
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateInfo]

@@ -19,8 +19,8 @@ from pydantic import Field
 
 from jobs.log import reader
 from jobs.models import JobStatus
-from livchat.mcp import pages, resources, tools
-from livchat.mcp.schemas import JobList, JobPage, PlaybookList, RecapResult, SearchResult, ServerList
+from livchat.mcp import pages, resources, templates, tools
+from livchat.mcp.schemas import JobList, JobPage, PlaybookList, RecapResult, SearchResult, ServerList, TemplateList
 
 INSTRUCTIONS = """LivChat runs shell commands and Ansible playbooks on registered servers as background jobs and
 keeps every output line. run_command / run_playbook start a job and return its result when it ends within
@@ -211,6 +211,31 @@ async def get_job_status(
     return _page(await tools.get_job(ctx, job_id, None, tail_logs, None, None, None, 16000))
 
 
+async def list_templates(ctx: Context) -> Annotated[CallToolResult, TemplateList]:
+    """Saved job templates: a command or playbook with its targets and the prompts launch_template fills."""
+    data = await templates.list_templates(ctx)
+    lines = []
+    for t in data["templates"]:
+        asks = ", ".join(f"{p['name']} ({p['type']}{', required' if p['required'] else ''})" for p in t["prompts"])
+        lines.append(f"{t['name']} [{t['kind']}]: {t['what']}" + (f" — prompts: {asks}" if asks else ""))
+    return _answer(TemplateList, data, "\n".join(lines) or "No templates.")
+
+
+async def launch_template(
+    ctx: Context,
+    name: Annotated[str, Field(description="a template name from list_templates", min_length=1, max_length=100)],
+    values: Annotated[
+        dict[str, str | int] | None, Field(description="prompt values by name (shell-quoted into commands)")
+    ] = None,
+    wait_s: WaitS = 20,
+    tail: Tail = 20,
+    max_bytes: MaxBytes = 16000,
+) -> Annotated[CallToolResult, JobPage]:
+    """Launch a job template with its prompt values; answers like run_command (inline when it ends within
+    wait_s, else status 'running' and the job_id)."""
+    return _page(await templates.launch_template(ctx, name, values, wait_s, tail, max_bytes))
+
+
 TOOLS = (
     (list_servers, "list_servers", READ),
     (list_playbooks, "list_playbooks", READ),
@@ -224,6 +249,8 @@ TOOLS = (
     (get_playbook_recap, "get_playbook_recap", READ),
     (remote_bash, "remote-bash", RUN),
     (get_job_status, "get-job-status", READ),
+    (list_templates, "list_templates", READ),
+    (launch_template, "launch_template", RUN),
 )
 ARGUMENTS = {name: set(inspect.signature(fn).parameters) - {"ctx"} for fn, name, _ in TOOLS}
 
