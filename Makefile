@@ -30,7 +30,8 @@ system-deps:
 # Storage, streaming and websocket tests that run a second time on Postgres + Redis.
 SCALEOUT_TESTS := tests/test_remote_exec_pipeline.py tests/test_consumers.py tests/test_capture.py \
 	tests/test_job_control.py tests/test_worker_e2e.py tests/test_selectors.py tests/test_scaleout.py \
-	tests/test_flow_control.py tests/test_log_bounds.py tests/test_sink_backpressure.py
+	tests/test_flow_control.py tests/test_log_bounds.py tests/test_sink_backpressure.py \
+	tests/test_copy_ingest.py tests/test_regex_file_scan.py
 
 test: venv system-deps
 	$(PY) -m ruff check .

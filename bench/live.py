@@ -1,6 +1,8 @@
 """Live delivery: line-to-viewer latency (remote timestamp → websocket receive) and a
-20-viewer fan-out on one fast job, through a real daphne process. Run once embedded
-(polling) and once with REDIS_URL (push wake-ups) when Redis is reachable."""
+20-viewer fan-out on one fast job, through a real daphne process; and a quiet job's latency
+alone and while another worker process floods 200,000 lines (both in this run, each job in
+its own worker process as under a qcluster). Run once embedded (polling) and once with
+REDIS_URL (push wake-ups) when Redis is reachable."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from collections.abc import Iterator
 from common import ROOT, cleanup, make_server, percentile, record, setup_django, start_sshd
 
 LATENCY_CMD = "for i in $(seq 1 150); do date +%s.%N; sleep 0.02; done"
+QUIET_CMD = "for i in $(seq 1 {n}); do date +%s.%N; sleep 0.01; done"  # ~70 lines/s
+FLOOD_LINES = 200_000
 
 
 def free_port() -> int:
@@ -116,6 +120,47 @@ def run_with_viewers(server, port, cookie, command, viewers: int, stamp: bool):
     return job, results, start
 
 
+def quiet_latencies(server, port, cookie, floods: int) -> tuple[list[float], int]:
+    """A quiet job in its own worker process, followed over a websocket; with `floods`, other
+    worker processes print FLOOD_LINES lines each, one after another, while it runs. Returns
+    the latencies (ms) of the quiet lines printed while a flood ran (all of them without one),
+    and how many floods ran."""
+    from scale import worker_process
+
+    from jobs.models import Job, JobLogLine
+    from jobs.services import create_remote_exec_job
+
+    env = dict(os.environ)
+    if "DATABASE_URL" not in env or env["DATABASE_URL"].startswith("sqlite"):
+        from django.db import connection
+
+        env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
+    quiet = create_remote_exec_job(server=server, command=QUIET_CMD.format(n=600 if floods else 300), enqueue=False)
+    results: list = []
+    follow = threading.Thread(target=viewer, args=(port, quiet.job_id, cookie, results, True))
+    follow.start()
+    time.sleep(0.5)  # the viewer is connected before the first line
+    worker = worker_process(quiet.job_id, env)
+    windows = []
+    if floods:
+        deadline = time.monotonic() + 30
+        while not JobLogLine.objects.filter(job=quiet, stream="stdout").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(floods):
+            if worker.poll() is not None:
+                break
+            flood = create_remote_exec_job(server=server, command=f"seq 1 {FLOOD_LINES}", enqueue=False)
+            worker_process(flood.job_id, env).wait()
+            flood = Job.objects.get(pk=flood.pk)
+            windows.append((flood.started_at.timestamp(), flood.finished_at.timestamp()))
+    worker.wait()
+    follow.join(timeout=120)
+    lines = [(float(msg), recv) for _, stream, msg, recv in results[0][0] if stream == "stdout"]
+    if floods:
+        lines = [(sent, recv) for sent, recv in lines if any(a <= sent <= b for a, b in windows)]
+    return [(recv - sent) * 1000 for sent, recv in lines], len(windows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fanout-lines", type=int, default=200_000)
@@ -133,6 +178,10 @@ def main() -> None:
         lines = [r for r in results[0][0] if r[1] == "stdout"]
         latencies = [(recv - float(msg)) * 1000 for _, _, msg, recv in lines]
 
+        alone, _ = quiet_latencies(server, port, cookie, floods=0)
+        flooded, floods = quiet_latencies(server, port, cookie, floods=3)
+        alone_p99, flooded_p99 = percentile(alone, 99), percentile(flooded, 99)
+
         job, results, start = run_with_viewers(server, port, cookie, f"seq 1 {args.fanout_lines}", 20, stamp=False)
         expected = list(range(1, job.last_seq + 1))
         complete = sum(1 for got, _ in results if got == expected)
@@ -143,6 +192,13 @@ def main() -> None:
                 (f"line → websocket viewer latency ({mode})",
                  f"p50 {percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms",
                  "p99 ≤ 150 ms embedded, ≤ 100 ms Redis", f"{len(latencies)} lines, 50/s, remote clock = local"),
+                (f"quiet job's line → websocket, alone ({mode})",
+                 f"p50 {percentile(alone, 50):.0f} ms, p99 {alone_p99:.0f} ms", "-",
+                 f"{len(alone)} lines, ~70/s, own worker process"),
+                (f"quiet job's line → websocket while another job floods {FLOOD_LINES:,} lines ({mode})",
+                 f"p50 {percentile(flooded, 50):.0f} ms, p99 {flooded_p99:.0f} ms",
+                 "p99 ≤ 1.5× alone and ≤ 150 ms",
+                 f"ratio {flooded_p99 / alone_p99:.2f}× the p99 alone; {len(flooded)} lines during {floods} floods"),
                 (f"20 viewers on one {args.fanout_lines:,}-line job ({mode})",
                  f"{min(rates):,.0f}–{max(rates):,.0f} lines/s per viewer",
                  "every viewer gets every line in order", f"{complete}/20 viewers complete and in order"),

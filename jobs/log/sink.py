@@ -2,7 +2,8 @@
 
 Producers (the executor's asyncio loop, the logging handler) append lines to a buffer; a
 writer thread takes the buffer every ~50 ms or ~1000 lines and, per batch:
-  1. one transaction: a multi-row INSERT of JobLogLine rows (executemany / COPY, never one
+  1. one transaction: a multi-row INSERT of JobLogLine rows (executemany on SQLite; on
+     PostgreSQL one COPY whose text is joined in C loops and written in one call; never one
      save() a line), the JobLogMark rows of its WARNING+ and stderr/system lines, and one
      Job update (line_count, last_seq, heartbeat_at), committed together;
   2. then one append to the job's log file (path and line format: jobs/log/logfile.py);
@@ -10,6 +11,10 @@ writer thread takes the buffer every ~50 ms or ~1000 lines and, per batch:
 Rows commit before the file append: a worker killed in between leaves the file short by at
 most a batch, and the reaper rebuilds the rest from rows (logfile.repair).
 seq is assigned here, in buffer order, so stdout/stderr/system lines share one order.
+
+Fair to neighbours: a batch is sized so its transaction holds the write lock about
+MAX_HOLD_SECONDS, and on SQLite sinks take turns at the one write lock, small batches
+first (jobs/log/turns.py): a flooding job no longer stalls a quiet job's lines.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import asyncio
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from contextlib import nullcontext
+from datetime import datetime
 from itertools import repeat
 from typing import NamedTuple
 
@@ -27,6 +33,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.log import logfile
+from jobs.log.batch_text import copy_lines, copy_marks, prepared
+from jobs.log.turns import turns_for
 from jobs.models import IMPORTANT_LEVELS, NOT_STDOUT, Job, JobLogLine, JobLogMark
 
 logger = logging.getLogger("jobs.log.sink")
@@ -37,16 +45,20 @@ MAX_BATCH_LINES = 20_000
 MAX_PENDING_LINES = 100_000  # producers wait above either bound: memory stays flat on huge output
 MAX_PENDING_BYTES = 8 * 1024 * 1024
 MAX_BATCH_BYTES = 2 * 1024 * 1024
+CHECKPOINT_LINES = 50_000  # SQLite: lines stored between two WAL checkpoints of a sink
+MAX_HOLD_SECONDS = 0.02  # a batch's transaction aims to hold the write lock no longer (see _adapt_batch_cap)
 HEARTBEAT_SECONDS = 5.0
 
 _COLUMNS = ("job_id", "seq", "ts", "level", "stream", "message", "host", "task", "event")
 _INSERT_SQL = (
     f"INSERT INTO {JobLogLine._meta.db_table} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 )
-_COPY_SQL = f"COPY {JobLogLine._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+# COPY names seq first and the message second: each row's text is then "seq, message, and
+# the entry's shared tail", joined for a whole entry at once (_copy_lines).
+_COPY_SQL = f"COPY {JobLogLine._meta.db_table} (seq, message, job_id, ts, level, stream, host, task, event) FROM STDIN"
 _MARK_COLUMNS = ("job_id", "seq", "level", "stream")
 _MARK_INSERT_SQL = f"INSERT INTO {JobLogMark._meta.db_table} ({', '.join(_MARK_COLUMNS)}) VALUES (%s, %s, %s, %s)"
-_MARK_COPY_SQL = f"COPY {JobLogMark._meta.db_table} ({', '.join(_MARK_COLUMNS)}) FROM STDIN"
+_MARK_COPY_SQL = f"COPY {JobLogMark._meta.db_table} (seq, job_id, level, stream) FROM STDIN"
 _MARKED_LEVELS = frozenset(IMPORTANT_LEVELS)
 _MARKED_STREAMS = frozenset(NOT_STDOUT)
 
@@ -88,6 +100,10 @@ class JobSink:
         self._thread = threading.Thread(target=self._run, name=f"sink-{job_id}", daemon=True)
         self._file = None
         self._wake = _wake_sender()
+        self._turns = turns_for(connection)
+        # SQLite starts small and grows to what fits MAX_HOLD_SECONDS (see _adapt_batch_cap).
+        self._batch_cap = MAX_BATCH_LINES if self._turns is None else 4 * BATCH_LINES
+        self._unchecked_lines = 0
 
     # ---- producers -------------------------------------------------------------------
     def start(self) -> JobSink:
@@ -191,13 +207,15 @@ class JobSink:
                 self._has_room.notify_all()
                 self._wake_async_waiters()
         finally:
+            if self._turns:
+                self._turns.close()
             connection.close()
 
     def _take_batch(self) -> list[_Entry]:
         """Whole entries up to ~MAX_BATCH_LINES lines / MAX_BATCH_BYTES bytes (at least one)."""
         lines = size = taken = 0
         for entry in self._buf:
-            if taken and (lines + len(entry.messages) > MAX_BATCH_LINES or size + entry.size > MAX_BATCH_BYTES):
+            if taken and (lines + len(entry.messages) > self._batch_cap or size + entry.size > MAX_BATCH_BYTES):
                 break
             lines += len(entry.messages)
             size += entry.size
@@ -226,63 +244,100 @@ class JobSink:
                 delay = min(delay * 2, 5)
 
     def _flush(self, batch: list[_Entry]) -> None:
-        # Rows and file text are built per entry with zip/repeat/join (C loops), not per line.
+        # Rows, COPY text and file text are built per entry with zip/repeat/join (C loops),
+        # never per line in Python.
         seq = self.last_seq
-        rows: list[tuple] = []
-        marks: list[tuple] = []
+        postgres = connection.vendor == "postgresql"
+        rows: list = []  # SQLite: row tuples; Postgres: COPY text, one piece per entry
+        marks: list = []
         parts: list[str] = []
         pk = self.job_pk
         for e in batch:
-            n = len(e.messages)
-            dt = datetime.fromtimestamp(e.ts, tz=UTC)
-            db_ts = _db_ts(dt)
-            rows.extend(
-                zip(
-                    repeat(pk, n), range(seq + 1, seq + n + 1), repeat(db_ts, n), repeat(e.level, n),
-                    repeat(e.stream, n), e.messages, repeat(e.host, n), repeat(e.task, n), repeat(e.event, n),
-                    strict=True,
-                )
-            )  # fmt: skip
-            if e.level in _MARKED_LEVELS or e.stream in _MARKED_STREAMS:
-                marks.extend(
+            messages, dt, text = prepared(e)
+            n = len(messages)
+            seqs = range(seq + 1, seq + n + 1)
+            marked = e.level in _MARKED_LEVELS or e.stream in _MARKED_STREAMS
+            if postgres:
+                rows.append(copy_lines(pk, seqs, dt, e, messages))
+                if marked:
+                    marks.append(copy_marks(pk, seqs, e))
+            else:
+                db_ts = _db_ts(dt)
+                rows.extend(
                     zip(
-                        repeat(pk, n), range(seq + 1, seq + n + 1), repeat(e.level, n), repeat(e.stream, n), strict=True
+                        repeat(pk, n), seqs, repeat(db_ts, n), repeat(e.level, n), repeat(e.stream, n), messages,
+                        repeat(e.host, n), repeat(e.task, n), repeat(e.event, n),
+                        strict=True,
                     )
-                )
-            parts.append(logfile.format_lines(dt, e.level, e.stream, e.messages))
+                )  # fmt: skip
+                if marked:
+                    marks.extend(zip(repeat(pk, n), seqs, repeat(e.level, n), repeat(e.stream, n), strict=True))
+            parts.append(text)
             seq += n
+        count = seq - self.last_seq
         now = timezone.now()
-        with transaction.atomic():
-            if rows:
-                _insert_rows(rows)
-            if marks:
-                _insert_rows(marks, copy_sql=_MARK_COPY_SQL, insert_sql=_MARK_INSERT_SQL)
-            Job.objects.filter(pk=self.job_pk).update(
-                line_count=self.line_count + len(rows), last_seq=seq, heartbeat_at=now
-            )
+        if self._turns:
+            with connection.cursor() as cursor:  # checkpoints run after the turn (_checkpoint)
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
+        with self._turns.turn(lines=count) if self._turns else nullcontext():
+            started = time.monotonic()
+            with transaction.atomic():
+                if postgres:
+                    _copy(_COPY_SQL, rows)
+                    _copy(_MARK_COPY_SQL, marks)
+                else:
+                    _executemany(_INSERT_SQL, rows)
+                    _executemany(_MARK_INSERT_SQL, marks)
+                Job.objects.filter(pk=self.job_pk).update(
+                    line_count=self.line_count + count, last_seq=seq, heartbeat_at=now
+                )
+            held = time.monotonic() - started
+        self._adapt_batch_cap(count, held)
+        if self._turns:
+            self._checkpoint(count)
         self.last_seq = seq
-        self.line_count += len(rows)
+        self.line_count += count
         self._last_flush = time.monotonic()
         if parts:
             self._file.write("".join(parts))
             self._file.flush()
             self._wake(self.job_id, seq)
 
+    def _checkpoint(self, count: int) -> None:
+        """Copy SQLite's WAL into the database now and then, outside the turn: a checkpoint run
+        by the commit itself (autocheckpoint) kept the write turn through its fsyncs. PASSIVE
+        never blocks writers, so the next job's batch commits meanwhile."""
+        self._unchecked_lines += max(count, 1)
+        if self._unchecked_lines >= CHECKPOINT_LINES:
+            self._unchecked_lines = 0
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _adapt_batch_cap(self, count: int, held: float) -> None:
+        """On SQLite, size the next batches so one transaction holds the write lock about
+        MAX_HOLD_SECONDS (one writer: a 20,000-line batch kept every other job's lines waiting)."""
+        if self._turns is None or count < BATCH_LINES or held <= 0:
+            return  # PostgreSQL has no single write lock: big batches cost no one a wait there
+        fits = count / held * MAX_HOLD_SECONDS
+        self._batch_cap = int(min(MAX_BATCH_LINES, max(BATCH_LINES, (self._batch_cap + fits) / 2)))
+
+
+def _copy(sql: str, pieces: list[str]) -> None:
+    if pieces:
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            copy.write("".join(pieces))
+
+
+def _executemany(sql: str, rows: list[tuple]) -> None:
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
 
 def _db_ts(dt: datetime):
     if connection.vendor == "sqlite":
         return dt.replace(tzinfo=None).isoformat(" ")
     return dt
-
-
-def _insert_rows(rows: list[tuple], *, copy_sql: str = _COPY_SQL, insert_sql: str = _INSERT_SQL) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(copy_sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            cursor.executemany(insert_sql, rows)
 
 
 def _wake_sender():
@@ -313,8 +368,8 @@ def append_system_line(*, job_pk: int, job_id: str, message: str, level: str = "
     with transaction.atomic():
         job = Job.objects.select_for_update().only("last_seq", "line_count").get(pk=job_pk)
         seq = job.last_seq + 1
-        _insert_rows([(job_pk, seq, _db_ts(now), level, "system", message, "", "", "")])
-        _insert_rows([(job_pk, seq, level, "system")], copy_sql=_MARK_COPY_SQL, insert_sql=_MARK_INSERT_SQL)
+        _executemany(_INSERT_SQL, [(job_pk, seq, _db_ts(now), level, "system", message, "", "", "")])
+        _executemany(_MARK_INSERT_SQL, [(job_pk, seq, level, "system")])
         Job.objects.filter(pk=job_pk).update(last_seq=seq, line_count=job.line_count + 1)
     with logfile.open_for_append(logfile.path_for(job_id)) as fh:
         fh.write(logfile.format_line(now, level, "system", message))
