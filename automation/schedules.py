@@ -104,6 +104,15 @@ def delete_schedule(*, schedule: TemplateSchedule) -> None:
         schedule.delete()
 
 
+def set_schedule_enabled(*, schedule: TemplateSchedule, enabled: bool) -> TemplateSchedule:
+    """Pause (no wake-ups, no next run) or resume (from the next cron time after now)."""
+    with transaction.atomic():
+        schedule.enabled = bool(enabled)
+        schedule.save(update_fields=["enabled"])
+        sync_q_schedule(schedule=schedule)
+    return schedule
+
+
 def sync_q_schedule(*, schedule: TemplateSchedule, after: datetime | None = None) -> None:
     """Point the q2 schedule at the next cron time after `after` (now), minus the lead."""
     from django_q.models import Schedule

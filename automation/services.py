@@ -83,6 +83,16 @@ def clean_tags(tags: object) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def clean_name(name: object, *, template: JobTemplate | None = None) -> str:
+    """A free template name (`template` is the one being changed, which may keep its own)."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise JobInputError("name must be lowercase letters, digits, '-' and '_' (at most 100).")
+    clash = JobTemplate.objects.filter(name=name).exclude(pk=getattr(template, "pk", None))
+    if clash.exists():
+        raise JobInputError(f"A template named {name!r} already exists.")
+    return name
+
+
 def clean_fields(
     *,
     kind: str,
@@ -148,11 +158,7 @@ def save_template(
 ) -> JobTemplate:
     """Create (or, given `template`, change) a template; `fields` as clean_fields takes them.
     `webhook_secret`: None keeps the stored one, "" removes it. JobInputError says what to fix."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise JobInputError("name must be lowercase letters, digits, '-' and '_' (at most 100).")
-    clash = JobTemplate.objects.filter(name=name).exclude(pk=getattr(template, "pk", None))
-    if clash.exists():
-        raise JobInputError(f"A template named {name!r} already exists.")
+    name = clean_name(name, template=template)
     cleaned = clean_fields(**fields)
     server_rows = _servers_named(servers or [])
     with transaction.atomic():
@@ -179,6 +185,17 @@ def _servers_named(names: list[str]) -> list[Server]:
     if missing:
         raise JobInputError(f"No server named {', '.join(repr(n) for n in missing[:10])}.")
     return [found[n] for n in names]
+
+
+def delete_template(*, template: JobTemplate) -> None:
+    """The template and its schedules (with their django-q2 wake-ups). Its past jobs stay:
+    their TemplateRun rows keep the values and lose only the link (jobs also keep the name in params)."""
+    from automation.schedules import delete_schedule
+
+    with transaction.atomic():
+        for schedule in list(template.schedules.all()):
+            delete_schedule(schedule=schedule)
+        template.delete()
 
 
 # ---- launching -----------------------------------------------------------------------------

@@ -1,19 +1,35 @@
-"""Template pages: the list, and one template with its launch form, schedules, runs and
-notification attempts. Launching is automation.services.launch_template, like every surface."""
+"""Template pages: the list; one template with its launch form, schedules, runs and notification
+attempts; create, edit and delete a template; add, pause, resume and delete its schedules.
+
+Launching is automation.services.launch_template and saving is services.save_template, like on
+every surface. Changes need the "manage templates" permission and are audit events here (the
+services record only launches). Deleting asks first: a POST without `confirm=yes` answers with
+the confirmation page (template-page.js asks in a dialog instead and sends `confirm=yes`)."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import permission_required
 from accounts.permissions import Action, NotPermitted, may, visible_jobs
+from accounts.services import record_event
+from automation import schedules as schedule_rules
 from automation import services
-from automation.forms import LaunchForm
-from automation.models import DeliveryAttempt, JobTemplate, ScheduledRun, TemplateRun
+from automation.forms import LaunchForm, ScheduleForm, TemplateForm, viewer_zone, worded
+from automation.models import DeliveryAttempt, JobTemplate, ScheduledRun, TemplateRun, TemplateSchedule
 from jobs.models import Job
 from jobs.services import JobInputError
+
+
+def _template_or_404(name: str) -> JobTemplate:
+    template = JobTemplate.objects.prefetch_related("servers").filter(name=name).first()
+    if template is None:
+        raise Http404(f"No template named {name!r}.")
+    return template
 
 
 @permission_required(Action.VIEW)
@@ -31,9 +47,7 @@ def template_list(request):
 
 @permission_required(Action.VIEW)
 def template_detail(request, name: str):
-    template = JobTemplate.objects.prefetch_related("servers").filter(name=name).first()
-    if template is None:
-        raise Http404(f"No template named {name!r}.")
+    template = _template_or_404(name)
     form = LaunchForm(request.POST if request.method == "POST" else None, prompts=template.prompts or [])
     status = 200
     if request.method == "POST":
@@ -52,24 +66,32 @@ def template_detail(request, name: str):
             except (JobInputError, NotPermitted) as exc:
                 form.add_error(None, str(exc))
         status = 400
+    return _render_detail(request, template, form=form, status=status)
+
+
+def _render_detail(request, template: JobTemplate, *, form=None, schedule_form=None, status: int = 200):
+    prompts = template.prompts or []
     visible = visible_jobs(request.user, Job.objects.all())
     runs = list(
         TemplateRun.objects.filter(template=template, job__in=visible)
         .select_related("job", "job__created_by", "job__scheduled_run")
         .order_by("-created_at", "-id")[:50]
     )
-    schedules = list(template.schedules.all())
+    can_manage = may(request.user, Action.MANAGE_TEMPLATES)
+    if schedule_form is None and can_manage:
+        schedule_form = ScheduleForm(prompts=prompts, viewer_zone=viewer_zone(request))
     context = {
         "nav": "templates",
         "template": template,
-        "form": form,
+        "form": form or LaunchForm(prompts=prompts),
+        "schedule_form": schedule_form,
         "runs": runs,
-        "schedules": schedules,
+        "schedules": list(template.schedules.all()),
         "scheduled_runs": ScheduledRun.objects.filter(schedule__template=template).select_related("job")[:20],
         "deliveries": DeliveryAttempt.objects.filter(template=template, job__in=visible).select_related("job")[:30],
         "targets_error": _targets_error(template),
         "can_run": may(request.user, Action.RUN),
-        "can_manage": may(request.user, Action.MANAGE_TEMPLATES),
+        "can_manage": can_manage,
     }
     return render(request, "automation/detail.html", context, status=status)
 
@@ -80,3 +102,131 @@ def _targets_error(template: JobTemplate) -> str:
     except JobInputError as exc:
         return str(exc)
     return ""
+
+
+# ---- create / edit / delete ----------------------------------------------------------------
+@permission_required(Action.MANAGE_TEMPLATES)
+@require_http_methods(["GET", "POST"])
+def template_new(request):
+    return _template_form(request, template=None)
+
+
+@permission_required(Action.MANAGE_TEMPLATES)
+@require_http_methods(["GET", "POST"])
+def template_edit(request, name: str):
+    return _template_form(request, template=_template_or_404(name))
+
+
+def _template_form(request, *, template: JobTemplate | None):
+    if request.method != "POST":
+        return _render_form(request, TemplateForm(template=template), template)
+    form = TemplateForm(request.POST, template=template)
+    if not form.is_valid():
+        return _render_form(request, form, template, status=400)
+    before = template.name if template else None
+    arguments = form.save_arguments()
+    try:
+        saved = services.save_template(template=template, user=request.user, **arguments)
+    except JobInputError as exc:  # the form ran each rule already; this is a race (a name just taken)
+        form.add_error(None, worded(str(exc)))
+        return _render_form(request, form, template, status=400)
+    detail = {"kind": saved.kind, "renamed_from": before if before and before != saved.name else None}
+    if arguments["webhook_secret"] is not None:
+        detail["webhook_secret"] = "removed" if arguments["webhook_secret"] == "" else "changed"
+    action = "template.create" if template is None else "template.update"
+    record_event(actor=request.user, action=action, target=saved.name, via="web", **detail)
+    messages.success(request, f"{'Created' if template is None else 'Saved'} template {saved.name}.")
+    return redirect("automation:detail", name=saved.name)
+
+
+def _render_form(request, form: TemplateForm, template: JobTemplate | None, status: int = 200):
+    context = {"nav": "templates", "form": form, "template": template}
+    return render(request, "automation/form.html", context, status=status)
+
+
+@permission_required(Action.MANAGE_TEMPLATES)
+@require_http_methods(["GET", "POST"])
+def template_delete(request, name: str):
+    template = _template_or_404(name)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        runs = TemplateRun.objects.filter(template=template).count()
+        context = {"nav": "templates", "template": template, "runs": runs, "schedules": template.schedules.count()}
+        return render(request, "automation/confirm_delete.html", context)
+    services.delete_template(template=template)
+    record_event(actor=request.user, action="template.delete", target=name, via="web")
+    messages.success(request, f"Deleted template {name}. Its past jobs are still listed under Jobs.")
+    return redirect("automation:list")
+
+
+# ---- schedules -----------------------------------------------------------------------------
+@permission_required(Action.MANAGE_TEMPLATES)
+@require_POST
+def schedule_add(request, name: str):
+    template = _template_or_404(name)
+    form = ScheduleForm(request.POST, prompts=template.prompts or [], viewer_zone=viewer_zone(request))
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            schedule = schedule_rules.save_schedule(
+                template=template,
+                cron=data["cron"],
+                tz=data["zone"],
+                values=form.values(),
+                overlap=data["overlap"],
+                user=request.user,
+            )
+        except JobInputError as exc:  # a prompt value the launch would refuse
+            form.add_error(None, str(exc))
+        else:
+            record_event(
+                actor=request.user,
+                action="schedule.create",
+                target=template.name,
+                via="web",
+                schedule=schedule.pk,
+                cron=schedule.cron,
+                timezone=schedule.timezone,
+            )
+            messages.success(request, f"Added the schedule {schedule.cron} ({schedule.timezone}).")
+            return redirect(_schedules_url(template))
+    return _render_detail(request, template, schedule_form=form, status=400)
+
+
+def _schedule_or_404(template: JobTemplate, pk: int) -> TemplateSchedule:
+    return get_object_or_404(TemplateSchedule, pk=pk, template=template)
+
+
+def _schedules_url(template: JobTemplate) -> str:
+    from django.urls import reverse
+
+    return reverse("automation:detail", args=[template.name]) + "#schedules"
+
+
+@permission_required(Action.MANAGE_TEMPLATES)
+@require_POST
+def schedule_toggle(request, name: str, pk: int):
+    template = _template_or_404(name)
+    schedule = _schedule_or_404(template, pk)
+    enable = request.POST.get("enabled") == "yes"
+    schedule_rules.set_schedule_enabled(schedule=schedule, enabled=enable)
+    action = "schedule.resume" if enable else "schedule.pause"
+    record_event(actor=request.user, action=action, target=template.name, via="web", schedule=schedule.pk)
+    messages.success(request, f"{'Resumed' if enable else 'Paused'} the schedule {schedule.cron}.")
+    return redirect(_schedules_url(template))
+
+
+@permission_required(Action.MANAGE_TEMPLATES)
+@require_http_methods(["GET", "POST"])
+def schedule_delete(request, name: str, pk: int):
+    template = _template_or_404(name)
+    schedule = _schedule_or_404(template, pk)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        context = {"nav": "templates", "template": template, "schedule": schedule}
+        return render(request, "automation/confirm_delete.html", context)
+    cron, schedule_pk = schedule.cron, schedule.pk
+    schedule_rules.delete_schedule(schedule=schedule)
+    record_event(
+        actor=request.user, action="schedule.delete", target=template.name, via="web", schedule=schedule_pk, cron=cron
+    )
+    messages.success(request, f"Deleted the schedule {cron}.")
+    return redirect(_schedules_url(template))

@@ -5,6 +5,7 @@
 // submitted (chips only edit it), and the test posts the same form data asking for JSON, so
 // typed secrets stay in the page. For tests the page exposes `window.livchatServerForm`.
 
+import { setupTagChips } from "./chips.js";
 import { csrfToken } from "./common.js";
 
 const form = document.getElementById("server-form");
@@ -12,85 +13,6 @@ if (form) {
   const tagChips = setupTagChips(form.querySelector("input[name=tags]"));
   const hostKey = setupConnectionTest(form, () => tagChips.flush());
   window.livchatServerForm = { tags: () => tagChips.values(), lastTest: () => hostKey.last() };
-}
-
-// ---- tags --------------------------------------------------------------------------------
-function splitTags(text) {
-  return text.split(",").map((t) => t.trim()).filter(Boolean);
-}
-
-function setupTagChips(input) {
-  if (!input) return { values: () => [], flush: () => {} };
-  const tags = [];
-  const box = document.createElement("div");
-  box.className = "chips";
-  box.dataset.chips = "tags";
-  const list = document.createElement("span");
-  list.className = "chip-list";
-  const entry = document.createElement("input");
-  entry.type = "text";
-  entry.className = "chip-entry";
-  entry.id = `${input.id}-entry`;
-  entry.placeholder = "type a tag, then Enter or comma";
-  entry.autocomplete = "off";
-  entry.setAttribute("aria-label", "New tag");
-  box.append(list, entry);
-  input.hidden = true;
-  input.after(box);
-  const label = document.querySelector(`label[for="${input.id}"]`);
-  if (label) label.htmlFor = entry.id;
-
-  function sync() {
-    input.value = tags.join(", ");
-    list.replaceChildren(...tags.map(chip));
-  }
-
-  function chip(tag) {
-    const el = document.createElement("span");
-    el.className = "chip";
-    el.dataset.tag = tag;
-    const text = document.createElement("span");
-    text.textContent = tag;
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "chip-remove";
-    remove.textContent = "×";
-    remove.setAttribute("aria-label", `Remove tag ${tag}`);
-    remove.addEventListener("click", () => {
-      tags.splice(tags.indexOf(tag), 1);
-      sync();
-      entry.focus();
-    });
-    el.append(text, remove);
-    return el;
-  }
-
-  function add(text) {
-    for (const tag of splitTags(text)) if (!tags.includes(tag)) tags.push(tag);
-    sync();
-  }
-
-  function flush() {
-    if (entry.value.trim()) add(entry.value);
-    entry.value = "";
-  }
-
-  entry.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === ",") {
-      event.preventDefault(); // Enter would submit the form
-      flush();
-    } else if (event.key === "Backspace" && !entry.value && tags.length) {
-      tags.pop();
-      sync();
-    }
-  });
-  entry.addEventListener("input", () => {
-    if (entry.value.includes(",")) flush(); // pasted "web, test"
-  });
-  entry.addEventListener("blur", flush);
-  input.form.addEventListener("submit", flush);
-  add(input.value);
-  return { values: () => [...tags], flush };
 }
 
 // ---- test connection -----------------------------------------------------------------------
