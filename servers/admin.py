@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from accounts.permissions import Action, may, usable_servers
 from servers import validators
 from servers.checks import check_connection
+from servers.forms import CheckedFields
 from servers.models import Credential, Server
 from servers.services import ServerInputError, fingerprints_of, set_credential_secrets
 from servers.ssh import SshError
@@ -109,7 +110,7 @@ class TagsField(forms.CharField):
             raise forms.ValidationError(str(exc)) from None
 
 
-class ServerForm(forms.ModelForm):
+class ServerForm(CheckedFields, forms.ModelForm):
     """The same field rules as the API and add_server (servers/validators.py)."""
 
     tags = TagsField(required=False, help_text="Separated by commas, as in: web, test")
@@ -126,15 +127,6 @@ class ServerForm(forms.ModelForm):
     class Meta:
         model = Server
         fields = SERVER_FORM_FIELDS
-
-    def _checked(self, name: str, check_one):
-        value = self.cleaned_data.get(name)
-        if value in (None, ""):
-            return value
-        try:
-            return check_one(value)
-        except validators.FieldError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
     def clean_name(self):
         return self._checked("name", validators.check_server_name)

@@ -21,7 +21,20 @@ def _text(attrs=None, **kw):
     return forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", **(attrs or {})}, **kw)
 
 
-class ServerForm(forms.Form):
+class CheckedFields:
+    """Form fields checked by servers.validators (the one rule), errors in its words."""
+
+    def _checked(self, name: str, check_one):
+        value = self.cleaned_data.get(name)
+        if value in (None, ""):
+            return value
+        try:
+            return check_one(value)
+        except validators.FieldError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class ServerForm(CheckedFields, forms.Form):
     name = forms.SlugField(
         max_length=100, widget=_text(), help_text="Letters, digits, - and _; used in URLs and commands."
     )
@@ -84,15 +97,6 @@ class ServerForm(forms.Form):
             self.fields["name"].required = False
 
     # ---- fields -------------------------------------------------------------------------------
-    def _checked(self, name: str, check_one):
-        value = self.cleaned_data.get(name)
-        if value in (None, ""):
-            return value
-        try:
-            return check_one(value)
-        except validators.FieldError as exc:
-            raise forms.ValidationError(str(exc)) from None
-
     def clean_name(self):
         name = self._checked("name", validators.check_server_name)
         if self.server is None and name and Server.objects.filter(name=name).exists():

@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import FINAL_STATUSES, Job
 from jobs.services import create_remote_exec_job
+from tests.browser.test_logviewer import wait_final
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def wait_final(job: Job, timeout: float = 90) -> Job:
-    def final() -> bool:
-        job.refresh_from_db()
-        return job.status in FINAL_STATUSES
-
-    wait_for(final, timeout=timeout, message=f"{job.job_id} to finish")
-    return job
 
 
 def outer_html(page, selector: str) -> str:
