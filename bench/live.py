@@ -22,6 +22,12 @@ from common import ROOT, cleanup, make_server, percentile, record, setup_django,
 LATENCY_CMD = "for i in $(seq 1 150); do date +%s.%N; sleep 0.02; done"
 QUIET_CMD = "for i in $(seq 1 {n}); do date +%s.%N; sleep 0.01; done"  # ~70 lines/s
 FLOOD_LINES = 200_000
+# A progress line: each redraw carries the remote time ("P <t>", a partial), then the line
+# ends with one more ("L <t>", stored): both latencies come from the same run. A redraw every
+# 0.3 s is slower than the ~5/s partial rate, so each one is published (not coalesced).
+PROGRESS_CMD = (
+    'for i in $(seq 1 60); do printf "\\rP %s" $(date +%s.%N); sleep 0.3; printf "\\rL %s\\n" $(date +%s.%N); done'
+)
 
 
 def free_port() -> int:
@@ -102,6 +108,47 @@ def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False) 
     out.append((got, time.perf_counter()))
 
 
+def progress_latencies(server, port: int, cookie: str) -> tuple[list[float], list[float]]:
+    """`\\r` redraw → `partial` message, and stored line → `lines` message, both at a websocket
+    client, in ms, for the same job (PROGRESS_CMD)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from jobs.services import create_remote_exec_job
+    from jobs.tasks import run_job
+
+    job = create_remote_exec_job(server=server, command=PROGRESS_CMD, enqueue=False)
+    partial: list[float] = []
+    stored: list[float] = []
+
+    def watch() -> None:
+        headers = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"}
+        with connect(f"ws://127.0.0.1:{port}/ws/jobs/{job.job_id}/", additional_headers=headers) as ws:
+            for raw in ws:
+                now = time.time()
+                msg = json.loads(raw)
+                if msg["type"] == "partial" and msg["text"].startswith("P "):
+                    partial.append((now - float(msg["text"][2:])) * 1000)
+                elif msg["type"] == "lines":
+                    stored.extend(
+                        (now - float(x["message"][2:])) * 1000 for x in msg["lines"] if x["message"][:2] == "L "
+                    )
+                elif msg["type"] == "end":
+                    return
+                if msg.get("ack"):
+                    try:
+                        ws.send(json.dumps({"type": "ack", "ack": msg["ack"]}))
+                    except ConnectionClosed:  # `end` and the close are on their way
+                        pass
+
+    follow = threading.Thread(target=watch)
+    follow.start()
+    time.sleep(0.5)
+    run_job(job.job_id)
+    follow.join(timeout=60)
+    return partial, stored
+
+
 def run_with_viewers(server, port, cookie, command, viewers: int, stamp: bool):
     from jobs.services import create_remote_exec_job
     from jobs.tasks import run_job
@@ -178,6 +225,9 @@ def main() -> None:
         lines = [r for r in results[0][0] if r[1] == "stdout"]
         latencies = [(recv - float(msg)) * 1000 for _, _, msg, recv in lines]
 
+        partial, stored = progress_latencies(server, port, cookie)
+        partial_p99, stored_p99 = percentile(partial, 99), percentile(stored, 99)
+
         alone, _ = quiet_latencies(server, port, cookie, floods=0)
         flooded, floods = quiet_latencies(server, port, cookie, floods=3)
         alone_p99, flooded_p99 = percentile(alone, 99), percentile(flooded, 99)
@@ -199,6 +249,11 @@ def main() -> None:
                  f"p50 {percentile(flooded, 50):.0f} ms, p99 {flooded_p99:.0f} ms",
                  "p99 ≤ 1.5× alone and ≤ 150 ms",
                  f"ratio {flooded_p99 / alone_p99:.2f}× the p99 alone; {len(flooded)} lines during {floods} floods"),
+                (f"`\\r` redraw → partial line at the websocket client ({mode})",
+                 f"p50 {percentile(partial, 50):.0f} ms, p99 {partial_p99:.0f} ms",
+                 "p99 ≤ 2× the stored-line p99 of the same run",
+                 f"ratio {partial_p99 / stored_p99:.2f}×; stored line p50 {percentile(stored, 50):.0f} ms, "
+                 f"p99 {stored_p99:.0f} ms; {len(partial)} redraws, {len(stored)} lines"),
                 (f"20 viewers on one {args.fanout_lines:,}-line job ({mode})",
                  f"{min(rates):,.0f}–{max(rates):,.0f} lines/s per viewer",
                  "every viewer gets every line in order", f"{complete}/20 viewers complete and in order"),

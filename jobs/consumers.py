@@ -8,6 +8,11 @@ cross-process layer the consumer polls on a short tick instead.
 Bounded (jobs/flow.py): every pumped message carries an `ack` token and waits until the
 socket has less than 1 MiB unacknowledged, a batch stops at 1000 lines or ~256 KiB, and a
 user holds at most 20 sockets per process (the 21st is closed with 4429).
+
+While a running job redraws a line with `\r`, its current text goes out as a `partial`
+message (jobs/log/partial.py: pushed as `job.partial` on a cross-process layer, and read
+from the job's small `.partial` file each round): never stored, only while there is room in
+the send window, and replaced on the page by the real line when it comes.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from django.utils import timezone
 
 from accounts.permissions import Action, denial, may, visible_jobs
 from jobs.flow import MESSAGE_BYTES, FlowControl
+from jobs.log.partial import PartialReader
+from jobs.log.partial import message as partial_message
 from jobs.log.reader import JobGone, Round, compact_line, follow_rows
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.services import STATUS_FIELDS, status_payload
@@ -161,6 +168,8 @@ class JobLogConsumer(_Pumping):
         self.job_id = job_id
         self.cursor = int(after_text)
         self.group = f"job.{job_id}"
+        self.partials = PartialReader(job_id)
+        self.pushed: list[dict] = []
         await self.start_pump()
 
     async def pump(self) -> None:
@@ -193,7 +202,26 @@ class JobLogConsumer(_Pumping):
                 await self.send_counted(end)
                 await self.close()
                 return
+            if not item.final:
+                await self.send_partials()
             await self.wait_for_wake()
+
+    async def job_partial(self, event) -> None:
+        # Runs in the receive loop (acks come through it too): never wait here; the pump sends.
+        self.pushed.extend(event.get("parts") or ())
+        self.wake.set()
+
+    async def send_partials(self) -> None:
+        """The partials that changed, after the rows read this round. Ephemeral: one that finds the
+        send window full is dropped (the next redraw, or the real line, follows)."""
+        parts = self.partials.push(self.pushed) if self.pushed else []
+        self.pushed = []
+        parts += self.partials.poll()  # one stat; read only when the file was replaced
+        for part in parts:
+            payload = partial_message(part)
+            if self.window is not None and not self.window.has_room(len(part["text"]) + 200):
+                continue
+            await self.send_counted(payload)
 
 
 @database_sync_to_async

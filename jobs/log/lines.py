@@ -69,6 +69,14 @@ class LineSplitter:
         self._pending = buf
         return split_text("\n".join(pieces))
 
+    def redraw(self) -> str | None:
+        """What the unfinished line shows now while it is being redrawn with `\\r`, else None:
+        the live-only "partial" (jobs/log/partial.py). A character cut by the read is left out."""
+        pending = self._pending
+        if b"\r" not in pending:
+            return None
+        return split_text(pending.decode("utf-8", "ignore"))[0]
+
     def finish(self) -> list[str]:
         """The last line when the stream ended without a newline."""
         rest, self._pending = self._pending, b""

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from jobs.log import logfile
 from jobs.log.batch_text import copy_lines, copy_marks, prepared
+from jobs.log.partial import PartialBoard
 from jobs.log.turns import turns_for
 from jobs.models import IMPORTANT_LEVELS, NOT_STDOUT, Job, JobLogLine, JobLogMark
 
@@ -104,6 +105,8 @@ class JobSink:
         # SQLite starts small and grows to what fits MAX_HOLD_SECONDS (see _adapt_batch_cap).
         self._batch_cap = MAX_BATCH_LINES if self._turns is None else 4 * BATCH_LINES
         self._unchecked_lines = 0
+        self._queued_seq = start_seq  # the seq the last queued line will get
+        self._partials = PartialBoard(job_id)  # live `\r` redraws, never stored (jobs/log/partial.py)
 
     # ---- producers -------------------------------------------------------------------
     def start(self) -> JobSink:
@@ -137,10 +140,18 @@ class JobSink:
             idle = not self._buf and time.monotonic() - self._last_flush >= FLUSH_INTERVAL
             self._buf.append(entry)
             self._pending_lines += len(messages)
+            self._queued_seq += len(messages)
             self._pending_bytes += entry.size
             # A full batch goes now; so does the first line after a quiet spell (a trickle
             # is seen at once, a flood is still batched every FLUSH_INTERVAL).
             if idle or self._pending_lines >= BATCH_LINES:
+                self._has_work.notify()
+
+    def set_partial(self, stream: str, text: str, *, host: str = "") -> None:
+        """The current text of a line being redrawn with `\\r` ("" once it is not): shown to
+        viewers, at most ~5 times a second, after the lines queued before it; never stored."""
+        with self._lock:
+            if self._partials.set(stream=stream, host=host, text=text, after=self._queued_seq):
                 self._has_work.notify()
 
     async def wait_for_room(self) -> None:
@@ -183,6 +194,7 @@ class JobSink:
             self._has_room.notify_all()
             self._wake_async_waiters()
         self._thread.join()
+        self._partials.close()
         if self._file:
             self._file.close()
         if self._error is not None:
@@ -199,6 +211,10 @@ class JobSink:
                     done = self._closing and not self._buf
                 if batch or time.monotonic() - self._last_flush >= HEARTBEAT_SECONDS:
                     self._flush_with_retry(batch)
+                with self._lock:
+                    due = self._partials.take_due()
+                if due:
+                    self._partials.publish(due)
                 if done:
                     return
         except BaseException as exc:  # noqa: BLE001 - reported by close()

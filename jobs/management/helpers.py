@@ -11,6 +11,7 @@ import contextlib
 import getpass
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.log import logfile
+from jobs.log.partial import PartialReader
 from jobs.log.reader import JobGone, LineFilter, follow_rows
 from jobs.models import IMPORTANT_LEVELS, Job, JobStatus
 from jobs.services import JobInputError, validate_timeout
@@ -197,6 +199,51 @@ def _plain(text: str) -> str:
     return text
 
 
+class PartialLine:
+    """On a terminal, the line a job is redrawing with `\\r` (a progress bar), shown in place:
+    `\\r` + its text, wiped before the next stored line is printed. A pipe never gets it: what
+    a script reads stays exactly the stored lines."""
+
+    CLEAR = "\r\x1b[K"
+
+    def __init__(self, stdout, stderr, *, hosts: bool = False) -> None:
+        self.outs = {k: out for k, out in (("stdout", stdout), ("stderr", stderr)) if _is_tty(out)}
+        self.hosts = hosts
+        self.shown = None  # the output whose current line holds a partial
+
+    @property
+    def active(self) -> bool:
+        return bool(self.outs)
+
+    def show(self, part: dict) -> None:
+        out = self.outs.get(part["stream"])
+        if out is None:
+            return
+        self.clear()
+        text = part["text"]
+        if not text:
+            return
+        if self.hosts and part.get("host"):
+            text = f"{part['host']} | {text}"
+        width = shutil.get_terminal_size().columns - 1  # a wrapped line cannot be taken back with \r
+        out.write(self.CLEAR + text[:width], style_func=_plain, ending="")
+        out.flush()
+        self.shown = out
+
+    def clear(self) -> None:
+        if self.shown is not None:
+            self.shown.write(self.CLEAR, style_func=_plain, ending="")
+            self.shown.flush()
+            self.shown = None
+
+
+def _is_tty(out) -> bool:
+    try:
+        return bool(out.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 # ---- inline exec ----------------------------------------------------------------------------
 class InlineOutput:
     """Streams an inline command's lines to our stdout/stderr as they arrive, each one ended
@@ -259,6 +306,11 @@ def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: 
         command.stderr.write(f"Job {job.job_id} created; following it (Ctrl-C stops following, not the job).")
     many = job.servers.count() > 1 or "forks" in (job.params or {})
     printer = RawPrinter(command.stdout, command.stderr, verbose=verbosity >= 2, hosts=many)
+    live = PartialLine(command.stdout, command.stderr, hosts=many)
+
+    def print_rows(rows: list[dict]) -> None:
+        live.clear()
+        printer(rows)
 
     def pending_notice() -> None:
         command.stderr.write(
@@ -267,12 +319,16 @@ def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: 
         )
 
     try:
-        end = follow_job(job=job, on_rows=printer, on_pending=pending_notice)
+        end = follow_job(
+            job=job, on_rows=print_rows, on_pending=pending_notice, on_partial=live.show if live.active else None
+        )
     except KeyboardInterrupt:
+        live.clear()
         raise CommandExit(
             EXIT_INTERRUPTED,
             f"Stopped following; job {job.job_id} keeps running (stop it with `manage.py cancel_job {job.job_id}`).",
         ) from None
+    live.clear()
     code = exit_code_for(end.status, end.exit_code)
     if code:
         message = ""
@@ -309,6 +365,7 @@ def follow_job(
     tick: float = FOLLOW_TICK,
     on_pending: Callable[[], None] | None = None,
     pending_notice: float = PENDING_NOTICE_SECONDS,
+    on_partial: Callable[[dict], None] | None = None,
 ) -> FollowEnd:
     """Hand every line after seq `after` that passes `flt` to `on_rows`, in seq order, like
     `tail -f` (remote_exec --follow, job_logs --follow, run_playbook --follow).
@@ -316,11 +373,14 @@ def follow_job(
     The reading is jobs.log.reader.follow_rows, the loop the websocket uses too. With `wait`,
     keep reading on a short tick until the job is final and all its lines were read; without,
     stop at the current end. `on_pending` is called once when the job has waited
-    `pending_notice` seconds for a worker. Raises LogQueryError (a regular expression too
-    slow for the log) and CommandError (the job was deleted).
+    `pending_notice` seconds for a worker. `on_partial(part)` gets each change of a line the
+    running job redraws with `\\r` (jobs/log/partial.py: stream, host, text, after). Raises
+    LogQueryError (a regular expression too slow for the log) and CommandError (the job was
+    deleted).
     """
     started = time.monotonic()
     noticed = False
+    partials = PartialReader(job.job_id) if on_partial is not None and wait else None
     try:
         for item in follow_rows(job_pk=job.pk, after=after, limit=FETCH_ROWS, max_bytes=FETCH_BYTES):
             if isinstance(item, list):
@@ -347,6 +407,9 @@ def follow_job(
             ):
                 noticed = True
                 on_pending()
+            if partials is not None and not item.final:
+                for part in partials.poll():
+                    on_partial(part)
             time.sleep(tick)
     except JobGone:
         raise CommandError(f"Job {job.job_id} was deleted.") from None

@@ -29,6 +29,7 @@ CANCEL_POLL_SECONDS = 0.25
 DRAIN_AFTER_KILL_SECONDS = 3.0
 
 LinesCallback = Callable[[str, list[str]], None]
+PartialCallback = Callable[[str, str], None]  # (stream, text of the line being redrawn, "" when done)
 CancelCheck = Callable[[], Awaitable[str | None]]
 RoomWait = Callable[[], Awaitable[None]]
 
@@ -67,6 +68,7 @@ class _Run:
     process: asyncssh.SSHClientProcess
     on_lines: LinesCallback | None
     wait_for_room: RoomWait | None = None  # awaited before each emit: the store's back-pressure
+    on_partial: PartialCallback | None = None  # a `\r` redraw in progress (live view only)
     stdout: Tail = field(default_factory=Tail)
     stderr: Tail = field(default_factory=Tail)
     pgid: int | None = None
@@ -79,6 +81,7 @@ class _Run:
         splitter = LineSplitter()
         emit = self.on_lines
         head = b""
+        redrawing = False
         try:
             while True:
                 data = await reader.read(CHUNK)
@@ -98,6 +101,8 @@ class _Run:
                         if self.wait_for_room is not None:
                             await self.wait_for_room()
                         emit(stream, lines)
+                    if self.on_partial is not None:
+                        redrawing = self._show_partial(stream, splitter, redrawing)
         except (asyncssh.Error, OSError) as exc:
             logger.warning("Reading %s stopped: %s", stream, exc)
         finally:
@@ -110,6 +115,18 @@ class _Run:
                 rest = splitter.finish()
                 if rest:
                     emit(stream, rest)
+                if redrawing and self.on_partial is not None:
+                    self.on_partial(stream, "")
+
+    def _show_partial(self, stream: str, splitter: LineSplitter, redrawing: bool) -> bool:
+        """Hand the line being redrawn (after the lines just emitted) to `on_partial`; True while one is."""
+        text = splitter.redraw()
+        if text is not None:
+            self.on_partial(stream, text)
+            return True
+        if redrawing:
+            self.on_partial(stream, "")
+        return False
 
     def _take_marker(self, head: bytes) -> bytes:
         first, sep, rest = head.partition(b"\n")
@@ -140,12 +157,17 @@ async def stream_command(
     wait_for_room: RoomWait | None = None,
     cancel_check: CancelCheck | None = None,
     tail_bytes: int = TAIL_BYTES,
+    on_partial: PartialCallback | None = None,
 ) -> Outcome:
     """Run `command`, stream its lines to `on_lines`, stop it on timeout or cancel.
 
     `on_lines` must not block: a slow consumer offers `wait_for_room`, awaited before each
     call, so reading pauses (and SSH flow control slows the remote side) while the timeout
-    and cancel watchers keep running on this loop."""
+    and cancel watchers keep running on this loop. `on_partial` gets a line while it is being
+    redrawn with `\r` (a progress bar); by default that is the running job's sink, found like
+    the app's log records are (jobs/log/capture.py), so every runner gets live progress lines."""
+    if on_partial is None and on_lines is not None:
+        on_partial = _sink_partial()
     nonce = secrets.token_hex(8)
     process = await conn.create_process(ssh.wrap_command(command, working_dir, nonce=nonce), encoding=None)
     process.stdin.write_eof()
@@ -153,6 +175,7 @@ async def stream_command(
         process=process,
         on_lines=on_lines,
         wait_for_room=wait_for_room,
+        on_partial=on_partial,
         stdout=Tail(tail_bytes),
         stderr=Tail(tail_bytes),
         nonce=nonce,
@@ -207,6 +230,20 @@ async def stream_command(
         error=f"Timed out after {_fmt(timeout)} s.",
         result=run.result(exit_code),
     )
+
+
+def _sink_partial() -> PartialCallback | None:
+    from jobs.log.capture import current_host, current_sink
+
+    sink = current_sink.get()
+    if sink is None:
+        return None
+    host = current_host.get()
+
+    def show(stream: str, text: str) -> None:
+        sink.set_partial(stream, text, host=host)
+
+    return show
 
 
 async def _finish(process: asyncssh.SSHClientProcess, pumps: asyncio.Future) -> int | None:

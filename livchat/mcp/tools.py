@@ -23,6 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from accounts.permissions import Action, usable_servers, visible_jobs
 from jobs import services
 from jobs.log import reader
+from jobs.log.partial import PartialReader
 from jobs.log.regex_scan import LogQueryError
 from jobs.models import Job, JobType
 from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks
@@ -47,7 +48,9 @@ async def db(fn, /, *args, **kwargs):
 
 # ---- following a job ---------------------------------------------------------------------------
 class Follower:
-    """Follows one job from a cursor: rows are counted, the latest line is sent as progress."""
+    """Follows one job from a cursor: rows are counted, the latest line is sent as progress;
+    so is a line the job is redrawing with `\\r` (a progress bar) when it follows the last line
+    read (jobs/log/partial.py)."""
 
     def __init__(self, ctx: Context, job: Job, after: int) -> None:
         self.ctx = ctx
@@ -57,6 +60,7 @@ class Follower:
         self.latest: str | None = None
         self.sent_at = 0.0
         self.done = False
+        self.partials = PartialReader(job.job_id)
 
     def _round(self) -> None:
         """One round of follow_rows (sync, in a thread): every row after the cursor, then the state."""
@@ -65,6 +69,8 @@ class Follower:
                 if isinstance(item, reader.Round):
                     self.cursor = item.cursor
                     self.done = item.done
+                    if not item.final:
+                        self._take_partial()
                     return
                 self.new_bytes += sum(len(r["message"]) + budget.LINE_OVERHEAD for r in item)
                 self.latest = item[-1]["message"]
@@ -72,6 +78,11 @@ class Follower:
         except reader.JobGone:
             raise ToolError("The job was deleted while it was followed.") from None
         self.done = True  # the generator ended: its last round was done
+
+    def _take_partial(self) -> None:
+        for part in self.partials.poll():
+            if part["text"] and part["after"] >= self.cursor:  # newer than the last line read
+                self.latest = part["text"]
 
     async def _progress(self) -> None:
         if self.latest is None or time.monotonic() - self.sent_at < PROGRESS_EVERY:

@@ -10,6 +10,7 @@
 //   lv-detail.js   DetailPanel: the selected line in full
 //   lv-controls.js the toolbar's events
 //   lv-hosts.js    a job on several servers: the host table, host filter, grouped order
+//   lv-partial.js  PartialLine: the line being redrawn with \r, under the last row
 // The parts never read each other's fields: they call methods, or the callbacks given to
 // their constructors. When the job ends, onEnded(jobId, status) is called once (jobpage.js
 // turns it into the `livchat:job-ended` event).
@@ -23,6 +24,7 @@ import { HostTable, bindHostControls } from "./lv-hosts.js";
 import { RowWindow } from "./lv-scroll.js";
 import { LogSearch } from "./lv-search.js";
 import { JobSocket } from "./lv-socket.js";
+import { PartialLine } from "./lv-partial.js";
 import { FullSource, LineCache, isProblem } from "./lv-sources.js";
 import { Notice, StatusBar } from "./lv-status.js";
 
@@ -63,12 +65,14 @@ export class LogViewer {
     this.api = new Api(this.jobId, csrfToken(root));
     this.cache = new LineCache();
     this.notice = new Notice(elements.notice);
+    this.partial = new PartialLine();
     this.socket = new JobSocket({
       jobId: this.jobId,
       after: Math.max(0, boot.last_seq - TAIL_ON_OPEN),
       onLines: (lines) => this.onLines(lines),
       onStatus: (message) => this.onStatus(message),
       onEnd: (message) => this.onEnd(message),
+      onPartial: (message) => this.partial.offer(message) && this.scheduleRender(),
       onState: (state, text) => setConn(elements.conn, state, text),
     });
     this.full = new FullSource({
@@ -115,6 +119,7 @@ export class LogViewer {
         status: this.statusBar.status(),
         follow: this.rowWindow.isFollowing(),
         domRows: this.rowWindow.domRowCount(),
+        partial: this.partial.text(),
       }),
       dropConnection: (options) => this.socket.drop(options),
       jumpTo: (seq) => this.jumpTo(seq),
@@ -124,6 +129,11 @@ export class LogViewer {
 
   start() {
     this.rowWindow.start();
+    // The partial line shows in the whole log only: a filter's list may not reach its place.
+    this.rowWindow.setTail({
+      element: this.partial.element,
+      wanted: () => this.source === this.full && this.partial.isShown(),
+    });
     if (this.fit) {
       this.fitHeight();
       window.addEventListener("resize", () => this.fitHeight());
@@ -172,6 +182,7 @@ export class LogViewer {
       }
     }
     if (problems) this.statusBar.addProblems(problems);
+    this.partial.linesArrived(lines);
     this.filters.offer(lines); // the filtered list and the search take those that match
     const last = lines[lines.length - 1].seq;
     this.full.extendTo(last);
@@ -188,6 +199,7 @@ export class LogViewer {
   }
 
   onEnd(message) {
+    this.partial.clear();
     this.full.extendTo(message.last_seq);
     this._showStatus({ status: message.status });
     this._updateGutter();

@@ -32,6 +32,18 @@ export class RowWindow {
     this.ensureTimer = 0;
     this.ensureRange = [0, 0];
     this.extra = 0; // wrapped rows: the height they add beyond one line each
+    this.tail = null; // {element, wanted()}: a line shown under the last row (lv-partial.js)
+  }
+
+  // `tail.element` sits right under the last row, only when the view reaches the end and
+  // `tail.wanted()`; the spacer grows by a row meanwhile so following keeps it in view.
+  setTail(tail) {
+    this.tail = tail;
+    this.rowBox.append(tail.element);
+  }
+
+  _tailWanted() {
+    return Boolean(this.tail) && this.tail.wanted();
   }
 
   start() {
@@ -131,13 +143,14 @@ export class RowWindow {
     this.rowBox.style.transform = `translateY(${pane.scrollTop - (top - first) * this.rowHeight}px)`;
     while (this.rows.length < visible) {
       const row = new LogRow();
-      this.rowBox.append(row.element);
+      this.rowBox.insertBefore(row.element, this.tail ? this.tail.element : null);
       this.rows.push(row);
     }
     for (let k = 0; k < this.rows.length; k++) {
       if (k < visible) this.paint(this.rows[k], first + k);
       else this.rows[k].hide();
     }
+    if (this.tail) this.tail.element.hidden = !(this._tailWanted() && first + visible >= count);
     this._fitWrapped(visible, first + visible >= count);
     this.first = first;
     this.visibleCount = visible;
@@ -216,7 +229,8 @@ export class RowWindow {
 
   _layout() {
     const count = this.source.count();
-    const height = Math.min(count * this.rowHeight + this.extra, MAX_SCROLL_PX);
+    const tail = this._tailWanted() && !this.wrapped() ? this.rowHeight : 0; // wrapped: in `extra`
+    const height = Math.min(count * this.rowHeight + this.extra + tail, MAX_SCROLL_PX);
     if (height !== this.spacerHeight) {
       this.spacerHeight = height;
       this.spacer.style.height = `${height}px`;

@@ -169,12 +169,13 @@ export class LiveSocket {
 }
 
 export class JobSocket extends LiveSocket {
-  constructor({ jobId, after, onLines, onStatus, onEnd, onState }) {
+  constructor({ jobId, after, onLines, onStatus, onEnd, onState, onPartial = () => {} }) {
     super({ path: `/ws/jobs/${encodeURIComponent(jobId)}/`, onState });
     this.cursor = after; // last seq delivered (lines <= after are read over HTTP)
     this.onLines = onLines;
     this.onStatus = onStatus;
     this.onEnd = onEnd;
+    this.onPartial = onPartial; // a line being redrawn with \r: live only, never a line
     this.lineCounters = { received: 0, duplicates: 0, gaps: 0 };
   }
 
@@ -199,6 +200,7 @@ export class JobSocket extends LiveSocket {
     if (message.type === "lines") this.receiveLines(message.lines || []);
     else if (message.type === "status") this.onStatus(message);
     else if (message.type === "end") this.onEnd(message);
+    else if (message.type === "partial") this.onPartial(message);
   }
 
   receiveLines(lines) {
