@@ -13,7 +13,13 @@ A user may do an action when
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import QuerySet
 
 from servers.models import Server
@@ -77,6 +83,7 @@ def denial(user, action: Action, *, server: Server | None = None, job=None) -> s
         return "This account is inactive."
     if action not in READ_ACTIONS and token_scope(user) == "read":
         return f"Not permitted: this API token has the 'read' scope and may not {ACTION_WORDS[action]}."
+    _load_rights(user)
     if not user.has_perm(ACTION_PERMISSION[action]):
         return (
             f"Not permitted: {user.get_username()} may not {ACTION_WORDS[action]} "
@@ -111,9 +118,13 @@ def job_servers(job) -> list[Server]:
     return found
 
 
+RESTRICTED_ATTR = "_livchat_restricted_servers"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
 def _restricted_ids(user) -> set[int]:
     """Ids of servers limited to groups the user is not in (cached on the user object)."""
-    cached = getattr(user, "_livchat_restricted_servers", None)
+    cached = getattr(user, RESTRICTED_ATTR, None)
     if cached is None:
         if user.is_superuser:
             cached = set()
@@ -123,8 +134,65 @@ def _restricted_ids(user) -> set[int]:
                 .exclude(allowed_groups__in=user.groups.all())
                 .values_list("pk", flat=True)
             )
-        user._livchat_restricted_servers = cached
+        setattr(user, RESTRICTED_ATTR, cached)
     return cached
+
+
+def _load_rights(user) -> None:
+    """Everything the rule asks about a user, read in one query and kept on the user object
+    for the rest of the request: Django's ModelBackend permission caches (the sets it would
+    fill itself with two queries, under the names it looks for) and the restricted servers.
+
+    Skipped when either is cached already, for superusers (who need neither), and when
+    ModelBackend is not configured (its caches would then mean nothing)."""
+    if (
+        user.is_superuser
+        or hasattr(user, "_perm_cache")
+        or hasattr(user, RESTRICTED_ATTR)
+        or MODEL_BACKEND not in settings.AUTHENTICATION_BACKENDS
+    ):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_rights_sql(), [user.pk, user.pk, user.pk])
+        rows = cursor.fetchall()
+    own = {f"{app}.{codename}" for kind, app, codename, _ in rows if kind == "u"}
+    grouped = {f"{app}.{codename}" for kind, app, codename, _ in rows if kind == "g"}
+    user._user_perm_cache = own
+    user._group_perm_cache = grouped
+    user._perm_cache = own | grouped
+    setattr(user, RESTRICTED_ATTR, {server_id for kind, _, _, server_id in rows if kind == "r"})
+
+
+@cache
+def _rights_sql() -> str:
+    """The user's own permissions (u), their groups' (g), and the servers limited to groups
+    they are not in (r): the same three questions ModelBackend and `_restricted_ids` ask."""
+    q = connection.ops.quote_name
+    user_model = get_user_model()
+    perm, ctype = q(Permission._meta.db_table), q(ContentType._meta.db_table)
+    user_perms = q(user_model.user_permissions.through._meta.db_table)
+    user_groups = q(user_model.groups.through._meta.db_table)
+    group_perms = q(Group.permissions.through._meta.db_table)
+    allowed = q(Server.allowed_groups.through._meta.db_table)
+    # The NULL columns are typed: PostgreSQL cannot match untyped NULLs across UNION branches.
+    return f"""
+        SELECT 'u', ct.app_label, p.codename, CAST(NULL AS integer)
+          FROM {perm} p JOIN {ctype} ct ON ct.id = p.content_type_id
+          JOIN {user_perms} up ON up.permission_id = p.id
+         WHERE up.user_id = %s
+        UNION ALL
+        SELECT 'g', ct.app_label, p.codename, CAST(NULL AS integer)
+          FROM {perm} p JOIN {ctype} ct ON ct.id = p.content_type_id
+          JOIN {group_perms} gp ON gp.permission_id = p.id
+          JOIN {user_groups} ug ON ug.group_id = gp.group_id
+         WHERE ug.user_id = %s
+        UNION ALL
+        SELECT DISTINCT 'r', CAST(NULL AS varchar(100)), CAST(NULL AS varchar(100)), a.server_id
+          FROM {allowed} a
+         WHERE NOT EXISTS (
+               SELECT 1 FROM {allowed} b JOIN {user_groups} ug ON ug.group_id = b.group_id
+                WHERE b.server_id = a.server_id AND ug.user_id = %s)
+    """
 
 
 def server_usable(user, server: Server) -> bool:
