@@ -321,22 +321,11 @@ def _blank_row() -> dict:
 
 
 def _initial(template: JobTemplate) -> dict:
-    return {
-        "name": template.name,
-        "description": template.description,
-        "kind": template.kind,
-        "command": template.command,
-        "playbook": template.playbook,
-        "extra_vars": json.dumps(template.extra_vars, indent=1, ensure_ascii=False) if template.extra_vars else "",
-        "servers": [s.name for s in template.servers.all()],
-        "tags": ", ".join(template.tags or []),
-        "timeout": template.timeout,
-        "working_dir": template.working_dir,
-        "notify_on": template.notify_on,
-        "webhook_url": template.webhook_url,
-        "webhook_format": template.webhook_format,
-        "notify_emails": template.notify_emails,
-    }
+    """The form's initial values: the API's view of the template, in the form's text shapes."""
+    data = services.template_summary(template)
+    data["extra_vars"] = json.dumps(data["extra_vars"], indent=1, ensure_ascii=False) if data["extra_vars"] else ""
+    data["tags"] = ", ".join(data["tags"] or [])
+    return data
 
 
 def _placeholders_named(command: str, prompts: list[dict]) -> str:
