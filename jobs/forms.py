@@ -179,8 +179,9 @@ class PlaybookRunForm(RunPlaybookForm):
         return servers
 
 
-class FleetRunForm(forms.Form):
-    """The "Run on…" form: one command on servers picked by name and/or tag (jobs.services.resolve_targets)."""
+class FleetRunForm(RunCommandForm):
+    """The "Run on…" form: one command on servers picked by name and/or tag (jobs.services.resolve_targets).
+    The command, timeout and working dir are RunCommandForm's fields; only their help differs."""
 
     servers = forms.MultipleChoiceField(
         required=False,
@@ -192,11 +193,6 @@ class FleetRunForm(forms.Form):
         widget=forms.SelectMultiple(attrs={"size": 8}),
         help_text="Every server with one of these tags.",
     )
-    command = forms.CharField(
-        max_length=100_000,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
-        help_text="Runs on every chosen server with its login shell.",
-    )
     forks = forms.IntegerField(
         required=False,
         min_value=1,
@@ -204,20 +200,14 @@ class FleetRunForm(forms.Form):
         help_text="Servers at once (default 10).",
         widget=forms.NumberInput(attrs={"placeholder": "10"}),
     )
-    timeout = forms.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=settings.JOB_MAX_TIMEOUT,
-        help_text=f"Seconds for the whole run (default {settings.JOB_DEFAULT_TIMEOUT}).",
-        widget=forms.NumberInput(attrs={"placeholder": str(settings.JOB_DEFAULT_TIMEOUT)}),
-    )
-    working_dir = forms.CharField(required=False, max_length=4096, widget=forms.TextInput(attrs={"placeholder": "~"}))
     succeed_if_any = forms.BooleanField(required=False, label="Succeed if at least one server succeeds")
 
     def __init__(self, *args, usable=None, **kwargs):
         """`usable`: the servers the user may use; their names and tags are the choices. A posted
         name outside them is left for resolve_targets, which answers "unknown or not permitted"."""
         super().__init__(*args, **kwargs)
+        self.fields["command"].help_text = "Runs on every chosen server with its login shell."
+        self.fields["timeout"].help_text = f"Seconds for the whole run (default {settings.JOB_DEFAULT_TIMEOUT})."
         rows = list((usable if usable is not None else Server.objects.all()).order_by("name").values("name", "tags"))
         self.fields["servers"].choices = [(r["name"], r["name"]) for r in rows]
         tags = sorted({t for r in rows for t in (r["tags"] or []) if isinstance(t, str)})
