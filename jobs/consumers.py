@@ -214,9 +214,9 @@ class JobLogConsumer(_Pumping):
     async def send_partials(self) -> None:
         """The partials that changed, after the rows read this round. Ephemeral: one that finds the
         send window full is dropped (the next redraw, or the real line, follows)."""
-        parts = self.partials.push(self.pushed) if self.pushed else []
+        parts = self.partials.push(self.pushed, upto=self.cursor) if self.pushed else []
         self.pushed = []
-        parts += self.partials.poll()  # one stat; read only when the file was replaced
+        parts += self.partials.poll(upto=self.cursor)  # one stat; read only when the file was replaced
         for part in parts:
             payload = partial_message(part)
             if self.window is not None and not self.window.has_room(len(part["text"]) + 200):

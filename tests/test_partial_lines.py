@@ -132,15 +132,33 @@ def test_partials_are_rate_limited_and_cleared(tmp_path, settings):
     reader = partial.PartialReader("remote_exec-00000001")
     assert board.set(stream="stdout", host="", text="1%", after=3) is True
     board.publish(board.take_due())
-    assert [p["text"] for p in reader.poll()] == ["1%"]
-    assert reader.poll() == [], "an unchanged file is not read again"
+    assert [p["text"] for p in reader.poll(upto=3)] == ["1%"]
+    assert reader.poll(upto=3) == [], "an unchanged file is not read again"
     for i in range(2, 50):  # a fast redraw: only the latest goes out, at most ~5 a second
         assert board.set(stream="stdout", host="", text=f"{i}%", after=3) is False
     assert board.take_due() is None
     wait_for(lambda: (due := board.take_due()) and board.publish(due) is None, timeout=2, message="the next slot")
-    assert [p["text"] for p in reader.poll()] == ["49%"]
+    assert [p["text"] for p in reader.poll(upto=3)] == ["49%"]
     board.set(stream="stdout", host="", text="", after=3)
     wait_for(lambda: (due := board.take_due()) and board.publish(due) is None, timeout=2, message="the clear")
-    assert [p["text"] for p in reader.poll()] == [""]
+    assert [p["text"] for p in reader.poll(upto=3)] == [""]
     board.close()
     assert not partial.path_for("remote_exec-00000001").exists()
+
+
+def test_a_partial_waits_until_the_reader_has_read_the_line_it_follows(tmp_path, settings):
+    # The sink publishes a partial after committing the lines before it, but a reader may read
+    # the rows just before that commit and the partial just after: it must not print it first.
+    settings.JOB_LOG_DIR = tmp_path
+    board = partial.PartialBoard("remote_exec-00000002")
+    reader = partial.PartialReader("remote_exec-00000002")
+    board.set(stream="stdout", host="", text="10%", after=5)
+    board.publish(board.take_due())
+    assert reader.poll(upto=4) == [], "line 5 is not read yet"
+    assert [p["text"] for p in reader.poll(upto=5)] == ["10%"], "released once line 5 was read"
+    assert reader.poll(upto=6) == [], "and only once"
+    pushed = {"stream": "stderr", "host": "web1", "text": "3/9", "after": 8}
+    assert reader.push([pushed], upto=7) == []
+    newer = dict(pushed, text="4/9")
+    assert reader.push([newer], upto=8) == [newer], "a newer redraw replaces the one held"
+    board.close()

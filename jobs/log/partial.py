@@ -136,17 +136,36 @@ def _group_sender():
 
 
 class PartialReader:
-    """A reader's side: the partials that changed since the last `poll`, from the file.
+    """A reader's side: the partials that changed since the last call, from the file (`poll`) or
+    pushed through the channel layer (`push`), each handed out only once the reader has read
+    the line it follows (`after` <= `upto`, the reader's cursor).
 
-    One stat a call; the file is read only when it was replaced. The first poll skips
-    cleared ones (there is nothing on screen to clear)."""
+    The sink publishes a partial after the batch of lines before it is committed, but a reader
+    may have read that batch's rows just before the commit and the partial just after: held
+    back until the next round, the partial never shows above a line printed before it.
+    One stat a call; the file is read only when it was replaced. The first poll skips cleared
+    ones (there is nothing on screen to clear)."""
 
     def __init__(self, job_id: str) -> None:
         self.path = path_for(job_id)
         self._stamp: tuple | None = None
         self._seen: dict[str, dict] = {}
+        self._held: dict[str, dict] = {}
 
-    def poll(self) -> list[dict]:
+    def poll(self, *, upto: int) -> list[dict]:
+        return self._ready(self._read_file(), upto)
+
+    def push(self, parts: list[dict], *, upto: int) -> list[dict]:
+        """Parts pushed through the channel layer, less those already seen (the file may have them too)."""
+        fresh = []
+        for part in parts:
+            key = _key(part.get("stream", ""), part.get("host", ""))
+            if self._seen.get(key) != part:
+                self._seen[key] = part
+                fresh.append(part)
+        return self._ready(fresh, upto)
+
+    def _read_file(self) -> list[dict]:
         try:
             st = os.stat(self.path)
         except OSError:
@@ -168,12 +187,12 @@ class PartialReader:
             out.append(part)
         return out
 
-    def push(self, parts: list[dict]) -> list[dict]:
-        """Parts pushed through the channel layer, less those already seen (the file may have them too)."""
-        out = []
-        for part in parts:
-            key = _key(part.get("stream", ""), part.get("host", ""))
-            if self._seen.get(key) != part:
-                self._seen[key] = part
-                out.append(part)
-        return out
+    def _ready(self, fresh: list[dict], upto: int) -> list[dict]:
+        for part in fresh:  # a newer part of a stream replaces the one held for it
+            self._held[_key(part.get("stream", ""), part.get("host", ""))] = part
+        if not self._held:
+            return []
+        ready = [p for p in self._held.values() if p.get("after", 0) <= upto]
+        if ready:
+            self._held = {k: p for k, p in self._held.items() if p.get("after", 0) > upto}
+        return ready

@@ -408,7 +408,7 @@ def follow_job(
                 noticed = True
                 on_pending()
             if partials is not None and not item.final:
-                for part in partials.poll():
+                for part in partials.poll(upto=item.cursor):
                     on_partial(part)
             time.sleep(tick)
     except JobGone:

@@ -80,7 +80,7 @@ class Follower:
         self.done = True  # the generator ended: its last round was done
 
     def _take_partial(self) -> None:
-        for part in self.partials.poll():
+        for part in self.partials.poll(upto=self.cursor):
             if part["text"] and part["after"] >= self.cursor:  # newer than the last line read
                 self.latest = part["text"]
 
