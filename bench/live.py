@@ -7,15 +7,19 @@ REDIS_URL (push wake-ups) when Redis is reachable."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from common import ROOT, cleanup, make_server, percentile, record, setup_django, start_sshd
 
@@ -28,6 +32,17 @@ FLOOD_LINES = 200_000
 PROGRESS_CMD = (
     'for i in $(seq 1 60); do printf "\\rP %s" $(date +%s.%N); sleep 0.3; printf "\\rL %s\\n" $(date +%s.%N); done'
 )
+
+
+daphne_pid = 0  # web_bench's daphne: the fan-out figures read its CPU time
+SEQ = re.compile(r'"seq": (\d+)')
+ACK = re.compile(r'"ack": "([^"]+)"}$')
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -67,6 +82,8 @@ def web_bench(name: str) -> Iterator[tuple[object, int]]:
     ssh = start_sshd()
     port = free_port()
     web = start_daphne(port)
+    global daphne_pid
+    daphne_pid = web.pid
     try:
         yield ssh, port
     finally:
@@ -167,6 +184,92 @@ def run_with_viewers(server, port, cookie, command, viewers: int, stamp: bool):
     return job, results, start
 
 
+async def _watch_many(port: int, job_id: str, cookie: str, viewers: int, connected) -> list[tuple[int, bool, float]]:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    headers = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"}
+    url = f"ws://127.0.0.1:{port}/ws/jobs/{job_id}/"
+    sockets = [await connect(url, additional_headers=headers, max_size=None) for _ in range(viewers)]
+    connected.set()
+
+    async def watch(ws) -> tuple[int, bool, float]:
+        got: list[int] = []
+        async with ws:
+            async for raw in ws:
+                if raw.startswith('{"type": "lines"'):
+                    # The seqs are all a viewer checks: a regex reads them at a third of
+                    # json.loads' cost, so the client process measures daphne, not itself.
+                    got.extend(map(int, SEQ.findall(raw)))
+                    ack = ACK.search(raw).group(1)
+                else:
+                    msg = json.loads(raw)
+                    if msg["type"] == "end":
+                        break
+                    ack = msg.get("ack")
+                if ack:
+                    with contextlib.suppress(ConnectionClosed):  # `end` and the close may be on their way
+                        await ws.send(json.dumps({"type": "ack", "ack": ack}))
+        return len(got), got == list(range(1, len(got) + 1)), time.perf_counter()
+
+    return await asyncio.gather(*(watch(ws) for ws in sockets))
+
+
+def _viewers_process(port, job_id, cookie, viewers, connected, pipe) -> None:
+    try:
+        pipe.send(asyncio.run(_watch_many(port, job_id, cookie, viewers, connected)))
+    except BaseException as exc:  # noqa: BLE001 - the parent says what went wrong, not a bare EOFError
+        pipe.send(f"the viewers' process failed: {exc!r}")
+
+
+def fan_viewers(port: int, job_id: str, cookie: str, viewers: int):
+    """`viewers` websockets of one job in a client process of their own (one asyncio loop), so
+    the clients share no interpreter with the job's producer; returns once all are connected,
+    with a function that waits for their results: (lines, every line once in order, done time)."""
+    context = multiprocessing.get_context("fork")
+    connected = context.Event()
+    receive, send = context.Pipe(duplex=False)
+    proc = context.Process(target=_viewers_process, args=(port, job_id, cookie, viewers, connected, send))
+    proc.start()
+    if not connected.wait(30):
+        proc.kill()
+        raise RuntimeError("the viewers did not connect")
+
+    def results() -> list[tuple[int, bool, float]]:
+        out = receive.recv() if receive.poll(300) else "the viewers did not finish in 300 s"
+        proc.join(10)
+        if isinstance(out, str):
+            raise RuntimeError(out)
+        return out
+
+    return results
+
+
+def fanout_run(server, port: int, cookie: str, command: str, viewers: int):
+    """A job run while `viewers` watch it from their first line."""
+    from jobs.services import create_remote_exec_job
+    from jobs.tasks import run_job
+
+    job = create_remote_exec_job(server=server, command=command, enqueue=False)
+    results = fan_viewers(port, job.job_id, cookie, viewers)
+    start = time.perf_counter()
+    run_job(job.job_id)
+    return job, results(), start
+
+
+def replay_viewers(port, job_id: str, cookie: str, viewers: int) -> tuple[list, float]:
+    """`viewers` websockets opening a finished job together: each reads the whole log."""
+    start = time.perf_counter()
+    return fan_viewers(port, job_id, cookie, viewers)(), start
+
+
+def fanout_rates(job, results: list, start: float) -> tuple[list[float], int]:
+    """Each viewer's lines/s from `start`, and how many got every line once and in order."""
+    job.refresh_from_db()
+    rates = [count / (done - start) for count, _, done in results]
+    return rates, sum(1 for count, in_order, _ in results if in_order and count == job.last_seq)
+
+
 def quiet_latencies(server, port, cookie, floods: int) -> tuple[list[float], int]:
     """A quiet job in its own worker process, followed over a websocket; with `floods`, other
     worker processes print FLOOD_LINES lines each, one after another, while it runs. Returns
@@ -208,17 +311,51 @@ def quiet_latencies(server, port, cookie, floods: int) -> tuple[list[float], int
     return [(recv - sent) * 1000 for sent, recv in lines], len(windows)
 
 
+def fanout_rows(server, port: int, lines: int, mode: str) -> list[tuple]:
+    """20 viewers against one, on a running job and on the finished one opened at once."""
+    fan, cpu = {}, {}
+    for n in (1, 20):  # same command, same run: the single viewer is the baseline
+        # (a fresh user each run: sockets of the last run may still count against a user's 20)
+        job, results, start = fanout_run(server, port, session_cookie(), f"seq 1 {lines}", n)
+        fan[n] = fanout_rates(job, results, start)
+    replay = {}
+    for n in (1, 20):
+        used = cpu_seconds(daphne_pid)
+        replay[n] = fanout_rates(job, *replay_viewers(port, job.job_id, session_cookie(), n))
+        cpu[n] = (cpu_seconds(daphne_pid) - used) / (n * job.last_seq) * 1e9  # ns of daphne CPU a line a viewer
+    return [
+        (f"20 viewers on one running {lines:,}-line job ({mode})",
+         f"{min(fan[20][0]):,.0f}–{max(fan[20][0]):,.0f} lines/s per viewer",
+         "each ≥ 0.5× a single viewer's rate; all lines in order",
+         f"slowest {min(fan[20][0]) / fan[1][0][0]:.2f}× the single viewer's {fan[1][0][0]:,.0f} lines/s; "
+         f"{fan[20][1]}/20 complete and in order"),
+        (f"20 viewers opening the finished {lines:,}-line job at once ({mode})",
+         f"{min(replay[20][0]):,.0f}–{max(replay[20][0]):,.0f} lines/s per viewer",
+         "each ≥ 0.5× a single viewer's rate; all lines in order",
+         f"slowest {min(replay[20][0]) / replay[1][0][0]:.2f}× the single viewer's "
+         f"{replay[1][0][0]:,.0f} lines/s; {replay[20][1]}/20 complete and in order"),
+        (f"daphne CPU a line a viewer, finished job opened by 1 / 20 viewers ({mode})",
+         f"{cpu[1]:,.0f} / {cpu[20]:,.0f} ns", "shared reads: 20 viewers cost less a viewer",
+         f"{cpu[20] / cpu[1]:.2f}× the single viewer's cost a viewer (one read and encode a batch for all)"),
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fanout-lines", type=int, default=200_000)
+    parser.add_argument("--fanout-only", action="store_true", help="only the 20-viewer figures")
     args = parser.parse_args()
     mode = "Redis push" if os.environ.get("REDIS_URL") else "embedded polling"
+    name = f"live-{'redis' if 'Redis' in mode else 'embedded'}"
     with web_bench("live-redis" if os.environ.get("REDIS_URL") else "live") as (ssh, port):
         from jobs.services import create_remote_exec_job
         from jobs.tasks import run_job
 
         server = make_server(ssh)
         run_job(create_remote_exec_job(server=server, command="true", enqueue=False).job_id)
+        if args.fanout_only:
+            record(f"{name}-fanout", fanout_rows(server, port, args.fanout_lines, mode))
+            return
         cookie = session_cookie()
 
         job, results, _ = run_with_viewers(server, port, cookie, LATENCY_CMD, 1, stamp=True)
@@ -232,12 +369,8 @@ def main() -> None:
         flooded, floods = quiet_latencies(server, port, cookie, floods=3)
         alone_p99, flooded_p99 = percentile(alone, 99), percentile(flooded, 99)
 
-        job, results, start = run_with_viewers(server, port, cookie, f"seq 1 {args.fanout_lines}", 20, stamp=False)
-        expected = list(range(1, job.last_seq + 1))
-        complete = sum(1 for got, _ in results if got == expected)
-        rates = [len(got) / (done - start) for got, done in results]
         record(
-            f"live-{'redis' if 'Redis' in mode else 'embedded'}",
+            name,
             [
                 (f"line → websocket viewer latency ({mode})",
                  f"p50 {percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms",
@@ -254,9 +387,7 @@ def main() -> None:
                  "p99 ≤ 2× the stored-line p99 of the same run",
                  f"ratio {partial_p99 / stored_p99:.2f}×; stored line p50 {percentile(stored, 50):.0f} ms, "
                  f"p99 {stored_p99:.0f} ms; {len(partial)} redraws, {len(stored)} lines"),
-                (f"20 viewers on one {args.fanout_lines:,}-line job ({mode})",
-                 f"{min(rates):,.0f}–{max(rates):,.0f} lines/s per viewer",
-                 "every viewer gets every line in order", f"{complete}/20 viewers complete and in order"),
+                *fanout_rows(server, port, args.fanout_lines, mode),
             ],
         )  # fmt: skip
 

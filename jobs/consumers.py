@@ -1,9 +1,11 @@
 """Websockets: /ws/jobs/<job_id>/ streams a job's lines; /ws/jobs/ streams status changes.
 
-Messages are built from database rows after the consumer's own cursor, so a late,
-reconnecting or wake-up-missing viewer still gets every line exactly once, in order.
-Wake-ups (channel-layer group `job.<job_id>`) only shorten the wait; without a
-cross-process layer the consumer polls on a short tick instead.
+Messages are built from database rows after the viewer's own cursor, so a late,
+reconnecting or wake-up-missing viewer still gets every line exactly once, in order. The
+viewers of one job in this process share its reads (jobs/fanout.py: one read and one encoded
+message a batch for all, each viewer with its own cursor). Wake-ups (channel-layer group
+`job.<job_id>`) only shorten the wait; without a cross-process layer the job's feed polls
+on a short tick instead.
 
 Bounded (jobs/flow.py): every pumped message carries an `ack` token and waits until the
 socket has less than 1 MiB unacknowledged, a batch stops at 1000 lines or ~256 KiB, and a
@@ -28,16 +30,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.permissions import Action, denial, may, visible_jobs
+from jobs import fanout
 from jobs.flow import MESSAGE_BYTES, FlowControl
 from jobs.log.partial import PartialReader
 from jobs.log.partial import message as partial_message
-from jobs.log.reader import JobGone, Round, compact_line, follow_rows
+from jobs.log.reader import Round
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.services import STATUS_FIELDS, status_payload
 
 logger = logging.getLogger("jobs.consumers")
 
-BATCH = 1000
 POLL_TICK = 0.05  # without a cross-process channel layer: one indexed read a tick
 SAFETY_TICK = 2.0  # with one: wake-ups drive, this only guards against a lost one
 
@@ -68,18 +70,6 @@ def _job_denial(user, job_pk: int) -> str | None:
 
 def _tick(layer) -> float:
     return POLL_TICK if layer is None or isinstance(layer, InMemoryChannelLayer) else SAFETY_TICK
-
-
-def _line_json(row: dict) -> dict:
-    out = compact_line(row)
-    out["ts"] = out["ts"].isoformat()
-    return out
-
-
-@database_sync_to_async
-def _advance(rounds):
-    """The next batch of rows or Round of jobs.log.reader.follow_rows, read in the database thread."""
-    return next(rounds, None)
 
 
 @database_sync_to_async
@@ -166,57 +156,72 @@ class JobLogConsumer(_Pumping):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.job_id = job_id
-        self.cursor = int(after_text)
         self.group = f"job.{job_id}"
         self.partials = PartialReader(job_id)
         self.pushed: list[dict] = []
+        # The viewers of this job in this process share one reader (jobs/fanout.py).
+        self.feed, self.viewer = fanout.join(
+            job_pk=self.job_pk, cursor=int(after_text), tick=_tick(self.channel_layer), max_bytes=MESSAGE_BYTES
+        )
         await self.start_pump()
 
+    async def disconnect(self, code) -> None:
+        await super().disconnect(code)
+        if getattr(self, "viewer", None) is not None:
+            fanout.leave(self.feed, self.viewer)
+            self.viewer = None
+
     async def pump(self) -> None:
-        # The reading is jobs.log.reader.follow_rows (status first, then the rows after our
-        # cursor: once a final status is seen, the rows read after it are complete), one step
-        # at a time in the database thread. A batch stops at MESSAGE_BYTES too: 1000 lines of
-        # 64 KiB would be one 64 MB message.
-        rounds = follow_rows(job_pk=self.job_pk, after=self.cursor, limit=BATCH, max_bytes=MESSAGE_BYTES)
-        last_status = None
+        # Every line after this viewer's cursor once, in order: from the feed's shared batches
+        # (or its own reads while it is behind them), then the feed's rounds: the status read
+        # before the rows, so once a final one is seen at the head, this viewer has every line.
+        viewer, last_status, final = self.viewer, None, False
         while True:
-            try:
-                item = await _advance(rounds)
-            except JobGone as exc:
-                await self.send_json({"type": "error", "error": str(exc)})
-                await self.close(code=CLOSE_NOT_FOUND)
+            take = await self.feed.next(viewer)
+            if take.gone is not None:
+                await self.send_json({"type": "error", "error": take.gone})
+                await self.close(code=1011 if take.failed else CLOSE_NOT_FOUND)
                 return
-            if not isinstance(item, Round):
-                self.cursor = item[-1]["seq"]
-                await self.send_counted({"type": "lines", "lines": [_line_json(r) for r in item]})
+            if take.fragment is not None:
+                await self.send_counted_fragment(take.fragment)
+                viewer.cursor = take.last
                 continue
-            status = status_payload(item.state)
-            shown = {k: v for k, v in status.items() if k not in ("line_count", "last_seq")}
-            if shown != last_status:  # new lines alone do not make a status message
-                await self.send_counted({"type": "status", **status})
-                last_status = shown
-            if item.done:
-                end = {"type": "end", "last_seq": self.cursor, "status": item.state["status"]}
-                if item.expired:
-                    end["note"] = "The lines of this job were removed by log retention."
-                await self.send_counted(end)
-                await self.close()
-                return
-            if not item.final:
+            if take.round is not None:
+                item = Round(state=take.round.state, cursor=viewer.cursor)
+                final = item.final
+                status = status_payload(item.state)
+                shown = {k: v for k, v in status.items() if k not in ("line_count", "last_seq")}
+                if shown != last_status:  # new lines alone do not make a status message
+                    await self.send_counted({"type": "status", **status})
+                    last_status = shown
+                if item.done:
+                    end = {"type": "end", "last_seq": viewer.cursor, "status": item.state["status"]}
+                    if item.expired:
+                        end["note"] = "The lines of this job were removed by log retention."
+                    await self.send_counted(end)
+                    await self.close()
+                    return
+            if not final:
                 await self.send_partials()
-            await self.wait_for_wake()
+
+    async def job_wake(self, event) -> None:
+        self.feed.wake()
+
+    async def job_status(self, event) -> None:
+        self.feed.wake()
 
     async def job_partial(self, event) -> None:
         # Runs in the receive loop (acks come through it too): never wait here; the pump sends.
         self.pushed.extend(event.get("parts") or ())
-        self.wake.set()
+        self.viewer.poke()
 
     async def send_partials(self) -> None:
-        """The partials that changed, after the rows read this round. Ephemeral: one that finds the
+        """The partials that changed, after the rows sent so far. Ephemeral: one that finds the
         send window full is dropped (the next redraw, or the real line, follows)."""
-        parts = self.partials.push(self.pushed, upto=self.cursor) if self.pushed else []
+        cursor = self.viewer.cursor
+        parts = self.partials.push(self.pushed, upto=cursor) if self.pushed else []
         self.pushed = []
-        parts += self.partials.poll(upto=self.cursor)  # one stat; read only when the file was replaced
+        parts += self.partials.poll(upto=cursor)  # one stat; read only when the file was replaced
         for part in parts:
             payload = partial_message(part)
             if self.window is not None and not self.window.has_room(len(part["text"]) + 200):

@@ -132,10 +132,15 @@ class FlowControl:
 
     async def send_counted(self, payload: dict) -> None:
         """Send `payload` with an ack token, after waiting until it fits in the window."""
+        await self.send_counted_fragment(json.dumps(payload)[:-1])
+
+    async def send_counted_fragment(self, fragment: str) -> None:
+        """Send a JSON object given without its closing brace (a batch encoded once for many
+        viewers, jobs/fanout.py), with this socket's ack token added."""
         if self.window is None:
             self.window = SendWindow()
-        token = secrets.token_urlsafe(6)
-        text = json.dumps({**payload, "ack": token})
+        token = secrets.token_urlsafe(6)  # URL-safe characters: nothing to escape in JSON
+        text = f'{fragment}, "ack": "{token}"}}'
         size = len(text)  # json.dumps escapes to ASCII: characters are bytes
         await self.window.wait_for_room(size)
         self.window.sent(token, size)
