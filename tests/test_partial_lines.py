@@ -162,3 +162,20 @@ def test_a_partial_waits_until_the_reader_has_read_the_line_it_follows(tmp_path,
     newer = dict(pushed, text="4/9")
     assert reader.push([newer], upto=8) == [newer], "a newer redraw replaces the one held"
     board.close()
+
+
+def test_a_many_server_job_shows_each_hosts_redraw_tagged_with_its_host(make_server, run_job_in_thread):
+    from jobs.services import create_fleet_exec_job
+
+    servers = [make_server(name=name) for name in ("web1", "web2")]
+    job = create_fleet_exec_job(servers=servers, command=PROGRESS, enqueue=False)
+    run_job_in_thread(job)
+    parts: list[dict] = []
+    follow_job(job=job, on_rows=lambda batch: None, on_partial=parts.append, tick=0.05)
+
+    shown = {(p.get("host"), p["text"]) for p in parts if p["text"]}
+    for host in ("web1", "web2"):
+        assert {text for h, text in shown if h == host} & INTERMEDIATE, f"no live redraw from {host}: {shown}"
+    assert not {text for h, text in shown if not h}, "a many-server job's redraw without its host"
+    stored = set(Job.objects.get(pk=job.pk).lines.values_list("message", flat=True))
+    assert not INTERMEDIATE & stored

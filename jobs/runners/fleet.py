@@ -172,6 +172,9 @@ class _Fleet:
         def store(stream: str, lines: list[str]) -> None:
             self.sink.write_lines(stream, lines, host=name, block=False)
 
+        def show_partial(stream: str, text: str) -> None:
+            self.sink.set_partial(stream, text, host=name)
+
         async def stop_check() -> str | None:
             return self.cancelled_by
 
@@ -186,6 +189,7 @@ class _Fleet:
                     wait_for_room=self.sink.wait_for_room,
                     cancel_check=stop_check,
                     tail_bytes=TAIL_BYTES,
+                    on_partial=show_partial,
                 )
         except (asyncssh.Error, OSError) as exc:
             reason = getattr(exc, "reason", "") or str(exc) or exc.__class__.__name__

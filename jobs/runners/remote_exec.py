@@ -67,6 +67,7 @@ async def run(
                 wait_for_room=sink.wait_for_room,
                 cancel_check=cancel if stop_check is None else _first_of(stop_check, cancel),
                 tail_bytes=tail_bytes,
+                on_partial=sink.set_partial,
             )
     except (asyncssh.Error, OSError) as exc:
         # Connected, but the session failed (channel refused, connection dropped, ...).

@@ -163,11 +163,9 @@ async def stream_command(
 
     `on_lines` must not block: a slow consumer offers `wait_for_room`, awaited before each
     call, so reading pauses (and SSH flow control slows the remote side) while the timeout
-    and cancel watchers keep running on this loop. `on_partial` gets a line while it is being
-    redrawn with `\r` (a progress bar); by default that is the running job's sink, found like
-    the app's log records are (jobs/log/capture.py), so every runner gets live progress lines."""
-    if on_partial is None and on_lines is not None:
-        on_partial = _sink_partial()
+    and cancel watchers keep running on this loop. `on_partial(stream, text)` gets a line while
+    it is being redrawn with `\r` (a progress bar; "" when it ended): runners pass their sink's
+    `set_partial`, so viewers see live progress lines."""
     nonce = secrets.token_hex(8)
     process = await conn.create_process(ssh.wrap_command(command, working_dir, nonce=nonce), encoding=None)
     process.stdin.write_eof()
@@ -230,20 +228,6 @@ async def stream_command(
         error=f"Timed out after {_fmt(timeout)} s.",
         result=run.result(exit_code),
     )
-
-
-def _sink_partial() -> PartialCallback | None:
-    from jobs.log.capture import current_host, current_sink
-
-    sink = current_sink.get()
-    if sink is None:
-        return None
-    host = current_host.get()
-
-    def show(stream: str, text: str) -> None:
-        sink.set_partial(stream, text, host=host)
-
-    return show
 
 
 async def _finish(process: asyncssh.SSHClientProcess, pumps: asyncio.Future) -> int | None:
