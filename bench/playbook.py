@@ -125,7 +125,7 @@ class Probe:
             probe._flush(sink, batch)
             if probe.timings:
                 now = time.time()
-                for entry in batch:  # jobs.log.sink._Entry: one producer call, its lines in .messages
+                for entry in batch:  # jobs.log.batch_text.Entry: one producer call, its lines in .messages
                     probe.committed.setdefault(entry.messages[0], now)
 
         EventMapper.__call__, JobSink._flush = mapper_call, flush

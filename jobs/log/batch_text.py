@@ -1,13 +1,13 @@
 """A sink batch's text, built per entry in C loops (join, zip, repeat, replace), never per
 line in Python: each message made one clean line, and the PostgreSQL COPY text of the rows.
-Used by jobs/log/sink.py only."""
+Used by jobs/log/sink.py only, which buffers `Entry`s."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 from itertools import chain, repeat
-from typing import Protocol
+from typing import NamedTuple
 
 from jobs.log import logfile
 from jobs.log.lines import NUL_REPLACEMENT
@@ -15,8 +15,8 @@ from jobs.log.lines import NUL_REPLACEMENT
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class Entry(Protocol):
-    """One producer call of the sink (jobs.log.sink._Entry): lines sharing time and tags."""
+class Entry(NamedTuple):
+    """One producer call of the sink: many lines sharing a timestamp and tags (cheap to buffer)."""
 
     ts: float
     level: str
@@ -25,6 +25,7 @@ class Entry(Protocol):
     task: str
     event: str
     messages: list[str]
+    size: int
 
 
 def prepared(e: Entry) -> tuple[list[str], datetime, str]:

@@ -26,14 +26,13 @@ import time
 from contextlib import nullcontext
 from datetime import datetime
 from itertools import repeat
-from typing import NamedTuple
 
 from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.log import logfile
-from jobs.log.batch_text import copy_lines, copy_marks, prepared
+from jobs.log.batch_text import Entry, copy_lines, copy_marks, prepared
 from jobs.log.partial import PartialBoard
 from jobs.log.turns import turns_for
 from jobs.models import IMPORTANT_LEVELS, NOT_STDOUT, Job, JobLogLine, JobLogMark
@@ -68,19 +67,6 @@ class SinkWriteError(RuntimeError):
     pass
 
 
-class _Entry(NamedTuple):
-    """One producer call: many lines sharing a timestamp and tags (cheap to buffer)."""
-
-    ts: float
-    level: str
-    stream: str
-    host: str
-    task: str
-    event: str
-    messages: list[str]
-    size: int
-
-
 class JobSink:
     def __init__(self, *, job_pk: int, job_id: str, start_seq: int = 0, line_count: int = 0) -> None:
         self.job_pk = job_pk
@@ -88,7 +74,7 @@ class JobSink:
         self.path = logfile.path_for(job_id)
         self.last_seq = start_seq
         self.line_count = line_count
-        self._buf: list[_Entry] = []
+        self._buf: list[Entry] = []
         self._pending_lines = 0
         self._pending_bytes = 0
         self._lock = threading.Lock()
@@ -132,7 +118,7 @@ class JobSink:
         and so does the remote side (SSH flow control)."""
         if not messages:
             return
-        entry = _Entry(time.time(), level, stream, host, task, event, messages, sum(map(len, messages)))
+        entry = Entry(time.time(), level, stream, host, task, event, messages, sum(map(len, messages)))
         with self._lock:
             while block and not self._room_for_more():
                 self._has_work.notify()
@@ -227,7 +213,7 @@ class JobSink:
                 self._turns.close()
             connection.close()
 
-    def _take_batch(self) -> list[_Entry]:
+    def _take_batch(self) -> list[Entry]:
         """Whole entries up to ~MAX_BATCH_LINES lines / MAX_BATCH_BYTES bytes (at least one)."""
         lines = size = taken = 0
         for entry in self._buf:
@@ -244,7 +230,7 @@ class JobSink:
         self._wake_async_waiters()
         return batch
 
-    def _flush_with_retry(self, batch: list[_Entry]) -> None:
+    def _flush_with_retry(self, batch: list[Entry]) -> None:
         delay = 0.2
         for attempt in range(8):
             try:
@@ -259,7 +245,7 @@ class JobSink:
                 time.sleep(delay)
                 delay = min(delay * 2, 5)
 
-    def _flush(self, batch: list[_Entry]) -> None:
+    def _flush(self, batch: list[Entry]) -> None:
         # Rows, COPY text and file text are built per entry with zip/repeat/join (C loops),
         # never per line in Python.
         seq = self.last_seq
