@@ -83,10 +83,15 @@ def clean_tags(tags: object) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+RESERVED_TEMPLATE_NAMES = frozenset({"new"})  # /templates/new/ is the page that makes one
+
+
 def clean_name(name: object, *, template: JobTemplate | None = None) -> str:
     """A free template name (`template` is the one being changed, which may keep its own)."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise JobInputError("name must be lowercase letters, digits, '-' and '_' (at most 100).")
+    if name in RESERVED_TEMPLATE_NAMES:
+        raise JobInputError(f"{name!r} is reserved for a page of LivChat: choose another template name.")
     clash = JobTemplate.objects.filter(name=name).exclude(pk=getattr(template, "pk", None))
     if clash.exists():
         raise JobInputError(f"A template named {name!r} already exists.")

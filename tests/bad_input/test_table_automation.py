@@ -39,7 +39,7 @@ def _launch(values) -> dict:
 
 
 def _create(**body) -> dict:
-    return {"path": "/api/templates/", "body": {"name": "new", "command": "true", "servers": ["test"], **body}}
+    return {"path": "/api/templates/", "body": {"name": "fresh", "command": "true", "servers": ["test"], **body}}
 
 
 def _schedule(**body) -> dict:
@@ -80,6 +80,7 @@ API_ROWS = table(
     Row("api", "placeholder-without-prompt", _create(command="echo {{ who }}"), 400, "no prompt has that name"),
     Row("api", "tag-matches-no-server", _create(servers=[], tags=["nowhere"]), 201, None),
     Row("api", "name-with-xss", _create(name=XSS), 400, "name must be lowercase letters"),
+    Row("api", "name-of-a-page", _create(name="new"), 400, "'new' is reserved for a page of LivChat"),
     Row("api", "unknown-server", _create(servers=["ghost"]), 400, "No server named 'ghost'"),
     Row("api", "email-not-email", _create(notify_emails="not-an-address"), 400, "is not an email address"),
 )
@@ -93,7 +94,7 @@ def test_api(world, row: Row):
     if row.expect == 201:
         assert answer.status_code == 201, answer.content
         # Saved, but a tag no server carries is refused when launching, in words.
-        text = assert_error(world["api"].post("/api/templates/new/launch", {}), 400)
+        text = assert_error(world["api"].post("/api/templates/fresh/launch", {}), 400)
         assert "No server has the tag 'nowhere'" in text
         return
     text = assert_error(answer, row.expect)
