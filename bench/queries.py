@@ -179,8 +179,10 @@ def main() -> None:
         def p(v):
             return f"p50 {percentile(v, 50):.1f} ms, p99 {percentile(v, 99):.1f} ms"
 
-        def ratio(a, b):
-            return percentile(a, 99) / percentile(b, 99)
+        def ratio(a, b, at=99):
+            # The goals are p99 ratios; p50 ones are printed beside them, as a p99 of a few
+            # hundred requests on a loaded machine is mostly its few slowest scheduler stalls.
+            return percentile(a, at) / percentile(b, at)
 
         rows = []
         for auth, m in groups.items():
@@ -190,7 +192,8 @@ def main() -> None:
                     p(m["big"]),
                     "p99 ≤ 1.2× 10-line job, ≤ 2× server",
                     f"{ratio(m['big'], m['small']):.2f}× the 10-line job ({p(m['small'])}); "
-                    f"{ratio(m['big'], m['server']):.2f}× GET /api/servers/<name> ({p(m['server'])})",
+                    f"{ratio(m['big'], m['server']):.2f}× GET /api/servers/<name> ({p(m['server'])}); "
+                    f"at p50 {ratio(m['big'], m['small'], 50):.2f}× / {ratio(m['big'], m['server'], 50):.2f}×",
                 ),
                 (
                     f"/logs?tail=100&level=ERROR, {auth}",

@@ -20,6 +20,7 @@ REDIS = os.environ.get("LIVCHAT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
 # (script, extra environment) — None values mean "only when the scale-out env is reachable"
 PLAN: list[tuple[str, dict | None]] = [
     ("ingest.py", {}),
+    ("readers.py", {}),
     ("queries.py", {}),
     ("scale.py", {}),
     ("live.py", {}),

@@ -19,6 +19,8 @@ Each viewer keeps its own cursor, so nothing about "every line once, in order" c
 The feed reads only when a viewer waits at its head (or takes the last chunk: one batch of
 read-ahead) and, between rounds, only after a wake-up or the tick: readers never read faster
 than rows arrive, and slow viewers never make it read into a buffer nobody takes from.
+Behind a running job's flood it rests as long as it worked (jobs/log/pacing.py), so the job's
+own writer keeps its CPU.
 Flow control is untouched: each consumer still waits for room in its own send window
 (jobs/flow.py) before it sends; the feed never waits on a socket.
 """
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 
+from jobs.log.pacing import Pacer
 from jobs.log.reader import JobGone, Round, compact_line, follow_rows, rows_after
 
 logger = logging.getLogger("jobs.fanout")
@@ -172,6 +175,7 @@ class JobFeed:
             self._task.cancel()
 
     async def _run(self) -> None:
+        pacer = Pacer()  # behind a running job's flood, rest as long as it worked (jobs/log/pacing.py)
         try:
             while True:
                 await self._demand.wait()
@@ -185,9 +189,12 @@ class JobFeed:
                     if item.done:
                         return
                     await self._between_rounds()
+                    pacer.restart()
                 else:
                     self._keep(item)
                     self._notify()
+                    if self.round is not None and not self.round.final and (rest := pacer.rest_due()):
+                        await asyncio.sleep(rest)
         except JobGone as exc:
             self.gone = str(exc)
             self._notify()

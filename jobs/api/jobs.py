@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from ninja import Path as PathParam
 from ninja import Query, Router, Status
@@ -35,11 +37,13 @@ from jobs.api.schemas import (
     job_accepted,
     logs_answer,
 )
+from jobs.compiled import CompiledValues
 from jobs.log import logfile, reader
 from jobs.models import Job, JobStatus
 from jobs.runners.inline import run_inline_command
 from livchat.api_errors import error_responses
 from servers.api import get_server_or_404
+from servers.models import Server
 
 server_exec_router = Router(tags=["exec"])
 jobs_router = Router(tags=["jobs"])
@@ -50,15 +54,50 @@ INLINE_DEFAULT_TIMEOUT = settings.INLINE_EXEC_MAX_TIMEOUT // 2
 
 
 def get_job_or_404(job_id: str) -> Job:
+    """The job with its servers and creator, in two queries compiled once (every job route
+    starts here): the job row with its creator's name, then its servers, read once for both
+    the permission check and the answer."""
     # Ids that cannot exist (path tricks, NUL, ...) are refused before any query or file access.
-    job = None
-    if _JOB_ID.fullmatch(job_id or ""):
-        # The servers are read once, here: the permission check and the answer both use them.
-        job = (
-            Job.objects.select_related("server", "created_by").prefetch_related("servers").filter(job_id=job_id).first()
-        )
-    if job is None:
+    found = _JOB_ROW.rows(params=(job_id,)) if _JOB_ID.fullmatch(job_id or "") else []
+    if not found:
         raise Http404(f"No job with id {job_id!r}.")
+    return _job_from_row(found[0])
+
+
+_USER = get_user_model()
+_CREATOR_NAME = f"created_by__{_USER.USERNAME_FIELD}"
+_JOB_COLUMNS = tuple(f.attname for f in Job._meta.concrete_fields)
+_SERVER_COLUMNS = tuple(f.attname for f in Server._meta.concrete_fields)
+_JOB_ROW = CompiledValues(
+    build=lambda job_id: Job.objects.filter(job_id=job_id).order_by().values(*_JOB_COLUMNS, _CREATOR_NAME)[:1],
+    probes=("\x00job-id-probe",),
+)
+_JOB_SERVERS = CompiledValues(
+    build=lambda job_pk: Server.objects.filter(all_jobs=job_pk).values(*_SERVER_COLUMNS),
+    probes=(-7_391_026_553,),  # a job pk that cannot exist
+)
+
+
+def _job_from_row(row: dict) -> Job:
+    """A Job as the ORM would build it with select_related("server", "created_by") and
+    prefetch_related("servers"); the creator carries only its username (the rest loads on use)."""
+    job = Job.from_db(DEFAULT_DB_ALIAS, _JOB_COLUMNS, [row[c] for c in _JOB_COLUMNS])
+    servers = [
+        Server.from_db(DEFAULT_DB_ALIAS, _SERVER_COLUMNS, [r[c] for c in _SERVER_COLUMNS])
+        for r in _JOB_SERVERS.rows(params=(job.pk,))
+    ]
+    prefetched = job.servers.get_queryset()  # filled as Django's prefetch_related fills it
+    prefetched._result_cache, prefetched._prefetch_done = servers, True
+    job._prefetched_objects_cache = {"servers": prefetched}
+    # `server` is one of `servers` (the first) on every job made since there were several; an
+    # older job's loads on use.
+    first = next((s for s in servers if s.pk == job.server_id), None)
+    if first is not None:
+        job.server = first
+    if job.created_by_id is not None:
+        known = {_USER._meta.pk.attname: job.created_by_id, _USER.USERNAME_FIELD: row[_CREATOR_NAME]}
+        fields = [f.attname for f in _USER._meta.concrete_fields if f.attname in known]  # from_db's order
+        job.created_by = _USER.from_db(DEFAULT_DB_ALIAS, fields, [known[f] for f in fields])
     return job
 
 
@@ -183,18 +222,29 @@ def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, desc
     # bytes like /logs: long lines cut (truncated: true), at most about 4 MiB of text.
     lines = reader.recent_lines(job=job, limit=recent, max_bytes=reader.ANSWER_BYTES, cut=reader.LINE_CUT_BYTES)
     # The job goes through the schema as usual. Its lines are rows our reader built with the
-    # schema's own types, so they only need the schema's key order: validating each field of
-    # 50 lines would cost more than the rest of the answer, and make a long job's detail
-    # slower than a short one's.
-    job.recent_logs = []
-    answer = JobDetailOut.model_validate(job).model_dump()
-    answer["recent_logs"] = [{key: row[key] for key in _LINE_KEYS} for row in lines]
+    # schema's own types and key order: validating each field of 50 lines would cost more
+    # than the rest of the answer, and make a long job's detail slower than a short one's.
     from livchat.api import api  # the API's own renderer; imported here as livchat.api imports this module
 
+    job.recent_logs = []
+    answer = JobDetailOut.model_validate(job).model_dump()
+    answer["recent_logs"] = _times_as_text(lines, encode=api.renderer.encoder_class().default)
     return api.create_response(request, answer, status=200)
 
 
-_LINE_KEYS = tuple(LineOut.model_fields)
+# reader rows (reader._cut) come in the schema's key order, so the answer needs no reordering.
+assert tuple(LineOut.model_fields) == (*reader.LINE_FIELDS, "truncated")
+
+
+def _times_as_text(lines: list[dict], *, encode) -> list[dict]:
+    """The lines with `ts` as the renderer writes it (`encode` is its encoder's own), each
+    distinct time encoded once: lines stored together share a time, and encoding each line's
+    was a large part of what a line adds to the answer."""
+    texts: dict = {}
+    for line in lines:
+        ts = line["ts"]
+        line["ts"] = texts.get(ts) or texts.setdefault(ts, encode(ts))
+    return lines
 
 
 @jobs_router.get(

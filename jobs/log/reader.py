@@ -22,10 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import regex
-from django.db.models import Q
-from django.db.models.functions import Length, Substr
+from django.db import connection
+from django.db.models import CharField, Q
+from django.db.models.functions import Cast, Length, Substr
 
+from jobs.compiled import CompiledValues
 from jobs.log import regex_scan
+from jobs.log.head_rows import head_rows, parse_stored_times
 from jobs.log.regex_scan import LogQueryError
 from jobs.models import FINAL_STATUSES, IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
 from jobs.services import STATUS_FIELDS
@@ -182,12 +185,25 @@ class LinesPage:
 
 def recent_lines(*, job: Job, limit: int = 50, max_bytes: int | None = None, cut: int | None = None) -> list[dict]:
     """Newest first; with `max_bytes`/`cut` bounded as an API answer (see the module doc)."""
-    newest = JobLogLine.objects.filter(job=job).order_by("-seq")
     if cut is None:
-        rows = list(newest.values(*LINE_FIELDS)[:limit])
-    else:  # one query; each line is at most `cut` characters here, so `limit` rows stay small
-        rows = [_cut(r, cut) for r in _with_head(newest, cut)[:limit]]
+        rows = list(JobLogLine.objects.filter(job=job).order_by("-seq").values(*LINE_FIELDS)[:limit])
+    elif limit <= 0:
+        rows = []
+    else:  # one query (compiled once: the job detail's); each line is at most `cut` characters
+        rows = [_cut(r, cut) for r in parse_stored_times(_NEWEST_HEADS.rows(params=(job.pk,), shape=(limit, cut)))]
     return rows if max_bytes is None else _within(rows, max_bytes)[0]
+
+
+def _newest_heads(job_pk: int, limit: int, cut: int):
+    newest = JobLogLine.objects.filter(job_id=job_pk).order_by("-seq")
+    if connection.vendor != "sqlite":
+        return _with_head(newest, cut)[:limit]
+    # SQLite: `ts` as its stored text (for parse_stored_times), past the decltype and ORM converters.
+    heads = newest.annotate(head=Substr("message", 1, cut), size=Length("message"), ts_text=Cast("ts", CharField()))
+    return heads.values(*(f for f in _META if f != "ts"), "head", "size", "ts_text")[:limit]
+
+
+_NEWEST_HEADS = CompiledValues(build=_newest_heads, probes=(-7_391_026_553,))  # a job pk that cannot exist
 
 
 def _with_head(qs, chars: int):
@@ -275,14 +291,24 @@ def fetch_bounded(job: Job, seqs: list[int], *, max_bytes: int | None, cut: int 
 
 
 def _cut(row: dict, cut: int) -> dict:
-    head = row.pop("head")
-    size = row.pop("size")
-    data = head.encode("utf-8", "surrogatepass")
-    if len(data) > cut:
-        head = data[:cut].decode("utf-8", "ignore")
-    row["message"] = head
-    row["truncated"] = size > len(head)
-    return row
+    """A `_with_head` row as a line: LINE_FIELDS in order, then `truncated` (the API's key
+    order, so answers need no reordering), its message cut to at most `cut` bytes of UTF-8."""
+    head = row["head"]
+    if len(head) > cut // 4:  # a character is at most 4 bytes: shorter heads always fit
+        data = head.encode("utf-8", "surrogatepass")
+        if len(data) > cut:
+            head = data[:cut].decode("utf-8", "ignore")
+    return {
+        "seq": row["seq"],
+        "ts": row["ts"],
+        "level": row["level"],
+        "stream": row["stream"],
+        "message": head,
+        "host": row["host"],
+        "task": row["task"],
+        "event": row["event"],
+        "truncated": row["size"] > len(head),
+    }
 
 
 def rows_after(*, job_pk: int, cursor: int, limit: int, max_bytes: int) -> list[dict]:
@@ -300,10 +326,9 @@ def rows_after(*, job_pk: int, cursor: int, limit: int, max_bytes: int) -> list[
     on a million-line job), and in daphne that holds the one database thread that every
     handshake and request waits for. Only an empty range (a gap, e.g. retention deleting
     from the front, or nothing new) is read again open-ended."""
-    after = JobLogLine.objects.filter(job_id=job_pk, seq__gt=cursor).order_by("seq")
-    rows = list(_with_head(after.filter(seq__lte=cursor + limit), HEAD_CHARS)[:limit])
+    rows = head_rows(job_pk=job_pk, cursor=cursor, upto=cursor + limit, limit=limit, chars=HEAD_CHARS)
     if not rows:
-        rows = list(_with_head(after, HEAD_CHARS)[:limit])
+        rows = head_rows(job_pk=job_pk, cursor=cursor, upto=None, limit=limit, chars=HEAD_CHARS)
     out, total, long = [], 0, []
     for row in rows:
         total += LINE_OVERHEAD + row["size"]
@@ -324,8 +349,11 @@ def rows_after(*, job_pk: int, cursor: int, limit: int, max_bytes: int) -> list[
 
 def compact_line(row: dict) -> dict:
     """A row as JSON-ready fields: its tags (host, task, event) only when set."""
-    out = {k: row[k] for k in LINE_FIELDS if k not in TAG_FIELDS}
-    out.update({k: row[k] for k in TAG_FIELDS if row.get(k)})
+    # Spelled out: it runs once per line per viewer, and most lines carry no tags.
+    out = {"seq": row["seq"], "ts": row["ts"], "level": row["level"], "stream": row["stream"]}
+    out["message"] = row["message"]
+    if row.get("host") or row.get("task") or row.get("event"):
+        out.update({k: row[k] for k in TAG_FIELDS if row.get(k)})
     return out
 
 

@@ -16,11 +16,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.log import logfile
+from jobs.log.pacing import Pacer
 from jobs.log.partial import PartialReader
 from jobs.log.reader import JobGone, LineFilter, follow_rows
 from jobs.models import IMPORTANT_LEVELS, Job, JobStatus
@@ -147,6 +151,9 @@ def end_message(*, job_id: str, status: str, exit_code: int | None, error: str) 
     return f"Job {job_id} {status}{code}" + (f": {error}" if error else ".")
 
 
+_ENTRY_KEY = itemgetter("ts", "level", "stream")
+
+
 class LogPrinter:
     """Writes rows in the log-file format, one write and one flush per batch."""
 
@@ -156,7 +163,15 @@ class LogPrinter:
 
     def __call__(self, rows: list[dict]) -> None:
         if rows:
-            self.out.write("".join(logfile.format_row(r) for r in rows), ending="")
+            # The lines of one sink entry share ts, level and stream: one strftime and one join
+            # for each run of them (a --follow of a flood otherwise spends its CPU on strftime).
+            text = "".join(
+                logfile.format_lines(key[0], key[1], key[2], [r["message"] for r in run])
+                if isinstance(key[0], datetime)
+                else "".join(map(logfile.format_row, run))
+                for key, run in groupby(rows, key=_ENTRY_KEY)
+            )
+            self.out.write(text, ending="")
             self.out.flush()
             self.count += len(rows)
 
@@ -381,12 +396,15 @@ def follow_job(
     started = time.monotonic()
     noticed = False
     partials = PartialReader(job.job_id) if on_partial is not None and wait else None
+    pacer, running = Pacer(), False  # rest behind a running job's flood (jobs/log/pacing.py)
     try:
         for item in follow_rows(job_pk=job.pk, after=after, limit=FETCH_ROWS, max_bytes=FETCH_BYTES):
             if isinstance(item, list):
                 kept = item if flt is None else flt.select(item)
                 if kept:
                     on_rows(kept)
+                if wait and running:  # a one-off read, or a finished job's log, runs flat out
+                    time.sleep(pacer.rest_due())
                 continue
             state = item.state
             if not wait or item.done:
@@ -410,7 +428,9 @@ def follow_job(
             if partials is not None and not item.final:
                 for part in partials.poll(upto=item.cursor):
                     on_partial(part)
+            running = not item.final
             time.sleep(tick)
+            pacer.restart()
     except JobGone:
         raise CommandError(f"Job {job.job_id} was deleted.") from None
     raise AssertionError("follow_rows ends only after a final round")  # pragma: no cover

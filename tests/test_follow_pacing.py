@@ -1,0 +1,78 @@
+"""A follower behind a running job's flood rests as long as it worked (the job's writer needs
+the CPU more, bench/readers.py); a trickle, a one-off read and a finished job's log are never
+slowed (jobs/log/pacing.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobs.log import pacing
+from jobs.management import helpers
+from jobs.models import Job, JobLogLine
+from jobs.services import new_job_id
+
+TICK = 0.123  # told apart from a rest in the recorded sleeps
+
+
+@pytest.fixture
+def slept(monkeypatch) -> list[float]:
+    naps: list[float] = []
+    monkeypatch.setattr(helpers.time, "sleep", naps.append)
+    return naps
+
+
+def test_a_reader_rests_as_long_as_it_worked_once_it_worked_a_slice(monkeypatch):
+    pacer = pacing.Pacer()
+    assert pacer.rest_due() == 0.0, "a short stretch of work does not rest"
+    pacer.since = time.monotonic() - 3 * pacing.WORK_SLICE
+    rest = pacer.rest_due()
+    assert rest >= 3 * pacing.WORK_SLICE * pacing.REST_PER_WORK
+    assert pacer.rest_due() == 0.0, "the rest starts a new stretch of work"
+
+
+def _job(*, status: str, lines: int) -> Job:
+    job = Job.objects.create(job_id=new_job_id("remote_exec"), job_type="remote_exec", status=status, last_seq=lines)
+    _add_lines(job, 1, lines)
+    return job
+
+
+def _add_lines(job: Job, first: int, last: int) -> None:
+    JobLogLine.objects.bulk_create(
+        JobLogLine(job=job, seq=i, ts=job.created_at, message=str(i)) for i in range(first, last + 1)
+    )
+
+
+@pytest.mark.django_db
+def test_a_finished_log_is_read_flat_out_with_or_without_follow(slept, monkeypatch):
+    monkeypatch.setattr(pacing, "WORK_SLICE", 0.0)  # every batch would rest if paced
+    monkeypatch.setattr(helpers, "FETCH_ROWS", 10)
+    job = _job(status="succeeded", lines=35)
+    for wait in (False, True):
+        got: list[int] = []
+        end = helpers.follow_job(job=job, on_rows=lambda rows, got=got: got.extend(r["seq"] for r in rows), wait=wait)
+        assert got == list(range(1, 36)) and end.cursor == 35 and end.final
+    assert slept == []
+
+
+@pytest.mark.django_db
+def test_following_a_running_job_rests_between_batches_of_a_flood(slept, monkeypatch):
+    monkeypatch.setattr(pacing, "WORK_SLICE", 0.0)
+    monkeypatch.setattr(helpers, "FETCH_ROWS", 10)
+    job = _job(status="running", lines=35)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if seconds == TICK and len(slept) == 1:  # the job floods 35 more lines, then ends
+            _add_lines(job, 36, 70)
+            Job.objects.filter(pk=job.pk).update(status="succeeded", last_seq=70)
+
+    monkeypatch.setattr(helpers.time, "sleep", sleep)
+    got: list[int] = []
+    end = helpers.follow_job(job=job, on_rows=lambda rows: got.extend(r["seq"] for r in rows), tick=TICK)
+    assert got == list(range(1, 71)) and end.final
+    rests = [s for s in slept if s != TICK]
+    # The first round (a catch-up: the job's state is not known yet) is not paced; the four
+    # batches read while the job was known to be running each rest.
+    assert slept[0] == TICK and len(rests) == 4, slept
