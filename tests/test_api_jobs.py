@@ -84,6 +84,10 @@ def test_detail_has_recent_logs_newest_first(api, job):
     few = api.get(f"/api/jobs/{job.job_id}", {"recent": 3}).json()["recent_logs"]
     assert [line["seq"] for line in few] == [156, 155, 154]
     assert_error(api.get(f"/api/jobs/{job.job_id}", {"recent": 1001}), 422)
+    # The detail renders its answer itself (jobs/api/jobs.py): exactly as the API renders the others.
+    detail, listing = api.get(f"/api/jobs/{job.job_id}"), api.get("/api/jobs/")
+    assert detail["Content-Type"] == listing["Content-Type"]
+    assert detail.json()["created_at"] == listing.json()[0]["created_at"]
 
 
 def test_detail_cost_does_not_grow_with_the_log(api, server):

@@ -13,10 +13,11 @@ import re
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from ninja import Path as PathParam
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
+from ninja.renderers import JSONRenderer
 
 from accounts.permissions import Action, check, visible_jobs
 from jobs import services
@@ -224,12 +225,15 @@ def job_detail(request, job_id: str, recent: int = Query(50, ge=0, le=1000, desc
     # The job goes through the schema as usual. Its lines are rows our reader built with the
     # schema's own types and key order: validating each field of 50 lines would cost more
     # than the rest of the answer, and make a long job's detail slower than a short one's.
-    from livchat.api import api  # the API's own renderer; imported here as livchat.api imports this module
-
     job.recent_logs = []
     answer = JobDetailOut.model_validate(job).model_dump()
-    answer["recent_logs"] = _times_as_text(lines, encode=api.renderer.encoder_class().default)
-    return api.create_response(request, answer, status=200)
+    answer["recent_logs"] = _times_as_text(lines, encode=_RENDERER.encoder_class().default)
+    return HttpResponse(_RENDERER.render(request, answer, response_status=200), content_type=_CONTENT_TYPE)
+
+
+# The API's renderer: livchat/api.py keeps NinjaAPI's default (a test compares the answers' headers).
+_RENDERER = JSONRenderer()
+_CONTENT_TYPE = f"{_RENDERER.media_type}; charset={_RENDERER.charset}"
 
 
 # reader rows (reader._cut) come in the schema's key order, so the answer needs no reordering.

@@ -1,8 +1,14 @@
 """Run one shell command on one server and stream its output, for jobs and inline calls.
 
-Reads stdout and stderr concurrently in 64 KiB chunks (never readline), splits lines
-itself (jobs/log/lines.py) and hands whole batches to the sink. Only the last 64 KiB of each
-stream is kept in memory, for the job result.
+Reads stdout and stderr concurrently in large chunks (never readline), splits lines itself
+(jobs/log/lines.py) and hands them to the sink in pieces of at most EMIT_BYTES, each after
+waiting for room. Only the last 64 KiB of each stream is kept in memory, for the job result.
+
+Why a read takes up to READ_BYTES (twice asyncssh's 2 MiB channel window): asyncssh grants
+the remote a whole new window each time it resumes a paused channel, however little of the
+buffered data the reader took. Reading 64 KiB at a time while the sink was behind let its
+buffers grow by almost a window per read: 600 MB for a 1 GiB output. Taking everything
+buffered at each read keeps what asyncssh holds near one window (bench/scale.py: worker RSS).
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import asyncssh
 
@@ -23,7 +31,8 @@ from servers import ssh
 
 logger = logging.getLogger("jobs.remote")
 
-CHUNK = 65536
+READ_BYTES = 4 << 20
+EMIT_BYTES = 256 << 10  # a sink entry: what one producer call hands over
 TAIL_BYTES = 64 * 1024
 CANCEL_POLL_SECONDS = 0.25
 DRAIN_AFTER_KILL_SECONDS = 3.0
@@ -84,7 +93,7 @@ class _Run:
         redrawing = False
         try:
             while True:
-                data = await reader.read(CHUNK)
+                data = await reader.read(READ_BYTES)
                 if not data:
                     break
                 if stream == "stdout" and not self.pgid_known.is_set():
@@ -96,11 +105,10 @@ class _Run:
                         continue
                 tail.add(data)
                 if emit is not None:
-                    lines = splitter.feed(data)
-                    if lines:
+                    for piece in _pieces(splitter.feed(data)):
                         if self.wait_for_room is not None:
                             await self.wait_for_room()
-                        emit(stream, lines)
+                        emit(stream, piece)
                     if self.on_partial is not None:
                         redrawing = self._show_partial(stream, splitter, redrawing)
         except (asyncssh.Error, OSError) as exc:
@@ -228,6 +236,21 @@ async def stream_command(
         error=f"Timed out after {_fmt(timeout)} s.",
         result=run.result(exit_code),
     )
+
+
+def _pieces(lines: list[str]) -> Iterator[list[str]]:
+    """`lines` in consecutive slices of at most EMIT_BYTES of text (at least one line each),
+    cut at C speed (accumulate + bisect), never by a loop over the lines."""
+    if sum(map(len, lines)) <= EMIT_BYTES:
+        if lines:
+            yield lines
+        return
+    ends = list(accumulate(map(len, lines)))
+    start, done = 0, 0
+    while start < len(lines):
+        stop = max(start + 1, bisect_right(ends, done + EMIT_BYTES, lo=start))
+        yield lines[start:stop]
+        start, done = stop, ends[stop - 1]
 
 
 async def _finish(process: asyncssh.SSHClientProcess, pumps: asyncio.Future) -> int | None:
