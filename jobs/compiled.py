@@ -1,5 +1,5 @@
-"""Queries of a fixed shape, compiled once: the hot reads of the job detail (jobs/api/jobs.py,
-jobs/log/reader.recent_lines), where Django's per-run SQL compiling cost more than the reads.
+"""Queries of a fixed shape, compiled once: the job detail's job and servers reads
+(jobs/api/jobs.py), where Django's per-run SQL compiling cost more than the reads.
 
 Tied to Django's query compiler (`get_compiler().as_sql()`, `results_iter`, `query.selected`):
 pinned Django 5.2; tests/test_query_counts.py and the API tests cover every use."""

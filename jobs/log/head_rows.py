@@ -1,4 +1,5 @@
-"""The live readers' one query (jobs.log.reader.rows_after), in plain SQL.
+"""The hot reads of lines in plain SQL: the live readers' (jobs.log.reader.rows_after) and the
+job detail's newest lines (reader.recent_lines).
 
 The ORM's per-row converters (parse every SQLite ts, make it aware, a generic converter
 loop) cost 3× the read itself: CPU that the job's own writer needs on a small machine
@@ -17,13 +18,13 @@ from jobs.models import JobLogLine
 
 _SQL = (
     "SELECT seq, {ts}, level, stream, substr(message, 1, %s), length(message), host, task, event"
-    f" FROM {JobLogLine._meta.db_table} WHERE job_id = %s AND seq > %s{{upto}} ORDER BY seq LIMIT %s"
+    f" FROM {JobLogLine._meta.db_table} WHERE job_id = %s{{where}} ORDER BY seq{{desc}} LIMIT %s"
 )
 # SQLite: the ts text as stored, past the "datetime" decltype converter; PostgreSQL: datetimes.
-_SQLITE = _SQL.format(ts="CAST(ts AS TEXT)", upto="")
-_SQLITE_UPTO = _SQL.format(ts="CAST(ts AS TEXT)", upto=" AND seq <= %s")
-_OTHER = _SQL.format(ts="ts", upto="")
-_OTHER_UPTO = _SQL.format(ts="ts", upto=" AND seq <= %s")
+_TS = {True: "CAST(ts AS TEXT)", False: "ts"}
+_AFTER = {sqlite: _SQL.format(ts=ts, where=" AND seq > %s", desc="") for sqlite, ts in _TS.items()}
+_AFTER_UPTO = {sqlite: _SQL.format(ts=ts, where=" AND seq > %s AND seq <= %s", desc="") for sqlite, ts in _TS.items()}
+_NEWEST = {sqlite: _SQL.format(ts=ts, where="", desc=" DESC") for sqlite, ts in _TS.items()}
 
 
 def head_rows(*, job_pk: int, cursor: int, upto: int | None, limit: int, chars: int) -> list[dict]:
@@ -31,12 +32,20 @@ def head_rows(*, job_pk: int, cursor: int, upto: int | None, limit: int, chars: 
     `chars` characters as `head` and its whole length as `size`, like reader._with_head."""
     sqlite = connection.vendor == "sqlite"
     if upto is None:
-        sql, params = (_SQLITE if sqlite else _OTHER), [chars, job_pk, cursor, limit]
-    else:
-        sql, params = (_SQLITE_UPTO if sqlite else _OTHER_UPTO), [chars, job_pk, cursor, upto, limit]
-    with connection.cursor() as cursor_:
-        cursor_.execute(sql, params)
-        found = cursor_.fetchall()
+        return _read(_AFTER[sqlite], [chars, job_pk, cursor, limit], sqlite=sqlite)
+    return _read(_AFTER_UPTO[sqlite], [chars, job_pk, cursor, upto, limit], sqlite=sqlite)
+
+
+def newest_head_rows(*, job_pk: int, limit: int, chars: int) -> list[dict]:
+    """The newest `limit` rows, newest first, shaped like `head_rows` (the job detail's lines)."""
+    sqlite = connection.vendor == "sqlite"
+    return _read(_NEWEST[sqlite], [chars, job_pk, limit], sqlite=sqlite) if limit > 0 else []
+
+
+def _read(sql: str, params: list, *, sqlite: bool) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
     key = "ts_text" if sqlite else "ts"
     rows = [
         {"seq": seq, key: ts, "level": level, "stream": stream, "head": head, "size": size,

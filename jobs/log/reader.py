@@ -22,13 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import regex
-from django.db import connection
-from django.db.models import CharField, Q
-from django.db.models.functions import Cast, Length, Substr
+from django.db.models import Q
+from django.db.models.functions import Length, Substr
 
-from jobs.compiled import CompiledValues
 from jobs.log import regex_scan
-from jobs.log.head_rows import head_rows, parse_stored_times
+from jobs.log.head_rows import head_rows, newest_head_rows
 from jobs.log.regex_scan import LogQueryError
 from jobs.models import FINAL_STATUSES, IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
 from jobs.services import STATUS_FIELDS
@@ -187,23 +185,9 @@ def recent_lines(*, job: Job, limit: int = 50, max_bytes: int | None = None, cut
     """Newest first; with `max_bytes`/`cut` bounded as an API answer (see the module doc)."""
     if cut is None:
         rows = list(JobLogLine.objects.filter(job=job).order_by("-seq").values(*LINE_FIELDS)[:limit])
-    elif limit <= 0:
-        rows = []
-    else:  # one query (compiled once: the job detail's); each line is at most `cut` characters
-        rows = [_cut(r, cut) for r in parse_stored_times(_NEWEST_HEADS.rows(params=(job.pk,), shape=(limit, cut)))]
+    else:  # one plain-SQL read (the job detail's); each line is at most `cut` characters
+        rows = [_cut(r, cut) for r in newest_head_rows(job_pk=job.pk, limit=limit, chars=cut)]
     return rows if max_bytes is None else _within(rows, max_bytes)[0]
-
-
-def _newest_heads(job_pk: int, limit: int, cut: int):
-    newest = JobLogLine.objects.filter(job_id=job_pk).order_by("-seq")
-    if connection.vendor != "sqlite":
-        return _with_head(newest, cut)[:limit]
-    # SQLite: `ts` as its stored text (for parse_stored_times), past the decltype and ORM converters.
-    heads = newest.annotate(head=Substr("message", 1, cut), size=Length("message"), ts_text=Cast("ts", CharField()))
-    return heads.values(*(f for f in _META if f != "ts"), "head", "size", "ts_text")[:limit]
-
-
-_NEWEST_HEADS = CompiledValues(build=_newest_heads, probes=(-7_391_026_553,))  # a job pk that cannot exist
 
 
 def _with_head(qs, chars: int):
