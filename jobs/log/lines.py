@@ -54,10 +54,25 @@ class LineSplitter:
             self._pending = buf
             return self._split_oversized() if len(buf) > self.max_line else []
         self._pending = buf[cut + 1 :]
-        lines = split_text(buf[:cut].decode("utf-8", "replace"))
+        lines = split_text(self._cut_long_lines(buf[:cut]).decode("utf-8", "replace"))
         if len(self._pending) > self.max_line:
             lines.extend(self._split_oversized())
         return lines
+
+    def _cut_long_lines(self, whole: bytes) -> bytes:
+        """`whole` (complete lines) with every line longer than max_line cut into pieces at
+        character boundaries: a read may end a line far longer than one piece. The check is one
+        split at C speed; the cutting runs only for the rare read that holds such a line."""
+        if len(whole) <= self.max_line or max(map(len, whole.split(b"\n"))) <= self.max_line:
+            return whole
+        out = []
+        for line in whole.split(b"\n"):
+            while len(line) > self.max_line:
+                i = _utf8_cut(line, self.max_line)
+                out.append(line[:i])
+                line = line[i:]
+            out.append(line)
+        return b"\n".join(out)
 
     def _split_oversized(self) -> list[str]:
         pieces = []

@@ -119,3 +119,14 @@ def test_a_two_byte_character_across_the_limit_moves_to_the_next_piece():
 
 def test_cut_pieces_keep_nul_visible():
     assert feed_all([b"a\x00" * 6], max_line=10) == ["a\u2400" * 5, "a\u2400"]
+
+
+def test_a_line_longer_than_a_piece_that_ends_inside_one_read_is_cut_too():
+    # A big read can hold a whole long line and its newline: it must be cut like an unfinished one.
+    splitter = LineSplitter(max_line=1000)
+    long_line = ("é" * 1200).encode()  # 2400 bytes of two-byte characters
+    lines = splitter.feed(b"short\n" + long_line + b"\nlast\n")
+    assert lines[0] == "short" and lines[-1] == "last"
+    pieces = lines[1:-1]
+    assert "".join(pieces) == "é" * 1200 and len(pieces) == 3
+    assert all(len(p.encode()) <= 1000 for p in pieces)
