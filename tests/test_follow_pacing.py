@@ -9,7 +9,7 @@ import time
 import pytest
 
 from jobs.log import pacing
-from jobs.management import helpers
+from jobs.management import follow
 from jobs.models import Job, JobLogLine
 from jobs.services import new_job_id
 
@@ -19,7 +19,7 @@ TICK = 0.123  # told apart from a rest in the recorded sleeps
 @pytest.fixture
 def slept(monkeypatch) -> list[float]:
     naps: list[float] = []
-    monkeypatch.setattr(helpers.time, "sleep", naps.append)
+    monkeypatch.setattr(follow.time, "sleep", naps.append)
     return naps
 
 
@@ -47,11 +47,11 @@ def _add_lines(job: Job, first: int, last: int) -> None:
 @pytest.mark.django_db
 def test_a_finished_log_is_read_flat_out_with_or_without_follow(slept, monkeypatch):
     monkeypatch.setattr(pacing, "WORK_SLICE", 0.0)  # every batch would rest if paced
-    monkeypatch.setattr(helpers, "FETCH_ROWS", 10)
+    monkeypatch.setattr(follow, "FETCH_ROWS", 10)
     job = _job(status="succeeded", lines=35)
     for wait in (False, True):
         got: list[int] = []
-        end = helpers.follow_job(job=job, on_rows=lambda rows, got=got: got.extend(r["seq"] for r in rows), wait=wait)
+        end = follow.follow_job(job=job, on_rows=lambda rows, got=got: got.extend(r["seq"] for r in rows), wait=wait)
         assert got == list(range(1, 36)) and end.cursor == 35 and end.final
     assert slept == []
 
@@ -59,7 +59,7 @@ def test_a_finished_log_is_read_flat_out_with_or_without_follow(slept, monkeypat
 @pytest.mark.django_db
 def test_following_a_running_job_rests_between_batches_of_a_flood(slept, monkeypatch):
     monkeypatch.setattr(pacing, "WORK_SLICE", 0.0)
-    monkeypatch.setattr(helpers, "FETCH_ROWS", 10)
+    monkeypatch.setattr(follow, "FETCH_ROWS", 10)
     job = _job(status="running", lines=35)
 
     def sleep(seconds: float) -> None:
@@ -68,9 +68,9 @@ def test_following_a_running_job_rests_between_batches_of_a_flood(slept, monkeyp
             _add_lines(job, 36, 70)
             Job.objects.filter(pk=job.pk).update(status="succeeded", last_seq=70)
 
-    monkeypatch.setattr(helpers.time, "sleep", sleep)
+    monkeypatch.setattr(follow.time, "sleep", sleep)
     got: list[int] = []
-    end = helpers.follow_job(job=job, on_rows=lambda rows: got.extend(r["seq"] for r in rows), tick=TICK)
+    end = follow.follow_job(job=job, on_rows=lambda rows: got.extend(r["seq"] for r in rows), tick=TICK)
     assert got == list(range(1, 71)) and end.final
     rests = [s for s in slept if s != TICK]
     # The first round (a catch-up: the job's state is not known yet) is not paced; the four

@@ -10,7 +10,8 @@ import pytest
 from django.core.management.base import OutputWrapper
 
 from jobs.log import logfile, partial
-from jobs.management.helpers import PartialLine, follow_job
+from jobs.management.follow import follow_job
+from jobs.management.helpers import PartialLine
 from jobs.models import Job
 from jobs.services import create_remote_exec_job
 from tests.api_helpers import session_cookie

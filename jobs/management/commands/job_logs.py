@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 
 from jobs.log.reader import MAX_TAIL, LogQueryError, parse_filter, read_lines
 from jobs.management import helpers
+from jobs.management.follow import follow_job
 from jobs.models import LEVEL_ORDER, Job, Stream
 
 
@@ -48,7 +49,7 @@ class Command(helpers.JobCommand):
                 cursor = max(snapshot, rows[-1]["seq"] if rows else 0)
                 if not follow:
                     return
-            end = helpers.follow_job(
+            end = follow_job(
                 job=job,
                 on_rows=printer,
                 after=cursor,
