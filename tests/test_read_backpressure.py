@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.runners.shell import EMIT_BYTES, _pieces, stream_command
+from jobs.runners.shell import EMIT_BYTES, EMIT_LINES, _pieces, stream_command
 from servers import ssh
 from servers.services import target_for
 
@@ -61,3 +61,6 @@ def test_lines_are_handed_over_in_pieces_of_bounded_size():
     assert all(sum(map(len, p)) <= EMIT_BYTES for p in pieces if len(p) > 1)
     assert [len(p) for p in pieces if p[0][0] == "y"] == [1], "a line longer than a piece goes alone"
     assert list(_pieces([])) == [] and list(_pieces(["a"])) == [["a"]]
+    # Short lines (a `seq` flood) go in pieces of EMIT_LINES: a sink batch takes whole pieces.
+    short = [str(i) for i in range(3 * EMIT_LINES + 7)]
+    assert [len(p) for p in _pieces(short)] == [EMIT_LINES] * 3 + [7]

@@ -1,8 +1,8 @@
 """Run one shell command on one server and stream its output, for jobs and inline calls.
 
 Reads stdout and stderr concurrently in large chunks (never readline), splits lines itself
-(jobs/log/lines.py) and hands them to the sink in pieces of at most EMIT_BYTES, each after
-waiting for room. Only the last 64 KiB of each stream is kept in memory, for the job result.
+(jobs/log/lines.py) and hands them to the sink in pieces of at most EMIT_LINES lines and
+EMIT_BYTES, each after waiting for room. Only the last 64 KiB of each stream is kept in memory, for the job result.
 
 Why a read takes up to READ_BYTES (twice asyncssh's 2 MiB channel window): asyncssh grants
 the remote a whole new window each time it resumes a paused channel, however little of the
@@ -32,7 +32,9 @@ from servers import ssh
 logger = logging.getLogger("jobs.remote")
 
 READ_BYTES = 4 << 20
-EMIT_BYTES = 256 << 10  # a sink entry: what one producer call hands over
+EMIT_BYTES = 256 << 10  # a sink entry (what one producer call hands over) holds at most this
+EMIT_LINES = 1000  # and this many lines: a batch takes whole entries, and a SQLite batch must
+# stay small enough to hold the write lock briefly (jobs/log/sink.py: MAX_HOLD_SECONDS)
 TAIL_BYTES = 64 * 1024
 CANCEL_POLL_SECONDS = 0.25
 DRAIN_AFTER_KILL_SECONDS = 3.0
@@ -239,16 +241,17 @@ async def stream_command(
 
 
 def _pieces(lines: list[str]) -> Iterator[list[str]]:
-    """`lines` in consecutive slices of at most EMIT_BYTES of text (at least one line each),
-    cut at C speed (accumulate + bisect), never by a loop over the lines."""
-    if sum(map(len, lines)) <= EMIT_BYTES:
+    """`lines` in consecutive slices of at most EMIT_LINES lines and EMIT_BYTES of text (at
+    least one line each), cut at C speed (accumulate + bisect), never by a loop over the lines."""
+    if len(lines) <= EMIT_LINES and sum(map(len, lines)) <= EMIT_BYTES:
         if lines:
             yield lines
         return
     ends = list(accumulate(map(len, lines)))
     start, done = 0, 0
     while start < len(lines):
-        stop = max(start + 1, bisect_right(ends, done + EMIT_BYTES, lo=start))
+        stop = min(start + EMIT_LINES, bisect_right(ends, done + EMIT_BYTES, lo=start))
+        stop = max(start + 1, stop)
         yield lines[start:stop]
         start, done = stop, ends[stop - 1]
 
