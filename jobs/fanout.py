@@ -48,9 +48,16 @@ BUFFER_BYTES = 8 << 20  # encoded lines kept for viewers a little behind the hea
 _feeds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> {job_pk: JobFeed}
 
 
-def line_json(row: dict) -> dict:
-    out = compact_line(row)
-    out["ts"] = out["ts"].isoformat()
+def lines_json(rows: list[dict]) -> list[dict]:
+    """Rows as the `lines` message's JSON-ready lines; each distinct time is formatted once (the
+    lines of one sink entry share one; a per-line isoformat was a sixth of the feed's work)."""
+    texts: dict = {}
+    out = []
+    for row in rows:
+        line = compact_line(row)
+        ts = line["ts"]
+        line["ts"] = texts.get(ts) or texts.setdefault(ts, ts.isoformat())
+        out.append(line)
     return out
 
 
@@ -143,7 +150,7 @@ class JobFeed:
                 rows = await _read_own(self.job_pk, viewer.cursor, BATCH, self.max_bytes)
                 self.own_rows_read += len(rows)
                 if rows:
-                    return Take(fragment=lines_fragment([line_json(r) for r in rows]), last=rows[-1]["seq"])
+                    return Take(fragment=lines_fragment(lines_json(rows)), last=rows[-1]["seq"])
                 # Nothing after its cursor yet: it is at the end of what is stored, like the head.
             elif viewer.cursor < self.head:
                 return self._from_buffer(viewer.cursor)
@@ -215,7 +222,7 @@ class JobFeed:
 
     def _keep(self, rows: list[dict]) -> None:
         self.rows_read += len(rows)
-        lines = [line_json(r) for r in rows]
+        lines = lines_json(rows)
         chunk = _Chunk(after=self.head, seqs=[r["seq"] for r in rows], lines=lines, fragment=lines_fragment(lines))
         self.chunks.append(chunk)
         self.buffered += len(chunk.fragment)
