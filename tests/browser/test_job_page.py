@@ -81,12 +81,14 @@ def test_wrap_toggle_search_goto_and_pressed_toggles(logged_in, offline):
         ".find(m => m.textContent.includes('end-of-the-long-line'));"
         f" return m && m.scrollWidth <= m.clientWidth + 1 && m.closest('.lv-row').offsetHeight > {single} * 2; }}"
     )
-    # The wrapped last line is in view, whole: its bottom is inside the pane.
-    assert page.evaluate(
+    # The wrapped last line comes into view, whole: its bottom inside the pane (the viewer
+    # scrolls to it on the frame after the row grew, so wait for it rather than look once).
+    page.wait_for_function(
         "() => { const p = document.querySelector('[data-lv=pane]').getBoundingClientRect();"
         " const rows = [...document.querySelectorAll('.lv-row:not([hidden])')];"
         " const last = rows.reduce((a, b) => (Number(a.dataset.seq) > Number(b.dataset.seq) ? a : b));"
-        " return last.getBoundingClientRect().bottom <= p.bottom + 1; }"
+        " return last.getBoundingClientRect().bottom <= p.bottom + 1; }",
+        timeout=5_000,
     )
     # Remembered: a new visit opens wrapped.
     page.reload()
