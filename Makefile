@@ -32,7 +32,7 @@ SCALEOUT_TESTS := tests/test_remote_exec_pipeline.py tests/test_consumers.py tes
 	tests/test_job_control.py tests/test_worker_e2e.py tests/test_selectors.py tests/test_scaleout.py \
 	tests/test_flow_control.py tests/test_log_bounds.py tests/test_sink_backpressure.py \
 	tests/test_copy_ingest.py tests/test_regex_file_scan.py tests/test_partial_lines.py \
-	tests/test_fanout.py
+	tests/test_fanout.py tests/test_recent_json.py
 
 test: venv system-deps
 	$(PY) -m ruff check .

@@ -3,7 +3,8 @@ Rows are stored through the real sink (no SSH needed for a read benchmark).
 
 The job-detail and tail goals are ratios against calls measured in the same run, with a
 real qcluster polling its broker meanwhile (as in production): every URL of a group is
-requested in turn, round after round, so a swing of the machine's load hits them alike.
+requested once per round in a shuffled order, round after round, so a swing of the
+machine's load hits them alike.
 Each group runs once with a bearer token and once with a logged-in session, as a user of
 the Operators role (a superuser would skip the permission lookups)."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -62,13 +64,16 @@ def measure(client, url: str, n: int) -> list[float]:
 
 
 def interleaved(client, urls: dict[str, str], rounds: int) -> dict[str, list[float]]:
-    """ms per request for each URL, requested in turn `rounds` times (after one warm-up each)."""
+    """ms per request for each URL, each requested once per round, `rounds` times (after one
+    warm-up each), in a new order every round: a request right after a heavy one (a
+    /logs?tail=100) took about 1 ms more, which a fixed order charged to one URL alone."""
     for url in urls.values():
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code, response.content[:300])
     out: dict[str, list[float]] = {name: [] for name in urls}
+    order = random.Random(15)
     for _ in range(rounds):
-        for name, url in urls.items():
+        for name, url in order.sample(list(urls.items()), len(urls)):
             t0 = time.perf_counter()
             response = client.get(url)
             out[name].append((time.perf_counter() - t0) * 1000)

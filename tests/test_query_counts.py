@@ -207,13 +207,15 @@ def test_cached_rights_keep_the_rule(operator, srv, jobs):
 
 
 def test_detail_answer_is_the_schema_answer(operator, srv, jobs):
-    """The lines skip per-field validation; the bytes are what the schema would have sent."""
+    """The lines skip the schema (the database writes their JSON); the answer is what the
+    schema would have sent, value for value and key for key."""
     import json
 
     from jobs.api.jobs import get_job_or_404
     from jobs.api.schemas import JobDetailOut
     from jobs.log import reader
     from jobs.log.sink import JobSink
+    from jobs.models import JobLogLine
     from livchat.api import api as ninja_api
 
     job = jobs["big"]
@@ -224,11 +226,12 @@ def test_detail_answer_is_the_schema_answer(operator, srv, jobs):
     assert response.status_code == 200 and response["Content-Type"] == "application/json; charset=utf-8"
 
     expected = get_job_or_404(job.job_id)
-    expected.recent_logs = reader.recent_lines(
-        job=expected, limit=7, max_bytes=reader.ANSWER_BYTES, cut=reader.LINE_CUT_BYTES
-    )
+    rows = JobLogLine.objects.filter(job=job).order_by("-seq").values(*reader.LINE_FIELDS)[:7]
+    cut = [r["message"].encode()[: reader.LINE_CUT_BYTES].decode("utf-8", "ignore") for r in rows]
+    expected.recent_logs = [{**r, "message": c, "truncated": c != r["message"]} for r, c in zip(rows, cut, strict=True)]
     body = json.dumps(JobDetailOut.model_validate(expected).model_dump(), cls=ninja_api.renderer.encoder_class)
-    assert response.content.decode() == body
+    assert json.loads(response.content) == json.loads(body)
+    assert list(response.json()) == list(json.loads(body)), "the schema's key order"
     newest = response.json()["recent_logs"]
     assert [(line["seq"], line["truncated"], len(line["message"])) for line in newest[:2]] == [
         (BIG + 2, True, 4096),

@@ -53,15 +53,3 @@ def test_rows_after_steps_over_a_gap_and_stops_at_the_limit():
     assert [r["seq"] for r in reader.rows_after(job_pk=job.pk, cursor=4, limit=2, max_bytes=1 << 20)] == [7]
     assert [r["seq"] for r in reader.rows_after(job_pk=job.pk, cursor=0, limit=2, max_bytes=1 << 20)] == [1, 2]
     assert reader.rows_after(job_pk=job.pk, cursor=7, limit=100, max_bytes=1 << 20) == []
-
-
-def test_the_job_details_newest_lines_are_what_the_orm_reads_cut_and_newest_first():
-    job = _job_with_lines()
-    expected = list(JobLogLine.objects.filter(job=job).order_by("-seq").values(*reader.LINE_FIELDS))[:4]
-    got = reader.recent_lines(job=job, limit=4, cut=100)
-    assert [r["seq"] for r in got] == [7, 4, 3, 2]
-    for row, want in zip(got, expected, strict=True):
-        cut = want["message"][:100]
-        assert row == {**want, "message": cut, "truncated": cut != want["message"]}
-    assert list(got[0]) == [*reader.LINE_FIELDS, "truncated"], "the API's key order"
-    assert reader.recent_lines(job=job, limit=0, cut=100) == []

@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.db.models.functions import Length, Substr
 
 from jobs.log import regex_scan
-from jobs.log.head_rows import head_rows, newest_head_rows
+from jobs.log.head_rows import head_rows
 from jobs.log.regex_scan import LogQueryError
 from jobs.models import FINAL_STATUSES, IMPORTANT_LEVELS, LEVEL_ORDER, NOT_STDOUT, Job, JobLogLine, JobLogMark, Stream
 from jobs.services import STATUS_FIELDS
@@ -181,13 +181,9 @@ class LinesPage:
     has_more: bool
 
 
-def recent_lines(*, job: Job, limit: int = 50, max_bytes: int | None = None, cut: int | None = None) -> list[dict]:
-    """Newest first; with `max_bytes`/`cut` bounded as an API answer (see the module doc)."""
-    if cut is None:
-        rows = list(JobLogLine.objects.filter(job=job).order_by("-seq").values(*LINE_FIELDS)[:limit])
-    else:  # one plain-SQL read (the job detail's); each line is at most `cut` characters
-        rows = [_cut(r, cut) for r in newest_head_rows(job_pk=job.pk, limit=limit, chars=cut)]
-    return rows if max_bytes is None else _within(rows, max_bytes)[0]
+def recent_lines(*, job: Job, limit: int = 50) -> list[dict]:
+    """The newest whole lines, newest first (the API's job detail reads jobs.log.recent_json)."""
+    return list(JobLogLine.objects.filter(job=job).order_by("-seq").values(*LINE_FIELDS)[:limit])
 
 
 def _with_head(qs, chars: int):
@@ -195,11 +191,16 @@ def _with_head(qs, chars: int):
     return qs.annotate(head=Substr("message", 1, chars), size=Length("message")).values(*_META, "head", "size")
 
 
-def _within(rows: list[dict], max_bytes: int) -> tuple[list[dict], bool]:
-    """The leading rows within `max_bytes` of text (at least one), and True when some were left."""
+def line_size(row: dict) -> int:
+    """What a line counts against an answer's byte budget."""
+    return LINE_OVERHEAD + len(row["message"]) + len(row["host"]) + len(row["task"])
+
+
+def within_budget(rows: list, max_bytes: int, *, size=line_size) -> tuple[list, bool]:
+    """The leading rows within `max_bytes` (at least one), and True when some were left."""
     total = 0
     for i, row in enumerate(rows):
-        total += LINE_OVERHEAD + len(row["message"]) + len(row["host"]) + len(row["task"])
+        total += size(row)
         if i and total > max_bytes:
             return rows[:i], True
     return rows, False
@@ -265,16 +266,16 @@ def fetch_bounded(job: Job, seqs: list[int], *, max_bytes: int | None, cut: int 
         if cut is None:
             found = {r["seq"]: r for r in qs.values(*LINE_FIELDS)}
         else:
-            found = {r["seq"]: _cut(r, cut) for r in _with_head(qs, cut)}
+            found = {r["seq"]: cut_line(r, cut) for r in _with_head(qs, cut)}
         rows += [found[seq] for seq in page if seq in found]
         if max_bytes is not None:
-            rows, stopped = _within(rows, max_bytes)
+            rows, stopped = within_budget(rows, max_bytes)
             if stopped:
                 return rows, True
     return rows, False
 
 
-def _cut(row: dict, cut: int) -> dict:
+def cut_line(row: dict, cut: int) -> dict:
     """A `_with_head` row as a line: LINE_FIELDS in order, then `truncated` (the API's key
     order, so answers need no reordering), its message cut to at most `cut` bytes of UTF-8."""
     head = row["head"]
