@@ -34,9 +34,10 @@ PROGRESS_CMD = (
 )
 
 
+REPLAY_PAIRS = 3
 daphne_pid = 0  # web_bench's daphne: the fan-out figures read its CPU time
-SEQ = re.compile(r'"seq": (\d+)')
-ACK = re.compile(r'"ack": "([^"]+)"}$')
+SEQ = re.compile(rb'"seq": (\d+)')
+ACK = re.compile(rb'"ack": "([^"]+)"}$')
 
 
 def cpu_seconds(pid: int) -> float:
@@ -51,6 +52,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _daphne_log():
+    """LIVCHAT_BENCH_DAPHNE_LOG=<file> keeps daphne's own log, to see why a socket closed."""
+    path = os.environ.get("LIVCHAT_BENCH_DAPHNE_LOG")
+    return open(path, "ab") if path else subprocess.DEVNULL  # noqa: SIM115 - daphne's, for its lifetime
+
+
 def start_daphne(port: int) -> subprocess.Popen:
     from django.db import connection
 
@@ -62,7 +69,7 @@ def start_daphne(port: int) -> subprocess.Popen:
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=_daphne_log(),
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -193,15 +200,20 @@ async def _watch_many(port: int, job_id: str, cookie: str, viewers: int, connect
     sockets = [await connect(url, additional_headers=headers, max_size=None) for _ in range(viewers)]
     connected.set()
 
-    async def watch(ws) -> tuple[int, bool, float]:
-        got: list[int] = []
+    async def watch(ws) -> tuple[list[bytes], float]:
+        # Each message is kept as the bytes that came (no decoding, no parsing) and checked
+        # once every viewer is done: on a 2-core machine, a client that parses as it reads
+        # takes the CPU the server under test needs.
+        kept: list[bytes] = []
         async with ws:
-            async for raw in ws:
-                if raw.startswith('{"type": "lines"'):
-                    # The seqs are all a viewer checks: a regex reads them at a third of
-                    # json.loads' cost, so the client process measures daphne, not itself.
-                    got.extend(map(int, SEQ.findall(raw)))
-                    ack = ACK.search(raw).group(1)
+            while True:
+                try:
+                    raw = await ws.recv(decode=False)
+                except ConnectionClosed:
+                    break
+                if raw.startswith(b'{"type": "lines"'):
+                    kept.append(raw)
+                    ack = ACK.search(raw, max(0, len(raw) - 200)).group(1)
                 else:
                     msg = json.loads(raw)
                     if msg["type"] == "end":
@@ -209,10 +221,20 @@ async def _watch_many(port: int, job_id: str, cookie: str, viewers: int, connect
                     ack = msg.get("ack")
                 if ack:
                     with contextlib.suppress(ConnectionClosed):  # `end` and the close may be on their way
-                        await ws.send(json.dumps({"type": "ack", "ack": ack}))
-        return len(got), got == list(range(1, len(got) + 1)), time.perf_counter()
+                        await ws.send(
+                            b'{"type": "ack", "ack": "' + ack + b'"}'
+                            if isinstance(ack, bytes)
+                            else json.dumps({"type": "ack", "ack": ack}),
+                            text=True,
+                        )
+        return kept, time.perf_counter()
 
-    return await asyncio.gather(*(watch(ws) for ws in sockets))
+    def checked(kept: list[bytes], done: float) -> tuple[int, bool, float]:
+        got = [int(seq) for raw in kept for seq in SEQ.findall(raw)]
+        return len(got), got == list(range(1, len(got) + 1)), done
+
+    received = await asyncio.gather(*(watch(ws) for ws in sockets))
+    return [checked(kept, done) for kept, done in received]
 
 
 def _viewers_process(port, job_id, cookie, viewers, connected, pipe) -> None:
@@ -313,16 +335,23 @@ def quiet_latencies(server, port, cookie, floods: int) -> tuple[list[float], int
 
 def fanout_rows(server, port: int, lines: int, mode: str) -> list[tuple]:
     """20 viewers against one, on a running job and on the finished one opened at once."""
-    fan, cpu = {}, {}
+    fan = {}
     for n in (1, 20):  # same command, same run: the single viewer is the baseline
         # (a fresh user each run: sockets of the last run may still count against a user's 20)
         job, results, start = fanout_run(server, port, session_cookie(), f"seq 1 {lines}", n)
         fan[n] = fanout_rates(job, results, start)
-    replay = {}
-    for n in (1, 20):
-        used = cpu_seconds(daphne_pid)
-        replay[n] = fanout_rates(job, *replay_viewers(port, job.job_id, session_cookie(), n))
-        cpu[n] = (cpu_seconds(daphne_pid) - used) / (n * job.last_seq) * 1e9  # ns of daphne CPU a line a viewer
+    # Opening the finished job takes seconds, so it runs in REPLAY_PAIRS pairs (one viewer,
+    # then 20) and the median pair is shown: one pair swings by ±0.1 on a loaded machine.
+    pairs, cpu = [], {1: 0.0, 20: 0.0}
+    for _ in range(REPLAY_PAIRS):
+        pair = {}
+        for n in (1, 20):
+            used = cpu_seconds(daphne_pid)
+            pair[n] = fanout_rates(job, *replay_viewers(port, job.job_id, session_cookie(), n))
+            cpu[n] += (cpu_seconds(daphne_pid) - used) / (n * job.last_seq * REPLAY_PAIRS) * 1e9  # ns a line a viewer
+        pairs.append((min(pair[20][0]) / pair[1][0][0], pair))
+    pairs.sort(key=lambda p: p[0])
+    ratio, replay = pairs[len(pairs) // 2]
     return [
         (f"20 viewers on one running {lines:,}-line job ({mode})",
          f"{min(fan[20][0]):,.0f}–{max(fan[20][0]):,.0f} lines/s per viewer",
@@ -332,8 +361,9 @@ def fanout_rows(server, port: int, lines: int, mode: str) -> list[tuple]:
         (f"20 viewers opening the finished {lines:,}-line job at once ({mode})",
          f"{min(replay[20][0]):,.0f}–{max(replay[20][0]):,.0f} lines/s per viewer",
          "each ≥ 0.5× a single viewer's rate; all lines in order",
-         f"slowest {min(replay[20][0]) / replay[1][0][0]:.2f}× the single viewer's "
-         f"{replay[1][0][0]:,.0f} lines/s; {replay[20][1]}/20 complete and in order"),
+         f"slowest {ratio:.2f}× the single viewer's {replay[1][0][0]:,.0f} lines/s (median of {REPLAY_PAIRS} pairs: "
+         f"{', '.join(f'{r:.2f}×' for r, _ in pairs)}); "
+         f"{min(p[20][1] for _, p in pairs)}/20 complete and in order in every pair"),
         (f"daphne CPU a line a viewer, finished job opened by 1 / 20 viewers ({mode})",
          f"{cpu[1]:,.0f} / {cpu[20]:,.0f} ns", "shared reads: 20 viewers cost less a viewer",
          f"{cpu[20] / cpu[1]:.2f}× the single viewer's cost a viewer (one read and encode a batch for all)"),
