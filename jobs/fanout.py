@@ -8,8 +8,8 @@ per batch, in a bounded buffer; a viewer whose cursor is at a chunk's start gets
 chunk's text as it is, so a batch is read once and encoded once however many watch it.
 
 Each viewer keeps its own cursor, so nothing about "every line once, in order" changed:
-- a viewer inside the buffer takes the chunk after its cursor (the part after it, when its
-  cursor falls inside a chunk: a resume);
+- a viewer inside the buffer takes the chunk after its cursor; when its cursor falls inside
+  a chunk (a resume), it reads the rest of that chunk on its own first;
 - a viewer older than the buffer (a late joiner starting at 0, a resume far back, one whose
   send window kept it behind) reads on its own, in the same large batches, until it reaches
   the buffer; and when its own read finds nothing more, it treats itself as at the head;
@@ -68,14 +68,13 @@ def lines_fragment(lines: list[dict]) -> str:
 
 @dataclass
 class _Chunk:
-    after: int  # the cursor the batch was read after
-    seqs: list[int]
-    lines: list[dict]
-    fragment: str  # the whole batch, encoded once
+    """A batch as the feed keeps it: its text alone. No per-line objects: 8 MiB of line dicts
+    made each of the garbage collector's full passes walk some 50,000 of them, a cost that
+    grew with every viewer's allocations."""
 
-    @property
-    def last(self) -> int:
-        return self.seqs[-1]
+    after: int  # the cursor the batch was read after
+    last: int  # the seq of its last line
+    fragment: str  # the whole batch, encoded once
 
 
 @dataclass(eq=False)
@@ -123,6 +122,7 @@ class JobFeed:
         self.base = start  # the buffer holds the rows in (base, head]
         self.head = start
         self.chunks: deque[_Chunk] = deque()
+        self.lasts: list[int] = []  # each chunk's last seq, for bisect
         self.buffered = 0
         self.round: Round | None = None
         self.round_no = 0
@@ -153,7 +153,15 @@ class JobFeed:
                     return Take(fragment=lines_fragment(lines_json(rows)), last=rows[-1]["seq"])
                 # Nothing after its cursor yet: it is at the end of what is stored, like the head.
             elif viewer.cursor < self.head:
-                return self._from_buffer(viewer.cursor)
+                chunk = self._chunk_after(viewer.cursor)
+                if chunk.after == viewer.cursor:
+                    return Take(fragment=chunk.fragment, last=chunk.last)
+                # A resume inside a batch reads the rest of that batch on its own (rare).
+                limit = min(BATCH, chunk.last - viewer.cursor)
+                rows = await _read_own(self.job_pk, viewer.cursor, limit, self.max_bytes)
+                self.own_rows_read += len(rows)
+                if rows:
+                    return Take(fragment=lines_fragment(lines_json(rows)), last=rows[-1]["seq"])
             if self.round_no > viewer.seen_round and self.round is not None:
                 viewer.seen_round = self.round_no
                 return Take(round=self.round)
@@ -163,14 +171,12 @@ class JobFeed:
             if self.gone is None and viewer.cursor >= self.head and self.round_no <= viewer.seen_round:
                 return IDLE  # a poke: the consumer may have something of its own to send
 
-    def _from_buffer(self, cursor: int) -> Take:
-        chunk = self.chunks[bisect.bisect_right([c.last for c in self.chunks], cursor)]
+    def _chunk_after(self, cursor: int) -> _Chunk:
+        """The buffered batch holding the line after `cursor` (base <= cursor < head)."""
+        chunk = self.chunks[bisect.bisect_right(self.lasts, cursor)]
         if chunk.last >= self.head:
             self._demand.set()  # it takes the newest chunk: read the next batch meanwhile
-        if chunk.after == cursor:
-            return Take(fragment=chunk.fragment, last=chunk.last)
-        lines = chunk.lines[bisect.bisect_right(chunk.seqs, cursor) :]  # a resume inside a batch
-        return Take(fragment=lines_fragment(lines), last=chunk.last)
+        return chunk
 
     # ---- the reading ---------------------------------------------------------------------
     def start(self) -> None:
@@ -222,13 +228,14 @@ class JobFeed:
 
     def _keep(self, rows: list[dict]) -> None:
         self.rows_read += len(rows)
-        lines = lines_json(rows)
-        chunk = _Chunk(after=self.head, seqs=[r["seq"] for r in rows], lines=lines, fragment=lines_fragment(lines))
+        chunk = _Chunk(after=self.head, last=rows[-1]["seq"], fragment=lines_fragment(lines_json(rows)))
         self.chunks.append(chunk)
+        self.lasts.append(chunk.last)
         self.buffered += len(chunk.fragment)
         self.head = chunk.last
         while self.buffered > BUFFER_BYTES and len(self.chunks) > 1:
             dropped = self.chunks.popleft()
+            del self.lasts[0]
             self.buffered -= len(dropped.fragment)
             self.base = dropped.last
 

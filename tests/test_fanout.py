@@ -116,9 +116,10 @@ def test_twenty_viewers_share_one_reader_each_gets_every_line_once_in_order(staf
     for seqs, end in results[:-1]:
         _last_message(seqs, end, first=0)
     _last_message(*results[-1], first=2222)
-    # Each row was read from the database once for all twenty, not once per viewer.
+    # Each row was read from the database once for all twenty, not once per viewer; only the
+    # resumer read the rest of the batch its cursor fell in on its own, then shared.
     assert rows_read == TOTAL
-    assert own_rows_read == 0, "every viewer was served from the shared batches"
+    assert 0 < own_rows_read < fanout.BATCH, "every viewer was served from the shared batches"
 
 
 def test_a_viewer_behind_the_buffer_catches_up_on_its_own_then_joins_the_shared_batches(staff_user, monkeypatch):
