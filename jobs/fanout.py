@@ -146,22 +146,18 @@ class JobFeed:
         while True:
             if self.gone is not None:
                 return Take(gone=self.gone, failed=self.failed)
+            own = None
             if viewer.cursor < self.base:
-                rows = await _read_own(self.job_pk, viewer.cursor, BATCH, self.max_bytes)
-                self.own_rows_read += len(rows)
-                if rows:
-                    return Take(fragment=lines_fragment(lines_json(rows)), last=rows[-1]["seq"])
-                # Nothing after its cursor yet: it is at the end of what is stored, like the head.
+                own = await self._own_take(viewer.cursor, BATCH)
+                # None: nothing after its cursor yet; it is at the end of what is stored, like the head.
             elif viewer.cursor < self.head:
                 chunk = self._chunk_after(viewer.cursor)
                 if chunk.after == viewer.cursor:
                     return Take(fragment=chunk.fragment, last=chunk.last)
                 # A resume inside a batch reads the rest of that batch on its own (rare).
-                limit = min(BATCH, chunk.last - viewer.cursor)
-                rows = await _read_own(self.job_pk, viewer.cursor, limit, self.max_bytes)
-                self.own_rows_read += len(rows)
-                if rows:
-                    return Take(fragment=lines_fragment(lines_json(rows)), last=rows[-1]["seq"])
+                own = await self._own_take(viewer.cursor, chunk.last - viewer.cursor)
+            if own is not None:
+                return own
             if self.round_no > viewer.seen_round and self.round is not None:
                 viewer.seen_round = self.round_no
                 return Take(round=self.round)
@@ -170,6 +166,12 @@ class JobFeed:
             await viewer.event.wait()
             if self.gone is None and viewer.cursor >= self.head and self.round_no <= viewer.seen_round:
                 return IDLE  # a poke: the consumer may have something of its own to send
+
+    async def _own_take(self, cursor: int, limit: int) -> Take | None:
+        """The lines after `cursor` read for one viewer alone, or None when there are none."""
+        rows = await _read_own(self.job_pk, cursor, limit, self.max_bytes)
+        self.own_rows_read += len(rows)
+        return Take(fragment=lines_fragment(lines_json(rows)), last=rows[-1]["seq"]) if rows else None
 
     def _chunk_after(self, cursor: int) -> _Chunk:
         """The buffered batch holding the line after `cursor` (base <= cursor < head)."""

@@ -2,7 +2,8 @@
 
 Reads stdout and stderr concurrently in large chunks (never readline), splits lines itself
 (jobs/log/lines.py) and hands them to the sink in pieces of at most EMIT_LINES lines and
-EMIT_BYTES, each after waiting for room. Only the last 64 KiB of each stream is kept in memory, for the job result.
+EMIT_BYTES, each after waiting for room. Only the last 64 KiB of each stream is kept in
+memory, for the job result.
 
 Why a read takes up to READ_BYTES (twice asyncssh's 2 MiB channel window): asyncssh grants
 the remote a whole new window each time it resumes a paused channel, however little of the
