@@ -1,5 +1,12 @@
-"""The one permission rule. Every surface (pages, API, websockets, admin actions, downloads,
-management commands, MCP) asks `may`/`check` here and nowhere else.
+"""The one permission rule. Every surface a user reaches over the network (pages, API,
+websockets, admin actions, downloads, MCP, `manage.py mcp --user NAME` too, which acts as
+NAME) asks `may`/`check` here and nowhere else.
+
+The other management commands ask nothing, on purpose: shell access to the LivChat host is
+full access (they read the same settings, database and credential key, so a check there
+would stop no one who can run them, as with awx-manage or Django's manage.py). They pass no
+user (`actor=None`) and record what they change as audit events via "cli", actor
+"(command line)" (accounts.services.record_event).
 
 A user may do an action when
   1. the account is active and holds the Django permission the action needs (through a role
@@ -22,7 +29,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import QuerySet
 
-from servers.models import Server
+from servers.models import Credential, Server
 
 
 class Action(StrEnum):
@@ -197,6 +204,28 @@ def _rights_sql() -> str:
 
 def server_usable(user, server: Server) -> bool:
     return user.is_superuser or server.pk not in _restricted_ids(user)
+
+
+def restricted_server_ids(user) -> set[int]:
+    """Ids of the servers `user` may not use (limited to groups they are not in)."""
+    return set() if user is None or user.is_superuser else set(_restricted_ids(user))
+
+
+def usable_credentials(user, queryset: QuerySet | None = None) -> QuerySet:
+    """The credentials `user` may see, pick and attach: a credential that a restricted server
+    uses is restricted like that server (else another server could borrow its secrets)."""
+    queryset = Credential.objects.all() if queryset is None else queryset
+    if user is None or not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    restricted = restricted_server_ids(user)
+    return queryset.exclude(servers__in=restricted) if restricted else queryset
+
+
+def credential_usable(user, credential: Credential | None) -> bool:
+    if credential is None or user.is_superuser:
+        return True
+    restricted = restricted_server_ids(user)
+    return not restricted or not credential.servers.filter(pk__in=restricted).exists()
 
 
 def usable_servers(user, queryset: QuerySet | None = None) -> QuerySet:

@@ -10,9 +10,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 
-from accounts.permissions import Action, may
+from accounts.permissions import Action, NotPermitted, may, usable_servers
+from accounts.services import record_event
+from automation import access, services
 from automation import schedules as schedule_rules
-from automation import services
 from automation.models import DeliveryAttempt, JobTemplate, ScheduledRun, TemplateRun, TemplateSchedule
 from jobs.services import JobInputError
 from servers import crypto
@@ -60,7 +61,13 @@ class JobTemplateForm(forms.ModelForm):
             return data
         try:
             cleaned = services.clean_fields(**{k: data.get(k) for k in CHECKED_FIELDS})
-        except JobInputError as exc:
+            actor = getattr(self, "actor", None)  # set by JobTemplateAdmin.get_form: who is saving
+            if actor is not None:
+                if self.instance.pk:
+                    access.check_may_change(actor, self.instance)
+                reached = access.servers_reached(servers=data.get("servers") or [], tags=cleaned["tags"])
+                access.check_may_aim(actor, reached)
+        except (JobInputError, NotPermitted, access.TemplateNotFound) as exc:
             raise forms.ValidationError(str(exc)) from None
         data.update(cleaned)
         if data.get("clear_webhook_secret"):
@@ -104,22 +111,68 @@ class JobTemplateAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     inlines = [ScheduleInline]
     actions = ["launch"]
 
+    def get_queryset(self, request):
+        # Templates aimed at servers this admin may not use are not theirs to see or change.
+        visible = access.visible_templates(request.user, super().get_queryset(request).prefetch_related("servers"))
+        return super().get_queryset(request).filter(pk__in=[t.pk for t in visible])
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})  # the form's rules ask who is saving
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "servers":
+            kwargs["queryset"] = usable_servers(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def save_formset(self, request, form, formset, change):
         if formset.model is not TemplateSchedule:
             return super().save_formset(request, form, formset, change)
         from django_q.models import Schedule
 
-        gone = [f.instance.pk for f in formset.deleted_forms if f.instance.pk]
+        gone = [(f.instance.pk, f.instance.cron) for f in formset.deleted_forms if f.instance.pk]
+        touched = {f.instance.pk for f in formset.forms if f.has_changed() and f.instance.pk}
         with transaction.atomic():
+            for schedule_form in formset.forms:
+                if schedule_form.has_changed():  # a schedule runs as whoever saved it last
+                    schedule_form.instance.created_by = request.user
+                    schedule_form.instance.paused_reason = ""
             super().save_formset(request, form, formset, change)
-            Schedule.objects.filter(name__in=[schedule_rules.Q_NAME.format(pk=pk) for pk in gone]).delete()
+            Schedule.objects.filter(name__in=[schedule_rules.Q_NAME.format(pk=pk) for pk, _ in gone]).delete()
             for schedule in formset.instance.schedules.all():
                 schedule_rules.sync_q_schedule(schedule=schedule)
+        template = formset.instance.name
+        for pk, cron in gone:
+            record_event(
+                actor=request.user, action="schedule.delete", target=template, via="admin", schedule=pk, cron=cron
+            )
+        for schedule in formset.new_objects + [o for o, _ in formset.changed_objects]:
+            action = "schedule.update" if schedule.pk in touched else "schedule.create"
+            record_event(
+                actor=request.user,
+                action=action,
+                target=template,
+                via="admin",
+                schedule=schedule.pk,
+                cron=schedule.cron,
+            )
 
     def save_model(self, request, obj, form, change):
         if obj.created_by_id is None and not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if form.changed_data:
+            action = "template.update" if change else "template.create"
+            record_event(
+                actor=request.user, action=action, target=obj.name, via="admin", fields=sorted(form.changed_data)
+            )
+
+    def delete_model(self, request, obj):
+        services.delete_template(template=obj, user=request.user, via="admin")
+
+    def delete_queryset(self, request, queryset):
+        for template in queryset:
+            services.delete_template(template=template, user=request.user, via="admin")
 
     @admin.action(description="Launch the selected templates (prompt defaults)")
     def launch(self, request, queryset):

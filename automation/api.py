@@ -6,32 +6,78 @@ an unknown template is a 404, permissions are accounts.permissions (NotPermitted
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import Http404
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
 from accounts.permissions import Action, check
+from automation import access, services
 from automation import schedules as schedule_rules
-from automation import services
 from automation.models import JobTemplate
-from jobs.api.schemas import job_accepted
-from livchat.api_errors import Line, error_responses
+from jobs.api.schemas import COMMAND_PATTERN, job_accepted
+from jobs.runners.playbook.catalog import MAX_NAME_LENGTH as PLAYBOOK_NAME_LENGTH
+from jobs.runners.playbook.catalog import NAME_RE as PLAYBOOK_NAME_RE
+from livchat.api_errors import Declare, Line, error_responses
 
 router = Router(tags=["templates"])
 
 
-class TemplateIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+# What each kind needs, declared: automation.services.clean_fields refuses (400) a command template
+# without a command and a playbook template without a playbook name of this shape.
+KIND_RULES = {
+    "anyOf": [
+        {
+            "properties": {
+                "kind": {"const": "command"},
+                "command": {"type": "string", "minLength": 1, "maxLength": 100_000, "pattern": COMMAND_PATTERN},
+            },
+            "required": ["command"],
+        },
+        {
+            "properties": {
+                "kind": {"const": "playbook"},
+                "playbook": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": PLAYBOOK_NAME_LENGTH,
+                    "pattern": f"^{PLAYBOOK_NAME_RE.pattern}$",
+                },
+            },
+            "required": ["kind", "playbook"],
+        },
+    ]
+}
 
-    name: Line = Field(..., min_length=1, max_length=100, description="lowercase letters, digits, '-', '_'")
+
+TEMPLATE_NAME_RULES = {
+    "pattern": f"^{services.NAME_RE.pattern}$",
+    "not": {"enum": sorted(services.RESERVED_TEMPLATE_NAMES)},
+}
+
+
+class TemplateIn(Schema):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=KIND_RULES)
+
+    # Declared only: clean_name and clean_tags refuse (400) what these patterns exclude, in words.
+    name: Annotated[Line, Declare(**TEMPLATE_NAME_RULES)] = Field(
+        ..., min_length=1, max_length=100, description="lowercase letters, digits, '-', '_'"
+    )
     kind: Literal["command", "playbook"] = "command"
     description: str = ""
-    command: str = Field("", description="for kind=command; `{{ name }}` is the shell-quoted value of prompt `name`")
-    playbook: str = Field("", description="for kind=playbook: a name from GET /api/playbooks/")
+    command: str = Field(
+        "",
+        description="required for kind=command; `{{ name }}` is the shell-quoted value of prompt `name`, "
+        "written as a word of its own (not inside quotes, a here-document or a comment)",
+    )
+    playbook: str = Field("", description="required for kind=playbook: a name from GET /api/playbooks/")
     servers: list[str] = Field(default_factory=list, description="target server names")
-    tags: list[str] = Field(default_factory=list, description="every server with one of these tags is a target")
+    tags: list[Annotated[str, Declare(pattern=f"^{services.TAG_RE.pattern}$")]] = Field(
+        default_factory=list,
+        json_schema_extra={"maxItems": services.MAX_TAGS},
+        description="every server with one of these tags is a target",
+    )
     timeout: int | None = None
     working_dir: str = ""
     extra_vars: dict[str, Any] = Field(default_factory=dict)
@@ -70,9 +116,9 @@ class Accepted(Schema):
     urls: dict
 
 
-def _template(name: str) -> JobTemplate:
+def _template(request, name: str) -> JobTemplate:
     try:
-        return services.get_template(name)
+        return services.get_template(name, user=request.auth)  # hidden and unknown: the same 404
     except services.TemplateNotFound as exc:
         raise Http404(str(exc)) from None
 
@@ -85,12 +131,13 @@ def _schedule_out(s) -> dict:
         "values": s.values,
         "overlap": s.overlap,
         "enabled": s.enabled,
+        "paused_reason": s.paused_reason,
         "next_run_at": s.next_run_at.isoformat() if s.next_run_at else None,
     }
 
 
-def _detail(template: JobTemplate) -> dict:
-    data = services.template_summary(template)
+def _detail(template: JobTemplate, user) -> dict:
+    data = services.template_summary(template, user=user)
     data["schedules"] = [_schedule_out(s) for s in template.schedules.all()]
     data["runs"] = [
         {
@@ -108,20 +155,21 @@ def _detail(template: JobTemplate) -> dict:
 @router.get("", response={200: list[dict], **error_responses()}, summary="List job templates")
 def list_templates(request):
     check(request.auth, Action.VIEW)
-    return [services.template_summary(t) for t in JobTemplate.objects.prefetch_related("servers")]
+    templates = access.visible_templates(request.auth, JobTemplate.objects.prefetch_related("servers"))
+    return [services.template_summary(t, user=request.auth) for t in templates]
 
 
 @router.post("", response={201: dict, **error_responses(400, 422)}, summary="Create a job template")
 def create_template(request, payload: TemplateIn):
     check(request.auth, Action.MANAGE_TEMPLATES)
-    template = services.save_template(**payload.dict(), user=request.auth)
-    return Status(201, _detail(template))
+    template = services.save_template(**payload.dict(), user=request.auth, via="api")
+    return Status(201, _detail(template, request.auth))
 
 
 @router.get("{name}", response={200: dict, **error_responses(404)}, summary="A job template, its schedules and runs")
 def get_template(request, name: str):
     check(request.auth, Action.VIEW)
-    return _detail(_template(name))
+    return _detail(_template(request, name), request.auth)
 
 
 @router.post(
@@ -132,7 +180,7 @@ def get_template(request, name: str):
 )
 def launch(request, name: str, payload: LaunchIn):
     check(request.auth, Action.RUN)
-    template = _template(name)
+    template = _template(request, name)
     job = services.launch_template(
         template=template, values=payload.values, user=request.auth, notify_on=payload.notify, via="api"
     )
@@ -142,7 +190,7 @@ def launch(request, name: str, payload: LaunchIn):
 @router.post("{name}/schedules", response={201: dict, **error_responses(400, 404, 422)}, summary="Add a schedule")
 def add_schedule(request, name: str, payload: ScheduleIn):
     check(request.auth, Action.MANAGE_TEMPLATES)
-    template = _template(name)
+    template = _template(request, name)
     schedule = schedule_rules.save_schedule(
         template=template,
         cron=payload.cron,
@@ -151,5 +199,6 @@ def add_schedule(request, name: str, payload: ScheduleIn):
         overlap=payload.overlap,
         enabled=payload.enabled,
         user=request.auth,
+        via="api",
     )
     return Status(201, _schedule_out(schedule))

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from django import forms
 from django.conf import settings
 
+from accounts.permissions import usable_servers
 from automation import prompts as prompt_rules
 from automation import schedules as schedule_rules
 from automation import services
@@ -154,15 +155,14 @@ class TemplateForm(forms.Form):
         required=False, max_length=1000, label="Email addresses", help_text="comma-separated"
     )
 
-    def __init__(self, *args, template: JobTemplate | None = None, **kwargs):
+    def __init__(self, *args, template: JobTemplate | None = None, user=None, **kwargs):
         self.template = template
         if template is not None and not args and "data" not in kwargs:
             kwargs["initial"] = _initial(template)
         super().__init__(*args, **kwargs)
         self.fields["playbook"].choices = [("", "—"), *((p.name, p.name) for p in list_playbooks())]
-        self.fields["servers"].choices = [
-            (n, n) for n in Server.objects.order_by("name").values_list("name", flat=True)
-        ]
+        servers = Server.objects.all() if user is None else usable_servers(user)  # only where they may aim it
+        self.fields["servers"].choices = [(n, n) for n in servers.order_by("name").values_list("name", flat=True)]
         if template is not None and template.has_webhook_secret:
             self.fields["webhook_secret"].help_text = "a secret is stored: blank keeps it; never shown again"
         self.prompt_rows = self._read_prompt_rows() if self.is_bound else self._initial_prompt_rows()

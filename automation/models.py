@@ -93,7 +93,9 @@ class TemplateSchedule(models.Model):
     # The django-q2 schedule that wakes us (automation/schedules.py keeps it in step).
     q_schedule_id = models.IntegerField(null=True, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
+    # A schedule runs as its owner; one whose owner is gone or lost the right pauses itself.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    paused_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

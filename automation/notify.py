@@ -4,19 +4,27 @@ Runs in its own q2 task (automation.tasks.job_finished), never in the job's: a r
 down or slow costs a worker a few seconds of a separate task, and never touches the job's status.
 Every attempt is a DeliveryAttempt row (template page, job page, admin).
 
-Signature: `X-LivChat-Signature: sha256=<hex>`, HMAC-SHA256 of the exact body with the
-template's webhook secret (stored encrypted with servers/crypto.py). Receivers should compare
-it with hmac.compare_digest.
+Where a webhook may go and how it is sent (public addresses only unless allowed, the checked
+address is the one connected to, redirects never followed): automation/webhook_guard.py. A
+refused address is recorded as a failed attempt and not retried: retrying cannot change it.
+
+Signature: every POST carries `X-LivChat-Timestamp: <unix seconds>` and, when the template has a
+webhook secret (stored encrypted with servers/crypto.py),
+`X-LivChat-Signature: sha256=<hex>` = HMAC-SHA256(secret, f"{timestamp}.".encode() + body), the
+exact body bytes. The timestamp is signed so that a captured request cannot be replayed later. A
+receiver: recomputes the HMAC over the timestamp header, a dot and the raw body, compares it with
+hmac.compare_digest, and rejects a timestamp more than 5 minutes from its own clock (and, to be
+strict, a signature it has already seen within those 5 minutes). README.md has the snippet.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,6 +32,7 @@ from django.core.mail import send_mail
 from django.db.models import Q
 from django.utils import timezone
 
+from automation import webhook_guard
 from automation.models import Channel, DeliveryAttempt, NotifyOn, TemplateRun, WebhookFormat
 from jobs.models import Job, JobLogLine, JobLogMark, JobStatus
 from servers import crypto
@@ -31,6 +40,7 @@ from servers import crypto
 logger = logging.getLogger("automation.notify")
 ERROR_LINES = 20
 SIGNATURE_HEADER = "X-LivChat-Signature"
+TIMESTAMP_HEADER = "X-LivChat-Timestamp"
 
 
 def should_notify(notify_on: str, status: str) -> bool:
@@ -116,8 +126,9 @@ def slack_payload(payload: dict) -> dict:
     return {"text": text}
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    signed = f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def deliver_webhook(job_pk: int, attempt: int = 1) -> bool:
@@ -131,22 +142,32 @@ def deliver_webhook(job_pk: int, attempt: int = 1) -> bool:
     if template.webhook_format == WebhookFormat.SLACK:
         payload = slack_payload(payload)
     body = json.dumps(payload, ensure_ascii=False).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "LivChat-Webhook", "X-LivChat-Event": "job.finished"}
+    timestamp = int(time.time())  # each attempt is signed anew: a retry is not a stale replay
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "LivChat-Webhook",
+        "X-LivChat-Event": "job.finished",
+        TIMESTAMP_HEADER: str(timestamp),
+    }
     if template.webhook_secret_enc:
-        headers[SIGNATURE_HEADER] = sign(crypto.decrypt(template.webhook_secret_enc), body)
-    status, error = None, ""
+        headers[SIGNATURE_HEADER] = sign(crypto.decrypt(template.webhook_secret_enc), timestamp, body)
+    status, error, retry = None, "", True
     try:
-        request = urllib.request.Request(template.webhook_url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=settings.NOTIFY_WEBHOOK_TIMEOUT) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"The receiver answered {exc.code} {exc.reason}."
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        error = f"Could not reach the receiver: {getattr(exc, 'reason', exc)}."
+        status, reason = webhook_guard.post(template.webhook_url, body, headers, settings.NOTIFY_WEBHOOK_TIMEOUT)
+        if 300 <= status < 400:
+            # Following it would send the job's details to an address nobody checked: the URL
+            # to configure is the final one.
+            error = f"The receiver answered {status} {reason}: redirects are not followed, use the final URL."
+        elif not 200 <= status < 300:
+            error = f"The receiver answered {status} {reason}."
+    except webhook_guard.WebhookRefused as exc:
+        error, retry = f"Refused: {exc}.", False
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        error = f"Could not reach the receiver: {str(exc) or exc.__class__.__name__}."
     ok = status is not None and 200 <= status < 300
     backoff = list(settings.NOTIFY_WEBHOOK_BACKOFF)
     next_at = None
-    if not ok and attempt <= len(backoff):
+    if not ok and retry and attempt <= len(backoff):
         next_at = timezone.now() + timedelta(seconds=backoff[attempt - 1])
         _schedule_retry(job=job, attempt=attempt + 1, when=next_at)
     DeliveryAttempt.objects.create(

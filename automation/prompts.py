@@ -2,11 +2,20 @@
 value reaches a command.
 
 A command names a prompt as `{{ name }}` (spaces inside the braces optional). At launch each
-placeholder is replaced by the value passed through `shlex.quote`, so `; rm -rf /` arrives as one
-literal argument (so write placeholders outside quotes: `echo {{ msg }}`, not `echo "{{ msg }}"`,
-which would print the quotes). There is no expression language: nothing is evaluated on the LivChat host,
-and a placeholder that names no prompt is refused when the template is saved. For playbooks the
-values become extra vars (which the playbook runner already passes `!unsafe`).
+placeholder is replaced by the value passed through `shlex.quote`, so `; rm -rf /` or `$(id)`
+arrives as one literal argument. That holds only where the shell reads the placeholder as a
+word of a command: `echo {{ msg }}`, `--name={{ msg }}`, `$(echo {{ msg }})`. Inside quotes
+("…", '…', $'…') the value's own quote would close them and the rest run as a command, and
+in backticks, a here-document, a comment, `${…}`, arithmetic or `[[ … ]]` the shell reads the
+value again. So such a placement (automation/placement.py finds it) is refused when the
+template is saved, and again at launch for a template stored before this rule: the message
+shows the command rewritten with the placeholder outside the quotes.
+
+A program that itself runs its argument as code (`eval`, `sh -c`, `ssh host`, `let`) receives
+the value literally and then runs it: that is the template's choice, as it would be with a
+typed-in argument. There is no expression language: nothing is evaluated on the LivChat host,
+and a placeholder that names no prompt is refused when the template is saved. For playbooks
+the values become extra vars (which the playbook runner already passes `!unsafe`).
 """
 
 from __future__ import annotations
@@ -14,9 +23,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from automation.placement import PLACEHOLDER_RE, Placement, placements
 from jobs.services import JobInputError
 
-PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 TYPES = ("text", "integer", "choice")
 MAX_PROMPTS = 50
@@ -78,6 +87,8 @@ def clean_prompts(prompts: object) -> list[dict]:
 
 
 def check_placeholders(command: str, prompts: list[dict]) -> None:
+    """Every placeholder names a prompt and sits where its value stays one literal word."""
+    check_placement(command)
     names = {p["name"] for p in prompts}
     missing = [n for n in placeholders(command) if n not in names]
     if missing:
@@ -137,14 +148,117 @@ def resolve_values(prompts: list[dict], values: object) -> dict:
     return resolved
 
 
+def check_placement(command: str) -> None:
+    problem = explain(command)
+    if problem:
+        raise JobInputError(problem)
+
+
 def render_command(command: str, values: dict) -> str:
-    """`{{ name }}` → the shell-quoted value (an empty or missing one → '')."""
+    """`{{ name }}` → the shell-quoted value (an empty or missing one → '').
+
+    A command saved before placements were checked is checked here too: it does not run."""
+    check_placement(command)
 
     def quoted(match: re.Match) -> str:
         value = values.get(match.group(1))
         return shlex.quote("" if value is None else str(value))
 
     return PLACEHOLDER_RE.sub(quoted, command)
+
+
+# ---- what to tell the author ---------------------------------------------------------------------
+CLIP = 70
+
+
+def explain(command: str) -> str | None:
+    """The first misplaced placeholder of `command`, said with the fix; None when all are words."""
+    found = placements(command)
+    bad = next((p for p in found if not p.safe), None)
+    if bad is None:
+        return None
+    ph = "{{ " + bad.name + " }}"
+    start, end = bad.region
+    shown = _clip(command, start, end, focus=(bad.start, bad.end))
+    if bad.where in ("dq", "sq", "ansi"):
+        same = [p for p in found if p.frame_id == bad.frame_id]
+        fixed = _as(command, start, end, _unquoted(command, bad, same), bad)
+        return (
+            f"The placeholder {ph} is inside quotes ({shown}): write it outside the quotes, as {fixed} "
+            "— LivChat quotes every value itself, and inside quotes a value could close them and run as a command."
+        )
+    if bad.where == "bq":
+        fixed = _as(command, start, end, "$(" + command[start + 1 : end - 1] + ")", bad)
+        return (
+            f"The placeholder {ph} is inside backticks ({shown}), where the shell reads the value a second time: "
+            f"write $(…) instead, as {fixed}."
+        )
+    if bad.where in ("backslash", "dollar"):
+        fixed = _as(command, start, end, command[start + 1 : end], bad)
+        what = {
+            "backslash": "a backslash, which would unquote the value",
+            "dollar": "a $, which would make the value a variable name or $'…' text",
+        }[bad.where]
+        return f"The placeholder {ph} follows {what} ({shown}): remove it, as {fixed}."
+    if bad.where == "heredoc":
+        word = bad.opener[2:] or "EOF"
+        return (
+            f"The placeholder {ph} is inside a here-document (<<{word} … {word}), where the shell expands $(…) "
+            f"in the value and a line {word} in it would end the document early: pass the value as an argument "
+            f"instead, as printf '%s\\n' {ph} | command."
+        )
+    reasons = {
+        "param": f"inside ${{…}} ({shown}), where shells disagree about quotes and a value can end it early: "
+        f'set a variable first and use that, as v={ph}; echo "${{x:-$v}}"',
+        "arith": f"inside arithmetic ({shown}), where bash evaluates the value as code (a[$(cmd)] runs cmd): "
+        f"do the sum outside it, as expr {ph} + 1",
+        "dbracket": f"inside [[ … ]] ({shown}), where bash evaluates the operands of -eq, -lt and the like "
+        f"as code: use [ … ] instead, as [ {ph} = yes ]",
+        "subscript": f"inside an array subscript or a [ … ] pattern ({shown}), which bash evaluates as code: "
+        "keep prompt values out of subscripts",
+        "marker": f"the end word of a here-document ({shown}): write a fixed word there, as <<EOF",
+        "comment": f"in a comment ({shown}): a value with a line break would end the comment and run as "
+        "commands; take it out of the comment",
+    }
+    reasons["arithb"] = reasons["arith"]
+    reason = reasons.get(bad.where, f"somewhere the shell may not read it as one word ({shown}): write it as a word")
+    return f"The placeholder {ph} is {reason}."
+
+
+def _unquoted(command: str, bad: Placement, same: list[Placement]) -> str:
+    """The quoted string with each of its placeholders moved out: "a {{ x }} b" → "a "{{ x }}" b"."""
+    start, end = bad.region
+    opener, closer = bad.opener, bad.opener[-1]
+    inner_end = end - 1 if end - start > len(opener) and command[end - 1] == closer else end
+    pieces, pos = [], start + len(opener)
+    for p in sorted(same, key=lambda p: p.start):
+        if command[pos : p.start]:
+            pieces.append(opener + command[pos : p.start] + closer)
+        pieces.append(command[p.start : p.end])
+        pos = p.end
+    if command[pos:inner_end]:
+        pieces.append(opener + command[pos:inner_end] + closer)
+    return "".join(pieces)
+
+
+def _as(command: str, start: int, end: int, replacement: str, bad: Placement) -> str:
+    """The command's line(s) around [start, end) with that span replaced, clipped around `bad`."""
+    fixed = command[:start] + replacement + command[end:]
+    at = start + max(0, replacement.find(command[bad.start : bad.end]))
+    return _clip(fixed, start, start + len(replacement), focus=(at, at + bad.end - bad.start), whole_lines=True)
+
+
+def _clip(text: str, start: int, end: int, *, focus: tuple[int, int], whole_lines: bool = False) -> str:
+    if whole_lines:
+        start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        end = len(text) if line_end < 0 else line_end
+    part = text[start:end]
+    if len(part) > CLIP:
+        middle = (max(focus[0], start) + min(focus[1], end)) // 2 - start
+        left = max(0, min(middle - CLIP // 2, len(part) - CLIP))
+        part = ("…" if left else "") + part[left : left + CLIP] + ("…" if left + CLIP < len(part) else "")
+    return part.replace("\n", "\\n")
 
 
 def _shown(value: object) -> str:

@@ -23,6 +23,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.permissions import NotPermitted
+from accounts.services import record_event
+from automation import access
 from automation.models import JobTemplate, OverlapPolicy, RunOutcome, ScheduledRun, TemplateRun, TemplateSchedule
 from automation.prompts import resolve_values
 from jobs.models import ACTIVE_STATUSES
@@ -77,40 +80,70 @@ def save_schedule(
     overlap: str = OverlapPolicy.SKIP,
     enabled: bool = True,
     user=None,
+    via: str = "",
     schedule: TemplateSchedule | None = None,
 ) -> TemplateSchedule:
+    """Add (or change) a schedule. It will run as `user`, who needs to see the template and RUN
+    on every server it reaches now (automation.access); it runs as `user` later too."""
+    if user is not None:
+        access.check_may_change(user, template)
     cron, tz = clean_cron(cron), clean_timezone(tz)
     if overlap not in OverlapPolicy.values:
         raise JobInputError("overlap must be 'skip' or 'queue'.")
     if not isinstance(enabled, bool):
         raise JobInputError("enabled must be true or false.")
     values = resolve_values(template.prompts or [], values)  # checked now, not at 3 a.m.
+    created = schedule is None
     with transaction.atomic():
         if schedule is None:
             schedule = TemplateSchedule(template=template)
-            schedule.created_by = user if getattr(user, "is_authenticated", False) else None
+        if user is not None and getattr(user, "is_authenticated", False):
+            schedule.created_by = user  # whoever saves it last answers for what it runs
         schedule.cron, schedule.timezone, schedule.values = cron, tz, values
         schedule.overlap, schedule.enabled = overlap, enabled
+        schedule.paused_reason = ""
         schedule.save()
         sync_q_schedule(schedule=schedule)
+    _audit(user, "schedule.create" if created else "schedule.update", schedule, via, cron=cron, timezone=tz)
     return schedule
 
 
-def delete_schedule(*, schedule: TemplateSchedule) -> None:
+def delete_schedule(*, schedule: TemplateSchedule, user=None, via: str = "") -> None:
     from django_q.models import Schedule
 
+    if user is not None:
+        access.check_may_change(user, schedule.template)
+    pk, cron = schedule.pk, schedule.cron
     with transaction.atomic():
         Schedule.objects.filter(name=Q_NAME.format(pk=schedule.pk)).delete()
         schedule.delete()
+    schedule.pk = pk
+    _audit(user, "schedule.delete", schedule, via, cron=cron)
 
 
-def set_schedule_enabled(*, schedule: TemplateSchedule, enabled: bool) -> TemplateSchedule:
-    """Pause (no wake-ups, no next run) or resume (from the next cron time after now)."""
+def set_schedule_enabled(
+    *, schedule: TemplateSchedule, enabled: bool, user=None, via: str = "", reason: str = ""
+) -> TemplateSchedule:
+    """Pause (no wake-ups, no next run) or resume (from the next cron time after now). Resuming
+    makes `user` the owner it runs as, so they need the same rights as for saving it."""
+    if user is not None:
+        access.check_may_change(user, schedule.template)
     with transaction.atomic():
         schedule.enabled = bool(enabled)
-        schedule.save(update_fields=["enabled"])
+        schedule.paused_reason = "" if enabled else reason[:500]
+        fields = ["enabled", "paused_reason"]
+        if enabled and user is not None and getattr(user, "is_authenticated", False):
+            schedule.created_by = user
+            fields.append("created_by")
+        schedule.save(update_fields=fields)
         sync_q_schedule(schedule=schedule)
+    _audit(user, "schedule.resume" if enabled else "schedule.pause", schedule, via, reason=reason or None)
     return schedule
+
+
+def _audit(user, action: str, schedule: TemplateSchedule, via: str, **detail) -> None:
+    if user is not None or via:
+        record_event(actor=user, action=action, target=schedule.template.name, via=via, schedule=schedule.pk, **detail)
 
 
 def sync_q_schedule(*, schedule: TemplateSchedule, after: datetime | None = None) -> None:
@@ -201,15 +234,19 @@ def start_scheduled_run(*, run: ScheduledRun) -> str:
             return "skipped"
         _set(run, RunOutcome.QUEUED, f"Queued behind {previous}.")
         return "queued"
+    refusal = access.owner_denial(schedule.created_by)
+    if refusal is not None:
+        return _pause_refused(run, f"Not run: {refusal}. Paused until someone who may run it resumes it.")
     try:
         job = launch_template(
             template=template,
             values=schedule.values,
-            user=schedule.created_by,
+            user=schedule.created_by,  # as its owner: one who lost the right to run there stops running there
             via="schedule",
-            check_permission=True,  # as its owner: one who lost the right to run there stops running there
             extra_params={"schedule": {"id": schedule.pk, "scheduled_for": run.scheduled_for.isoformat()}},
         )
+    except NotPermitted as exc:
+        return _pause_refused(run, f"Not run: {exc} Paused until someone who may run it resumes it.")
     except Exception as exc:  # noqa: BLE001 - recorded on the run and visible; the schedule goes on
         _set(run, RunOutcome.FAILED, str(exc)[:2000])
         logger.warning("Schedule %s could not launch %s: %s", schedule.pk, template.name, exc)
@@ -235,6 +272,15 @@ def start_queued_runs(*, template_id: int) -> str | None:
         return None
     run.outcome = RunOutcome.LAUNCHED
     return start_scheduled_run(run=run)
+
+
+def _pause_refused(run: ScheduledRun, note: str) -> str:
+    """A run its owner may not start: recorded on the run, and the schedule pauses with the reason
+    (a refusal does not heal by itself, so trying again every cron time would only add noise)."""
+    _set(run, RunOutcome.FAILED, note)
+    set_schedule_enabled(schedule=run.schedule, enabled=False, via="schedule", reason=note)
+    logger.warning("Schedule %s paused: %s", run.schedule.pk, note)
+    return "refused"
 
 
 def _set(run: ScheduledRun, outcome: str, note: str) -> None:

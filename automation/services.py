@@ -15,7 +15,10 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from accounts.permissions import Action, check
+from accounts.services import record_event
+from automation import access, webhook_guard
 from automation import prompts as prompt_rules
+from automation.access import TemplateNotFound
 from automation.models import JobTemplate, NotifyOn, TemplateKind, TemplateRun, WebhookFormat
 from jobs import services as job_services
 from jobs.models import Job
@@ -30,11 +33,11 @@ MAX_TARGETS = 1000
 MAX_TAGS = 50
 
 
-class TemplateNotFound(LookupError):
-    pass
-
-
-def get_template(name: str) -> JobTemplate:
+def get_template(name: str, *, user=None) -> JobTemplate:
+    """The template named `name`; with `user`, only one they may see (automation.access):
+    TemplateNotFound either way, so a hidden template answers like an unknown one."""
+    if user is not None:
+        return access.visible_template(user, name)
     template = JobTemplate.objects.filter(name=name).first() if isinstance(name, str) else None
     if template is None:
         raise TemplateNotFound(f"No template named {name!r}.")
@@ -50,6 +53,11 @@ def clean_webhook_url(url: object) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise JobInputError(f"webhook_url must be an http:// or https:// URL (got {url[:80]!r}).")
+    # An IP written in the URL is judged now; a name is judged when sending (what it resolves to
+    # can change, and it may not resolve here).
+    refused = webhook_guard.literal_refusal(parts.hostname)
+    if refused:
+        raise JobInputError(f"webhook_url: {refused}.")
     return url.strip()
 
 
@@ -159,13 +167,23 @@ def save_template(
     webhook_secret: str | None = None,
     template: JobTemplate | None = None,
     user=None,
+    via: str = "",
     **fields,
 ) -> JobTemplate:
     """Create (or, given `template`, change) a template; `fields` as clean_fields takes them.
-    `webhook_secret`: None keeps the stored one, "" removes it. JobInputError says what to fix."""
+    `webhook_secret`: None keeps the stored one, "" removes it. JobInputError says what to fix.
+
+    With `user` (every surface but internal callers): the person needs to see the template and
+    RUN on every server it reaches before and after the change (NotPermitted, TemplateNotFound);
+    the change is an audit event."""
+    before = template.name if template is not None else None
+    if user is not None and template is not None:
+        access.check_may_change(user, template)
     name = clean_name(name, template=template)
     cleaned = clean_fields(**fields)
     server_rows = _servers_named(servers or [])
+    if user is not None:
+        access.check_may_aim(user, access.servers_reached(servers=server_rows, tags=cleaned["tags"]))
     with transaction.atomic():
         if template is None:
             template = JobTemplate(name=name, created_by=user if getattr(user, "is_authenticated", False) else None)
@@ -176,6 +194,12 @@ def save_template(
             template.webhook_secret_enc = crypto.encrypt(webhook_secret) if webhook_secret else ""
         template.save()
         template.servers.set(server_rows)
+    if user is not None or via:
+        detail = {"kind": template.kind, "renamed_from": before if before and before != template.name else None}
+        if webhook_secret is not None:
+            detail["webhook_secret"] = "changed" if webhook_secret else "removed"
+        action = "template.create" if before is None else "template.update"
+        record_event(actor=user, action=action, target=template.name, via=via, **detail)
     return template
 
 
@@ -192,15 +216,20 @@ def _servers_named(names: list[str]) -> list[Server]:
     return [found[n] for n in names]
 
 
-def delete_template(*, template: JobTemplate) -> None:
+def delete_template(*, template: JobTemplate, user=None, via: str = "") -> None:
     """The template and its schedules (with their django-q2 wake-ups). Its past jobs stay:
     their TemplateRun rows keep the values and lose only the link (jobs also keep the name in params)."""
     from automation.schedules import delete_schedule
 
+    if user is not None:
+        access.check_may_change(user, template)
+    name = template.name
     with transaction.atomic():
         for schedule in list(template.schedules.all()):
             delete_schedule(schedule=schedule)
         template.delete()
+    if user is not None or via:
+        record_event(actor=user, action="template.delete", target=name, via=via)
 
 
 # ---- launching -----------------------------------------------------------------------------
@@ -233,19 +262,19 @@ def launch_template(
     user=None,
     notify_on: str | None = None,
     via: str = "",
-    check_permission: bool = True,
     extra_params: dict | None = None,
     enqueue: bool = True,
 ) -> Job:
     """One job from `template` with the launcher's prompt `values`.
 
-    `user` None is the command line or the scheduler (created_by still names the schedule's
-    owner through the caller). With `check_permission`, `user` needs RUN on every target."""
+    `user` needs RUN on every target. `user` None is the command line (full access, like every
+    management command); the scheduler always launches as the schedule's owner and refuses an
+    owner-less run itself (automation.schedules)."""
     if notify_on is not None and notify_on not in NotifyOn.values:
         raise JobInputError("notify must be never, failure, success or always.")
     resolved = prompt_rules.resolve_values(template.prompts or [], values)
     targets = resolve_targets(template=template)
-    if check_permission and user is not None:
+    if user is not None:
         check(user, Action.RUN)
         for server in targets:
             check(user, Action.RUN, server=server)
@@ -272,8 +301,6 @@ def launch_template(
         if enqueue:
             job_id, timeout = job.job_id, job.timeout
             transaction.on_commit(lambda: job_services.enqueue_job(job_id=job_id, timeout=timeout))
-    from accounts.services import record_event
-
     record_event(actor=user, action="template.launch", target=template.name, via=via, job=job.job_id)
     return job
 
@@ -314,8 +341,9 @@ def template_runs(*, template: JobTemplate, limit: int = 50):
     )
 
 
-def template_summary(template: JobTemplate) -> dict:
-    """The API's view of a template (the webhook secret is never part of it)."""
+def template_summary(template: JobTemplate, *, user=None) -> dict:
+    """The API's view of a template (the webhook secret is never part of it; the webhook URL only
+    for those who may change templates, automation.access.masked_webhook)."""
     return {
         "name": template.name,
         "description": template.description,
@@ -329,7 +357,7 @@ def template_summary(template: JobTemplate) -> dict:
         "extra_vars": template.extra_vars,
         "prompts": template.prompts,
         "notify_on": template.notify_on,
-        "webhook_url": template.webhook_url,
+        "webhook_url": template.webhook_url if user is None else access.masked_webhook(template.webhook_url, user=user),
         "webhook_format": template.webhook_format,
         "webhook_secret_set": template.has_webhook_secret,
         "notify_emails": template.notify_emails,

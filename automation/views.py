@@ -2,8 +2,9 @@
 attempts; create, edit and delete a template; add, pause, resume and delete its schedules.
 
 Launching is automation.services.launch_template and saving is services.save_template, like on
-every surface. Changes need the "manage templates" permission and are audit events here (the
-services record only launches). Deleting asks first: a POST without `confirm=yes` answers with
+every surface. Changes need the "manage templates" permission and RUN where the template reaches
+(automation.access, which also hides templates aimed at servers a user may not use); the
+services record every change as an audit event. Deleting asks first: a POST without `confirm=yes` answers with
 the confirmation page (template-page.js asks in a dialog instead and sends `confirm=yes`)."""
 
 from __future__ import annotations
@@ -16,25 +17,24 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import permission_required
 from accounts.permissions import Action, NotPermitted, may, visible_jobs
-from accounts.services import record_event
+from automation import access, services
 from automation import schedules as schedule_rules
-from automation import services
 from automation.forms import LaunchForm, ScheduleForm, TemplateForm, viewer_zone, worded
 from automation.models import DeliveryAttempt, JobTemplate, ScheduledRun, TemplateRun, TemplateSchedule
 from jobs.models import Job
 from jobs.services import JobInputError
 
 
-def _template_or_404(name: str) -> JobTemplate:
-    template = JobTemplate.objects.prefetch_related("servers").filter(name=name).first()
-    if template is None:
-        raise Http404(f"No template named {name!r}.")
-    return template
+def _template_or_404(request, name: str) -> JobTemplate:
+    try:
+        return access.visible_template(request.user, name)  # a hidden template is "no such template"
+    except access.TemplateNotFound as exc:
+        raise Http404(str(exc)) from None
 
 
 @permission_required(Action.VIEW)
 def template_list(request):
-    templates = list(JobTemplate.objects.prefetch_related("servers", "schedules"))
+    templates = access.visible_templates(request.user, JobTemplate.objects.prefetch_related("servers", "schedules"))
     for t in templates:
         t.next_runs = sorted(s.next_run_at for s in t.schedules.all() if s.enabled and s.next_run_at)
     context = {
@@ -47,7 +47,7 @@ def template_list(request):
 
 @permission_required(Action.VIEW)
 def template_detail(request, name: str):
-    template = _template_or_404(name)
+    template = _template_or_404(request, name)
     form = LaunchForm(request.POST if request.method == "POST" else None, prompts=template.prompts or [])
     status = 200
     if request.method == "POST":
@@ -114,27 +114,20 @@ def template_new(request):
 @permission_required(Action.MANAGE_TEMPLATES)
 @require_http_methods(["GET", "POST"])
 def template_edit(request, name: str):
-    return _template_form(request, template=_template_or_404(name))
+    return _template_form(request, template=_template_or_404(request, name))
 
 
 def _template_form(request, *, template: JobTemplate | None):
     if request.method != "POST":
-        return _render_form(request, TemplateForm(template=template), template)
-    form = TemplateForm(request.POST, template=template)
+        return _render_form(request, TemplateForm(template=template, user=request.user), template)
+    form = TemplateForm(request.POST, template=template, user=request.user)
     if not form.is_valid():
         return _render_form(request, form, template, status=400)
-    before = template.name if template else None
-    arguments = form.save_arguments()
     try:
-        saved = services.save_template(template=template, user=request.user, **arguments)
-    except JobInputError as exc:  # the form ran each rule already; this is a race (a name just taken)
+        saved = services.save_template(template=template, user=request.user, via="web", **form.save_arguments())
+    except (JobInputError, NotPermitted) as exc:  # a race (a name just taken), or aimed where they may not run
         form.add_error(None, worded(str(exc)))
-        return _render_form(request, form, template, status=400)
-    detail = {"kind": saved.kind, "renamed_from": before if before and before != saved.name else None}
-    if arguments["webhook_secret"] is not None:
-        detail["webhook_secret"] = "removed" if arguments["webhook_secret"] == "" else "changed"
-    action = "template.create" if template is None else "template.update"
-    record_event(actor=request.user, action=action, target=saved.name, via="web", **detail)
+        return _render_form(request, form, template, status=403 if isinstance(exc, NotPermitted) else 400)
     messages.success(request, f"{'Created' if template is None else 'Saved'} template {saved.name}.")
     return redirect("automation:detail", name=saved.name)
 
@@ -147,13 +140,12 @@ def _render_form(request, form: TemplateForm, template: JobTemplate | None, stat
 @permission_required(Action.MANAGE_TEMPLATES)
 @require_http_methods(["GET", "POST"])
 def template_delete(request, name: str):
-    template = _template_or_404(name)
+    template = _template_or_404(request, name)
     if request.method != "POST" or request.POST.get("confirm") != "yes":
         runs = TemplateRun.objects.filter(template=template).count()
         context = {"nav": "templates", "template": template, "runs": runs, "schedules": template.schedules.count()}
         return render(request, "automation/confirm_delete.html", context)
-    services.delete_template(template=template)
-    record_event(actor=request.user, action="template.delete", target=name, via="web")
+    services.delete_template(template=template, user=request.user, via="web")
     messages.success(request, f"Deleted template {name}. Its past jobs are still listed under Jobs.")
     return redirect("automation:list")
 
@@ -162,7 +154,7 @@ def template_delete(request, name: str):
 @permission_required(Action.MANAGE_TEMPLATES)
 @require_POST
 def schedule_add(request, name: str):
-    template = _template_or_404(name)
+    template = _template_or_404(request, name)
     form = ScheduleForm(request.POST, prompts=template.prompts or [], viewer_zone=viewer_zone(request))
     if form.is_valid():
         data = form.cleaned_data
@@ -174,19 +166,11 @@ def schedule_add(request, name: str):
                 values=form.values(),
                 overlap=data["overlap"],
                 user=request.user,
+                via="web",
             )
-        except JobInputError as exc:  # a prompt value the launch would refuse
+        except (JobInputError, NotPermitted) as exc:  # a prompt value the launch would refuse, or no right
             form.add_error(None, str(exc))
         else:
-            record_event(
-                actor=request.user,
-                action="schedule.create",
-                target=template.name,
-                via="web",
-                schedule=schedule.pk,
-                cron=schedule.cron,
-                timezone=schedule.timezone,
-            )
             messages.success(request, f"Added the schedule {schedule.cron} ({schedule.timezone}).")
             return redirect(_schedules_url(template))
     return _render_detail(request, template, schedule_form=form, status=400)
@@ -205,12 +189,10 @@ def _schedules_url(template: JobTemplate) -> str:
 @permission_required(Action.MANAGE_TEMPLATES)
 @require_POST
 def schedule_toggle(request, name: str, pk: int):
-    template = _template_or_404(name)
+    template = _template_or_404(request, name)
     schedule = _schedule_or_404(template, pk)
     enable = request.POST.get("enabled") == "yes"
-    schedule_rules.set_schedule_enabled(schedule=schedule, enabled=enable)
-    action = "schedule.resume" if enable else "schedule.pause"
-    record_event(actor=request.user, action=action, target=template.name, via="web", schedule=schedule.pk)
+    schedule_rules.set_schedule_enabled(schedule=schedule, enabled=enable, user=request.user, via="web")
     messages.success(request, f"{'Resumed' if enable else 'Paused'} the schedule {schedule.cron}.")
     return redirect(_schedules_url(template))
 
@@ -218,15 +200,12 @@ def schedule_toggle(request, name: str, pk: int):
 @permission_required(Action.MANAGE_TEMPLATES)
 @require_http_methods(["GET", "POST"])
 def schedule_delete(request, name: str, pk: int):
-    template = _template_or_404(name)
+    template = _template_or_404(request, name)
     schedule = _schedule_or_404(template, pk)
     if request.method != "POST" or request.POST.get("confirm") != "yes":
         context = {"nav": "templates", "template": template, "schedule": schedule}
         return render(request, "automation/confirm_delete.html", context)
-    cron, schedule_pk = schedule.cron, schedule.pk
-    schedule_rules.delete_schedule(schedule=schedule)
-    record_event(
-        actor=request.user, action="schedule.delete", target=template.name, via="web", schedule=schedule_pk, cron=cron
-    )
+    cron = schedule.cron
+    schedule_rules.delete_schedule(schedule=schedule, user=request.user, via="web")
     messages.success(request, f"Deleted the schedule {cron}.")
     return redirect(_schedules_url(template))

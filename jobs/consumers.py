@@ -11,6 +11,11 @@ Bounded (jobs/flow.py): every pumped message carries an `ack` token and waits un
 socket has less than 1 MiB unacknowledged, a batch stops at 1000 lines or ~256 KiB, and a
 user holds at most 20 sockets per process (the 21st is closed with 4429).
 
+Rights are not frozen at connect (jobs/recheck.py): every `RECHECK_SECONDS` each socket asks
+again whether its session still holds and its user, read afresh, may still view (this job);
+when not, it stops pumping, says why in an `error` message and closes with 4401 (the session
+ended) or 4403 (no longer permitted). The dashboard socket lists the jobs its user may see now.
+
 While a running job redraws a line with `\r`, its current text goes out as a `partial`
 message (jobs/log/partial.py: pushed as `job.partial` on a cross-process layer, and read
 from the job's small `.partial` file each round): never stored, only while there is room in
@@ -30,12 +35,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.permissions import Action, denial, may, visible_jobs
-from jobs import fanout
+from jobs import fanout, recheck
 from jobs.flow import MESSAGE_BYTES, FlowControl
 from jobs.log.partial import PartialReader
 from jobs.log.partial import message as partial_message
 from jobs.log.reader import Round
 from jobs.models import ACTIVE_STATUSES, Job
+from jobs.recheck import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 from jobs.services import STATUS_FIELDS, status_payload
 
 logger = logging.getLogger("jobs.consumers")
@@ -43,8 +49,6 @@ logger = logging.getLogger("jobs.consumers")
 POLL_TICK = 0.05  # without a cross-process channel layer: one indexed read a tick
 SAFETY_TICK = 2.0  # with one: wake-ups drive, this only guards against a lost one
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
 
@@ -62,19 +66,15 @@ def _refusal(scope) -> int | None:
 
 
 @database_sync_to_async
-def _job_denial(user, job_pk: int) -> str | None:
-    """Why `user` may not watch this job (a server of it is limited to other groups), or None."""
-    job = Job.objects.select_related("server").filter(pk=job_pk).first()
-    return None if job is None else denial(user, Action.VIEW, job=job)
+def _watched_job(job_id: str, user) -> tuple[Job | None, str | None]:
+    """The job with its servers (kept for the re-checks: they never change) and why `user` may
+    not watch it (a server of it is limited to other groups), or None."""
+    job = Job.objects.select_related("server").prefetch_related("servers").filter(job_id=job_id).first()
+    return job, None if job is None else denial(user, Action.VIEW, job=job)
 
 
 def _tick(layer) -> float:
     return POLL_TICK if layer is None or isinstance(layer, InMemoryChannelLayer) else SAFETY_TICK
-
-
-@database_sync_to_async
-def _find_job(job_id: str) -> int | None:
-    return Job.objects.filter(job_id=job_id).values_list("pk", flat=True).first()
 
 
 class _Pumping(FlowControl, AsyncJsonWebsocketConsumer):
@@ -83,12 +83,50 @@ class _Pumping(FlowControl, AsyncJsonWebsocketConsumer):
 
     group: str = ""
 
+    async def _watch(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(recheck.RECHECK_SECONDS)  # read each time: tests shorten it
+                if self.pump_task.done():  # the pump closed the socket (`end`): nothing to guard
+                    return
+                code, reason = await self.check_access()
+                if code is not None:
+                    await self.revoke(code, reason)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - rights that cannot be checked are not kept
+            logger.exception("re-checking a websocket's rights failed")
+            await self.revoke(1011, "Checking your access failed; reload the page.")
+
+    async def check_access(self) -> tuple[int | None, str]:
+        """(close code, why) when this socket must end now, else (None, "")."""
+        found = await recheck.standing(self.session_key, self.user.pk)
+        if found.code is not None:
+            return found.code, found.reason
+        self.user = found.user  # what the pump shows follows the rights of now
+        return None, ""
+
+    async def revoke(self, code: int, reason: str) -> None:
+        """Stop pumping first (not one more line goes out), then say why and close. An `error`
+        ends the socket, so it is sent uncounted (jobs/flow.py): a full window must not hold it."""
+        pump = getattr(self, "pump_task", None)
+        if pump is None or pump.done():  # the pump ended the socket itself (`end`, an error)
+            return
+        pump.cancel()
+        text = f"Your access changed: {reason} Reload the page." if code == CLOSE_FORBIDDEN else reason
+        await self.send_json({"type": "error", "error": text, "code": code})
+        await self.close(code=code)
+
     async def start_pump(self) -> None:
         self.wake = asyncio.Event()
         self.tick = _tick(self.channel_layer)
         if self.channel_layer is not None and self.group:
             await self.channel_layer.group_add(self.group, self.channel_name)
+        self.user = self.scope["user"]  # replaced by a fresh one at each re-check
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.pump_task = asyncio.ensure_future(self._guarded_pump())
+        self.watch_task = asyncio.ensure_future(self._watch())  # re-checks the rights
 
     async def _guarded_pump(self) -> None:
         try:
@@ -108,9 +146,10 @@ class _Pumping(FlowControl, AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code) -> None:
         self.release()
-        task = getattr(self, "pump_task", None)
-        if task is not None:
-            task.cancel()
+        for name in ("pump_task", "watch_task"):
+            task = getattr(self, name, None)
+            if task is not None:
+                task.cancel()
         if self.channel_layer is not None and self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -146,16 +185,16 @@ class JobLogConsumer(_Pumping):
             await self.send_json({"type": "error", "error": "after must be a whole number ≥ 0 (a line seq)."})
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        self.job_pk = await _find_job(job_id)
-        if self.job_pk is None:
+        self.job, reason = await _watched_job(job_id, self.scope["user"])
+        if self.job is None:
             await self.send_json({"type": "error", "error": f"No job with id {job_id!r}."})
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        if reason := await _job_denial(self.scope["user"], self.job_pk):
+        if reason:
             await self.send_json({"type": "error", "error": reason})
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.job_id = job_id
+        self.job_id, self.job_pk = job_id, self.job.pk
         self.group = f"job.{job_id}"
         self.partials = PartialReader(job_id)
         self.pushed: list[dict] = []
@@ -164,6 +203,12 @@ class JobLogConsumer(_Pumping):
             job_pk=self.job_pk, cursor=int(after_text), tick=_tick(self.channel_layer), max_bytes=MESSAGE_BYTES
         )
         await self.start_pump()
+
+    async def check_access(self) -> tuple[int | None, str]:
+        code, reason = await super().check_access()
+        if code is None and (reason := await recheck.job_denial(self.user, self.job)):
+            return CLOSE_FORBIDDEN, reason
+        return code, reason
 
     async def disconnect(self, code) -> None:
         await super().disconnect(code)
@@ -259,7 +304,7 @@ class JobListConsumer(_Pumping):
         self.tick = max(self.tick, 0.5)
         while True:
             now = timezone.now()
-            for state in await _dashboard_states(since, self.scope["user"]):
+            for state in await _dashboard_states(since, self.user):  # re-checked: rights of now
                 key = tuple(state[k] for k in STATUS_FIELDS)
                 if known.get(state["job_id"]) != key:
                     known[state["job_id"]] = key

@@ -191,8 +191,8 @@ def server_list(request):
 
 @permission_required(Action.VIEW)
 def server_detail(request, name: str):
-    server = get_object_or_404(Server.objects.select_related("credential"), name=name)
-    check(request.user, Action.VIEW, server=server)
+    # A server the user may not use answers like an unknown one: its name cannot be probed.
+    server = get_object_or_404(usable_servers(request.user, Server.objects.select_related("credential")), name=name)
     posted = request.method == "POST"
     playbook_posted = posted and request.POST.get("form") == "playbook"
     form = RunCommandForm(request.POST if posted and not playbook_posted else None)

@@ -1,5 +1,6 @@
 """LivChat settings. Everything that differs between machines comes from the environment."""
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -169,17 +170,27 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("LIVCHAT_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LIVCHAT_LOGIN_LOCKOUT_MINUTES", "15")))
-# "username" locks the account whatever the client address (a proxy hides it anyway);
-# "username+ip_address" locks the pair only.
+# What a lock holds, comma-separated rules, "+" joining the parts of one rule. The default
+# "username+ip_address" locks that account from that client address only: counting by
+# username alone would let anyone keep `admin` locked out by typing wrong passwords.
+# "username" (the account from everywhere) and "ip_address" (the address, every account) remain.
 AXES_LOCKOUT_PARAMETERS = [
     p.split("+") if "+" in p else p
-    for p in os.environ.get("LIVCHAT_LOGIN_LOCKOUT_BY", "username").replace(" ", "").split(",")
+    for p in os.environ.get("LIVCHAT_LOGIN_LOCKOUT_BY", "username+ip_address").replace(" ", "").split(",")
     if p
 ]
+# The client address: the connection's peer, or behind a reverse proxy listed here the address
+# that proxy wrote into X-Forwarded-For (livchat/client_address.py). Never the header of an
+# unlisted peer: a client could otherwise send a new address with every guess and never be
+# locked. LIVCHAT_BEHIND_TLS trusts a proxy on this host (loopback); one elsewhere is named by
+# address or network. A bad value fails at startup.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(net.strip(), strict=False))
+    for net in os.environ.get("LIVCHAT_TRUSTED_PROXIES", "127.0.0.1,::1" if BEHIND_TLS else "").split(",")
+    if net.strip()
+]
+AXES_CLIENT_IP_CALLABLE = "livchat.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
-# axes warns when the client address is not a lockout parameter. Behind a proxy every
-# client has the proxy's address, so counting by address would lock everybody out at once.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -241,6 +252,15 @@ LIVCHAT_BASE_URL = os.environ.get("LIVCHAT_BASE_URL", "http://localhost:8000")
 # Webhook retries: seconds before attempt 2, 3, ... (each waits on the q2 scheduler's tick).
 NOTIFY_WEBHOOK_BACKOFF = [30, 120, 600]
 NOTIFY_WEBHOOK_TIMEOUT = 10
+# Webhooks only go to public addresses (automation/webhook_guard.py): loopback, private, link-local
+# (cloud metadata), CGNAT... are refused. A receiver on your own LAN or loopback: allow its
+# network, e.g. LIVCHAT_WEBHOOK_ALLOWED_NETWORKS="192.168.1.0/24,10.0.0.0/8" (a bad value fails
+# at startup rather than refusing every webhook later).
+NOTIFY_WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(net.strip(), strict=False))
+    for net in os.environ.get("LIVCHAT_WEBHOOK_ALLOWED_NETWORKS", "").split(",")
+    if net.strip()
+]
 # The q2 scheduler looks at schedules about every 30 s; a template's schedule is woken this
 # many seconds early and its run starts at the cron time itself (automation/schedules.py).
 SCHEDULE_LEAD_SECONDS = int(os.environ.get("LIVCHAT_SCHEDULE_LEAD_SECONDS", "35"))

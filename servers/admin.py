@@ -5,12 +5,13 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from accounts.permissions import Action, may, usable_servers
+from accounts.permissions import Action, may, usable_credentials, usable_servers
 from servers import validators
 from servers.checks import check_connection
 from servers.forms import CheckedFields
+from servers.guards import deletion_blocker, secrets_follow_denial
 from servers.models import Credential, Server
-from servers.services import ServerInputError, fingerprints_of, set_credential_secrets
+from servers.services import ServerInputError, audit, fingerprints_of, set_credential_secrets
 from servers.ssh import SshError
 
 MAX_CHECKS_PER_ACTION = 20
@@ -64,6 +65,10 @@ class CredentialAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     list_display = ("name", "has_private_key", "has_password", "updated_at")
     search_fields = ("name",)
 
+    def get_queryset(self, request):
+        # A credential a restricted server uses is restricted like that server (accounts.permissions).
+        return usable_credentials(request.user, super().get_queryset(request))
+
     @admin.display(boolean=True)
     def has_private_key(self, obj):
         return obj.has_private_key
@@ -74,6 +79,7 @@ class CredentialAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
 
 
 def report_connection(request, server: Server) -> bool:
+    audit(request.user, "server.test_connection", server.name, "admin", address=f"{server.host}:{server.port}")
     try:
         # "Server …", never the name first: the admin capitalises a message's first letter.
         messages.success(request, f"Server {check_connection(server=server)}")
@@ -143,6 +149,16 @@ class ServerForm(CheckedFields, forms.ModelForm):
     def clean_expected_fingerprint(self):
         return self._checked("expected_fingerprint", validators.check_fingerprint)
 
+    def clean(self):
+        data = super().clean()
+        actor = getattr(self, "actor", None)
+        moved = self.instance.pk and {"host", "port"} & set(self.changed_data)
+        if moved and actor is not None and not self.errors:
+            reason = secrets_follow_denial(actor=actor, server=self.instance)
+            if reason:
+                raise forms.ValidationError(reason)
+        return data
+
 
 @admin.register(Server)
 class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
@@ -166,6 +182,21 @@ class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         queryset = super().get_queryset(request)
         return queryset if request.user.is_superuser else usable_servers(request.user, queryset)
 
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The admin refuses a deletion that lists protected objects, with these words.
+        blockers = [reason for server in objs if (reason := deletion_blocker(server=server))]
+        return deleted, counts, perms_needed, [*protected, *blockers]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})  # the form's rules ask who is saving
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "credential":
+            kwargs["queryset"] = usable_credentials(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if not may(request.user, Action.MANAGE_CREDENTIALS):
@@ -181,15 +212,15 @@ class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
             _forget_host_key(obj)
             obj.host_key_fingerprint = expected
         super().save_model(request, obj, form, change)
-        if moved or expected or "credential" in form.changed_data:
-            from accounts.services import record_event
-
-            record_event(
-                actor=request.user,
-                action="server.create" if not change else "server.update",
-                target=obj.name,
-                via="admin",
+        if form.changed_data:  # allowed_groups too: who may use a server is worth a record
+            groups = form.cleaned_data.get("allowed_groups") if "allowed_groups" in form.changed_data else None
+            audit(
+                request.user,
+                "server.create" if not change else "server.update",
+                obj.name,
+                "admin",
                 fields=sorted(form.changed_data),
+                allowed_groups=sorted(g.name for g in groups) if groups is not None else None,
                 host_key_forgotten=True if moved else None,
                 expected_fingerprint=expected or None,
             )

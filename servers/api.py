@@ -17,7 +17,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, ConfigDict, StrictBool
 
-from accounts.permissions import Action, check, usable_servers
+from accounts.permissions import Action, check, server_usable, usable_servers
 from livchat.api_errors import Line, Text, error_responses
 from servers import services
 from servers import validators as v
@@ -128,12 +128,14 @@ class ServerPatch(Schema):
     reset_host_key: StrictBool = Field(None, description="forget the pinned host key (the next contact pins again)")
 
 
-def get_server_or_404(name: str) -> Server:
+def get_server_or_404(name: str, *, user) -> Server:
+    """The server named `name` if `user` may use it. A server limited to groups they are not in
+    answers like an unknown name (404), so restricted names cannot be probed."""
     # A name that cannot exist is not looked up: NUL and friends never reach the database.
     if not _SERVER_NAME.fullmatch(name or "") or len(name) > 100:
         raise Http404(f"No server named {name!r}.")
     server = Server.objects.select_related("credential").filter(name=name).first()
-    if server is None:
+    if server is None or not server_usable(user, server):
         raise Http404(f"No server named {name!r}.")
     return server
 
@@ -159,7 +161,8 @@ def create_server(request, payload: ServerIn):
 
 @router.get("/{name}", response={200: ServerOut, **error_responses(404)}, summary="One server")
 def server_detail(request, name: str):
-    server = get_server_or_404(name)
+    check(request.user, Action.VIEW)  # no role: told so, not "no such server"
+    server = get_server_or_404(name, user=request.user)
     check(request.user, Action.VIEW, server=server)
     return server
 
@@ -170,6 +173,7 @@ def server_detail(request, name: str):
     summary="Change the fields sent, and only those",
 )
 def patch_server(request, name: str, payload: ServerPatch):
-    server = get_server_or_404(name)
+    check(request.user, Action.VIEW)
+    server = get_server_or_404(name, user=request.user)
     check(request.user, Action.VIEW, server=server)
     return services.update_server(server=server, actor=request.user, via="api", **payload.dict(exclude_unset=True))

@@ -13,6 +13,11 @@ tries the keys that were current before:
 Each key material is turned into a Fernet key with HKDF-SHA256, as it always was. The files
 are read on every use (a few small reads per connection), so a rotation done by the
 management command reaches running workers without a restart.
+
+Every model field holding a value from `encrypt` is registered here by its app's
+AppConfig.ready() (`register_encrypted_fields`), so `reencrypt_all` moves all of them to a new
+key: servers cannot import the apps above it (automation's webhook secrets), and a secret a
+rotation skipped would stop decrypting the day the old key file is deleted.
 """
 
 from __future__ import annotations
@@ -20,16 +25,20 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.apps import apps
 from django.conf import settings
+from django.db import models, transaction
 
 NEXT_SUFFIX = ".next"
 OLD_SUFFIX = ".old-"
+REENCRYPT_BATCH = 500  # rows read and written per query while re-encrypting
 
 
 class CredentialDecryptError(Exception):
@@ -134,3 +143,79 @@ def decrypt(token: str) -> str:
             f"key file {key_file()}) changed since it was saved. Give the old key in "
             "LIVCHAT_CREDENTIAL_OLD_KEYS, and set the same LIVCHAT_CREDENTIAL_KEY on every machine."
         ) from exc
+
+
+# ---- every encrypted field, and moving them all to one key -------------------------------------
+_ENCRYPTED: dict[str, tuple[str, ...]] = {}
+
+
+def register_encrypted_fields(model: type[models.Model] | str, fields: Iterable[str]) -> None:
+    """Record that `fields` of `model` ("app_label.ModelName" or the class) hold `encrypt` tokens.
+
+    Called from AppConfig.ready(); a misspelt field fails start-up instead of being skipped by
+    the next rotation."""
+    model_class = apps.get_model(model) if isinstance(model, str) else model
+    for name in fields:
+        model_class._meta.get_field(name)  # FieldDoesNotExist names the typo
+    label = model_class._meta.label
+    _ENCRYPTED[label] = tuple(dict.fromkeys((*_ENCRYPTED.get(label, ()), *fields)))
+
+
+def encrypted_fields() -> dict[str, tuple[str, ...]]:
+    """{"app_label.ModelName": (field, ...)} of everything `register_encrypted_fields` recorded."""
+    return dict(_ENCRYPTED)
+
+
+def reencrypt_all(material: str) -> int:
+    """Decrypt every registered secret with any known key, store it encrypted with `material`;
+    return how many secrets were re-encrypted.
+
+    One transaction: either every secret moves to the new key or none does (a value no key
+    decrypts raises CredentialDecryptError and changes nothing). Rows are read and written in
+    batches of REENCRYPT_BATCH, locked as they are read, so a large table is neither loaded at
+    once nor written one query per row. Each value is checked to decrypt back to the same text
+    with the new key before it is saved."""
+    ring = keyring(primary=material)
+    target = fernet_for(material)
+    count = 0
+    with transaction.atomic():
+        for label, fields in sorted(_ENCRYPTED.items()):
+            model_class = apps.get_model(label)
+            last_pk = None
+            while True:
+                rows = model_class._default_manager.select_for_update().order_by("pk").only("pk", *fields)
+                batch = list((rows if last_pk is None else rows.filter(pk__gt=last_pk))[:REENCRYPT_BATCH])
+                if not batch:
+                    break
+                last_pk = batch[-1].pk
+                changed = []
+                for row in batch:
+                    moved = _reencrypt_row(row, fields, ring, target)
+                    count += moved
+                    if moved:
+                        changed.append(row)
+                if changed:
+                    model_class._default_manager.bulk_update(changed, fields)
+    return count
+
+
+def _reencrypt_row(row: models.Model, fields: tuple[str, ...], ring: MultiFernet, target: Fernet) -> int:
+    moved = 0
+    for field in fields:
+        token = getattr(row, field)
+        if not token:
+            continue
+        try:
+            plain = ring.decrypt(token.encode())
+        except InvalidToken:
+            what = field.removesuffix("_enc").replace("_", " ")
+            raise CredentialDecryptError(
+                f"The {what} of {row._meta.verbose_name} {str(row)!r} cannot be decrypted with any known key; "
+                "nothing was changed. Give its key in LIVCHAT_CREDENTIAL_OLD_KEYS."
+            ) from None
+        new_token = target.encrypt(plain)
+        if target.decrypt(new_token) != plain:  # pragma: no cover - Fernet guarantees this
+            raise CredentialDecryptError("Re-encryption check failed; nothing was changed.")
+        setattr(row, field, new_token.decode())
+        moved += 1
+    return moved

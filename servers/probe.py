@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from accounts.permissions import NotPermitted
 from servers import ssh
-from servers.services import fingerprints_of
+from servers.guards import secrets_follow_denial
+from servers.models import Server
+from servers.services import audit, fingerprints_of, stored_secrets
 
 TIMEOUT = ssh.DEFAULT_CONNECT_TIMEOUT
 
@@ -106,6 +109,48 @@ def try_connection(
     except ssh.SshError as exc:
         return ConnectionReport(**report, login_tried=True, problem=str(exc))
     return ConnectionReport(**report, login_tried=True, logged_in_as=who or username)
+
+
+def test_connection(
+    *,
+    actor,
+    server: Server | None,
+    host: str,
+    port: int,
+    username: str,
+    typed: dict,
+    confirmed_fingerprint: str = "",
+    name: str = "",
+    via: str = "web",
+) -> ConnectionReport:
+    """ "Test connection" from a server's form, with the secrets it may use, as an audit event.
+
+    The stored secrets go only to the stored address; for another address they need the
+    manage-credentials permission (servers.services.secrets_follow_denial), else the person
+    types them again. NotPermitted says so; ssh.SshError when the host cannot be reached."""
+    typed = {k: v for k, v in typed.items() if v}
+    same_address = server is not None and (host, port) == (server.host, server.port)
+    secrets, used = dict(typed), "typed" if typed else "none"
+    if server is not None and server.credential_id is not None:
+        if same_address or secrets_follow_denial(actor=actor, server=server) is None:
+            secrets = {**stored_secrets(server), **typed}
+            used = "stored+typed" if typed else "stored"
+        elif not typed:
+            raise NotPermitted(
+                f"{host}:{port} is not {server.name}'s stored address, and its stored secrets go only there "
+                "(unless you may manage credentials): type the private key or password to test this address."
+            )
+    name = server.name if server is not None else (name or "the server")
+    audit(actor, "server.test_connection", name, via, address=f"{host}:{port}", secrets=used, moved=not same_address)
+    return try_connection(
+        host=host,
+        port=port,
+        username=username,
+        name=name,
+        pinned_key=server.host_key if same_address else "",
+        confirmed_fingerprint=confirmed_fingerprint,
+        **secrets,
+    )
 
 
 async def _login(target: ssh.Target) -> str:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.permissions import Action, check
 from servers import crypto
+from servers.guards import check_secrets_may_follow
 from servers.models import Credential, Server
 from servers.ssh import HostKeyChanged, SeenHostKey, SshError, Target, fingerprint_of
 from servers.validators import (
@@ -107,7 +108,7 @@ def reset_host_key(*, server: Server, actor=None, via: str = "") -> None:
     if actor is not None:
         check(actor, Action.MANAGE_SERVERS, server=server)
     Server.objects.filter(pk=server.pk).update(host_key="", host_key_fingerprint="", host_key_pinned_at=None)
-    _audit(actor, "server.reset_host_key", server.name, via)
+    audit(actor, "server.reset_host_key", server.name, via)
 
 
 def pin_confirmed_key(*, server: Server, public_key: str, fingerprint: str) -> None:
@@ -137,7 +138,7 @@ def repin_host_key(*, server: Server, seen: SeenHostKey, old_fingerprint: str, a
             return False
         Server.objects.filter(pk=current.pk).update(host_key="", host_key_fingerprint="", host_key_pinned_at=None)
         pin_host_key(server_id=current.pk, seen=seen, host=current.host, port=current.port)
-    _audit(actor, "server.repin", current.name, via, old=old_fingerprint, new=seen.fingerprint)
+    audit(actor, "server.repin", current.name, via, old=old_fingerprint, new=seen.fingerprint)
     return True
 
 
@@ -279,7 +280,7 @@ def create_server(
         if Server.objects.filter(name=name).exists():
             raise ServerExists(_exists_message(name)) from None
         raise
-    _audit(actor, "server.create", name, via, credential=sorted(secrets) or None)
+    audit(actor, "server.create", name, via, credential=sorted(secrets) or None)
     return server
 
 
@@ -307,6 +308,8 @@ def update_server(*, server: Server, actor=None, via: str = "", **changes) -> Se
         for key, value in fields.items():
             setattr(current, key, value)
         moved = (current.host, current.port) != before
+        if moved and actor is not None:
+            check_secrets_may_follow(actor=actor, server=current)
         if moved or reset:
             _forget_host_key(current)
         if fingerprint is not None and fingerprint not in fingerprints_of(current.host_key):
@@ -316,7 +319,7 @@ def update_server(*, server: Server, actor=None, via: str = "", **changes) -> Se
             _attach_secrets(current, secrets)
         _full_clean(current)
         current.save()
-    _audit(
+    audit(
         actor,
         "server.update",
         current.name,
@@ -369,7 +372,8 @@ def _full_clean(server: Server) -> None:
         raise ServerInputError(_validation_message(exc)) from None
 
 
-def _audit(actor, action: str, target: str, via: str, **detail) -> None:
+def audit(actor, action: str, target: str, via: str, **detail) -> None:
+    """An audit event for what a person did to a server (nothing for internal calls)."""
     if actor is None and not via:
         return  # an internal call (fixtures, other services): nothing a person did
     from accounts.services import record_event

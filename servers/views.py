@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import permission_required
-from accounts.permissions import Action, check
+from accounts.permissions import Action, NotPermitted, check, usable_servers
 from servers import probe, services
 from servers.forms import RepinForm, ServerForm
 from servers.models import Server
@@ -21,7 +21,7 @@ from servers.ssh import SshError
 
 
 def _server_or_404(request, name: str) -> Server:
-    server = get_object_or_404(Server.objects.select_related("credential"), name=name)
+    server = get_object_or_404(usable_servers(request.user, Server.objects.select_related("credential")), name=name)
     check(request.user, Action.MANAGE_SERVERS, server=server)
     return server
 
@@ -56,6 +56,9 @@ def _server_form(request, *, server: Server | None):
     except services.ServerInputError as exc:
         form.add_error(None, str(exc))
         return _render_form(request, form, server=server, status=400)
+    except NotPermitted as exc:  # e.g. moving a server whose stored secrets may not follow
+        form.add_error(None, str(exc))
+        return _render_form(request, form, server=server, status=403)
     except SshError as exc:  # the pin lost a race (moved or re-pinned meanwhile)
         form.add_error(None, str(exc))
         return _render_form(request, form, server=server, status=409)
@@ -92,19 +95,21 @@ def _test_connection(request, form: ServerForm, *, server: Server | None):
             return JsonResponse({"ok": False, "error": first, "errors": errors}, status=400)
         return _render_form(request, form, server=server, status=400)
     data = form.cleaned_data
-    secrets = services.stored_secrets(server)
-    secrets.update({k: v for k, v in form.secrets().items() if v})
-    same_address = server is not None and not form.moved()
     try:
-        report = probe.try_connection(
+        report = probe.test_connection(
+            actor=request.user,
+            server=server,
             host=data["host"],
             port=data["port"],
             username=data["username"],
-            name=(server.name if server else data.get("name")) or "the server",
-            pinned_key=server.host_key if same_address else "",
+            typed=form.secrets(),
+            name=data.get("name") or "",
             confirmed_fingerprint=data.get("host_key_fingerprint", "") if data.get("confirm_fingerprint") else "",
-            **secrets,
         )
+    except NotPermitted as exc:
+        if as_json:
+            return JsonResponse({"ok": False, "error": str(exc)}, status=403)
+        return _render_form(request, form, server=server, test_error=str(exc), status=403)
     except SshError as exc:
         if as_json:
             return JsonResponse({"ok": False, "error": str(exc)})

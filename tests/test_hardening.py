@@ -283,11 +283,17 @@ def test_five_failed_logins_lock_the_account_on_both_login_pages(login_url):
     assert answer.status_code == 429
     assert "locked" in answer.content.decode()
 
-    # Locked: the right password does not get in, on either page, from any client.
+    # Locked: the right password does not get in from that address (any client there), on either page.
     for url in (login_url, other_url):
         answer = Client().post(url, {"username": "victim", "password": "pw-victim-right-1"})
         assert answer.status_code == 429
         assert "Too many failed logins" in answer.content.decode()
+    # The lock is the account *from that address* (the default): from elsewhere the owner gets in,
+    # and that does not unlock the address that failed.
+    elsewhere = Client(REMOTE_ADDR="203.0.113.9")
+    assert elsewhere.post(other_url, {"username": "victim", "password": "pw-victim-right-1"}).status_code == 302
+    assert _logged_in(elsewhere)
+    assert Client().post(login_url, {"username": "victim", "password": "pw-victim-right-1"}).status_code == 429
 
     # Another account is not affected.
     make_user("bystander", password="pw-bystander-1", is_staff=True)

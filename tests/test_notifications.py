@@ -4,12 +4,8 @@ with backoff, every attempt recorded), Slack-compatible payloads, email to a rea
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -21,43 +17,22 @@ from automation.tasks import job_finished
 from jobs.models import JobStatus
 from tests.api_helpers import token_api
 from tests.helpers import free_port, make_user, wait_for
+from tests.webhook_receiver import SECRET, Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SECRET = "s3cret-for-hmac"
 
 
-class Receiver:
-    """A real HTTP server on loopback: records every POST, answers with the next planned status."""
+@pytest.fixture(autouse=True)
+def allow_loopback(settings):
+    """The receivers here listen on loopback, which webhooks may not reach by default
+    (tests/test_webhook_guard.py): allowed the way an operator would, with the setting."""
+    settings.NOTIFY_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.requests: list[dict] = []
-        self.statuses = list(statuses or [])
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.requests.append({"headers": self.headers, "body": body})  # case-insensitive
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def verified(self, request: dict, secret: str = SECRET) -> dict:
-        expected = "sha256=" + hmac.new(secret.encode(), request["body"], hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(request["headers"]["X-LivChat-Signature"], expected)
-        return json.loads(request["body"])
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+@pytest.fixture
+def subprocess_env(subprocess_env):
+    """The same allow-list for the qcluster process, through its environment."""
+    return dict(subprocess_env, LIVCHAT_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8")
 
 
 @pytest.fixture
@@ -215,7 +190,7 @@ def test_fleet_template_one_job_and_exit_codes_per_host(make_server, sshd, tmp_p
     try:
         make_server("web1", tags=["web"])
         make_server("web2", ssh=other, tags=["web"])
-        fails_on_other = f'case "$SSH_CONNECTION" in *" {other.port}") echo "bad {{{{ n }}}}" >&2; exit 4;; esac'
+        fails_on_other = f'case "$SSH_CONNECTION" in *" {other.port}") echo bad {{{{ n }}}} >&2; exit 4;; esac'
         template = save_template(
             name="fleet",
             kind="command",

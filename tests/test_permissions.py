@@ -105,6 +105,8 @@ class Row:
     body: dict | None = None
     ok: int = 200
     hidden: tuple = ()  # what a list must show exactly to users who may see srv-blue
+    # A server the user may not use answers like an unknown one (404), so names cannot be probed.
+    unknown_to_outsider: bool = False
     marker: str | None = None  # shown only to users in `marker_to`
     marker_to: frozenset = frozenset()
 
@@ -128,7 +130,8 @@ PAGE_ROWS = [
         "server-open", "get", "/servers/srv-open/", SEE,
         hidden=("{job_both}",), marker=RUN_FORM, marker_to=frozenset(RUN),
     ),  # fmt: skip
-    row("server-blue", "get", "/servers/srv-blue/", SEE_BLUE, marker=RUN_FORM, marker_to=frozenset(RUN_BLUE)),
+    row("server-blue", "get", "/servers/srv-blue/", SEE_BLUE, marker=RUN_FORM, marker_to=frozenset(RUN_BLUE),
+        unknown_to_outsider=True),
     row("job-list", "get", "/jobs/", SEE, hidden=("srv-blue", "{job_blue}", "{job_both}")),
     row("job-open", "get", "/jobs/{job_open}/", SEE, marker=CAN_CANCEL, marker_to=frozenset(RUN)),
     row("job-blue", "get", "/jobs/{job_blue}/", SEE_BLUE, marker=CAN_CANCEL, marker_to=frozenset(RUN_BLUE)),
@@ -136,11 +139,12 @@ PAGE_ROWS = [
     row("playbooks", "get", "/playbooks/", SEE, hidden=("{job_both}",), marker=PLAYBOOK_FORM, marker_to=frozenset(RUN)),
     row("playbooks-choices", "get", "/playbooks/", SEE, marker='value="srv-blue"', marker_to=frozenset(RUN_BLUE)),
     row("run-command-open", "post", "/servers/srv-open/", RUN, action="run", body={"command": "true"}, ok=302),
-    row("run-command-blue", "post", "/servers/srv-blue/", RUN_BLUE, action="run", body={"command": "true"}, ok=302),
+    row("run-command-blue", "post", "/servers/srv-blue/", RUN_BLUE, action="run", body={"command": "true"}, ok=302,
+        unknown_to_outsider=True),
     row("server-playbook-open", "post", "/servers/srv-open/", RUN, action="run", ok=302,
         body={"form": "playbook", "pb-playbook": "ping.yml"}),
     row("server-playbook-blue", "post", "/servers/srv-blue/", RUN_BLUE, action="run", ok=302,
-        body={"form": "playbook", "pb-playbook": "ping.yml"}),
+        body={"form": "playbook", "pb-playbook": "ping.yml"}, unknown_to_outsider=True),
     row("playbooks-run-open", "post", "/playbooks/", RUN, action="run", ok=302,
         body={"playbook": "ping.yml", "servers": ["srv-open"]}),
     row("playbooks-run-both", "post", "/playbooks/", RUN_BLUE, action="run", ok=302,
@@ -175,6 +179,9 @@ def test_page(r: Row, who: str, world: World, client: Client):
     if who == "anon":
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
         return
+    if who == "outsider" and r.unknown_to_outsider:
+        assert response.status_code == 404, (response.status_code, text[:300])
+        return
     assert response.status_code == 403, (response.status_code, text[:300])
     # Every page needs VIEW first: a user without a role is told that, whatever the form.
     assert reason(who, "view" if who in ("norole", "staff") else r.action) in html.unescape(text), text
@@ -203,15 +210,16 @@ API_ROWS = [
     row("cancel-open", "post", "/api/jobs/{job_open}/cancel", RUN, action="cancel", ok=202),
     row("cancel-blue", "post", "/api/jobs/{job_blue}/cancel", RUN_BLUE, action="cancel", ok=202),
     row("exec-job-open", "post", "/api/servers/srv-open/exec", RUN, action="run", body=EXEC_JOB, ok=202),
-    row("exec-job-blue", "post", "/api/servers/srv-blue/exec", RUN_BLUE, action="run", body=EXEC_JOB, ok=202),
+    row("exec-job-blue", "post", "/api/servers/srv-blue/exec", RUN_BLUE, action="run", body=EXEC_JOB, ok=202,
+        unknown_to_outsider=True),
     row("playbooks", "get", "/api/playbooks/", SEE),
     row("playbook-run-open", "post", "/api/playbooks/run", RUN, action="run", ok=202,
         body={"playbook": "ping.yml", "servers": ["srv-open"]}),
     row("playbook-run-both", "post", "/api/playbooks/run", RUN_BLUE, action="run", ok=202,
-        body={"playbook": "ping.yml", "servers": ["srv-open", "srv-blue"]}),
+        body={"playbook": "ping.yml", "servers": ["srv-open", "srv-blue"]}, unknown_to_outsider=True),
     row("servers", "get", "/api/servers/", SEE, hidden=("srv-blue",)),
     row("server-open", "get", "/api/servers/srv-open", SEE),
-    row("server-blue", "get", "/api/servers/srv-blue", SEE_BLUE),
+    row("server-blue", "get", "/api/servers/srv-blue", SEE_BLUE, unknown_to_outsider=True),
 ]  # fmt: skip
 
 
@@ -244,6 +252,9 @@ def test_api(r: Row, who: str, world: World):
     if who == "anon":
         assert response.status_code == 401, (response.status_code, text[:300])
         return
+    if who == "outsider" and r.unknown_to_outsider:  # the same answer as for a name that does not exist
+        assert response.status_code == 404 and json.loads(text) == {"error": "No server named 'srv-blue'."}, text
+        return
     assert response.status_code == 403, (response.status_code, text[:300])
     body = json.loads(text)
     assert set(body) == {"error"} and reason(who, r.action) in body["error"], body
@@ -259,6 +270,8 @@ def test_inline_exec():
                 assert response.status_code == 200 and response.json()["success"] is False, (who, response.content)
             elif who == "anon":
                 assert response.status_code == 401
+            elif who == "outsider":  # srv-blue is not one of theirs: it answers like an unknown name
+                assert response.status_code == 404 and response.json() == {"error": f"No server named {server!r}."}
             else:
                 assert response.status_code == 403 and reason(who, "run") in response.json()["error"], who
     assert Job.objects.filter(inline=True).count() == len(RUN) + len(RUN_BLUE)  # only the allowed ones ran

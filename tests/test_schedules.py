@@ -37,7 +37,15 @@ def template(server):
     )
 
 
+def owner():
+    """The person a schedule runs as (a schedule without one is refused when it fires)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username="sched-owner").first() or make_user("sched-owner")
+
+
 def every_second(template, **kwargs):
+    kwargs.setdefault("user", owner())
     return schedules.save_schedule(template=template, cron="* * * * * *", **kwargs)
 
 
@@ -164,7 +172,7 @@ def test_two_qclusters_start_a_scheduled_run_once(template, subprocess_env):
         # q2's scheduler first looks ~30 s after a cluster starts; the run is due a little after.
         due = (datetime.now(UTC) + timedelta(seconds=settings.SCHEDULE_LEAD_SECONDS - 2)).replace(microsecond=0)
         cron = f"{due.minute} {due.hour} {due.day} {due.month} * {due.second}"
-        schedules.save_schedule(template=template, cron=cron, values={"what": "once"})
+        schedules.save_schedule(template=template, cron=cron, values={"what": "once"}, user=owner())
 
         def finished():
             run = ScheduledRun.objects.select_related("job").filter(job__isnull=False).first()

@@ -283,7 +283,12 @@ def test_credentials_need_the_credential_permission():
     _server("c2", password="pw-old")
     assert "manage credentials" in assert_error(api.patch("/api/servers/c2", {"password": "pw-new"}), 403)
     assert target_for(Server.objects.get(name="c2")).password == "pw-old"
-    assert api.patch("/api/servers/c2", {"port": 2200}).status_code == 200
+    assert api.patch("/api/servers/c2", {"description": "db"}).status_code == 200
+    # Moving it would send the stored password to the new address: that is managing credentials.
+    moved = assert_error(api.patch("/api/servers/c2", {"host": "203.0.113.9", "port": 2200}), 403)
+    assert "stored secrets" in moved and "manage credentials" in moved
+    assert (Server.objects.get(name="c2").host, Server.objects.get(name="c2").port) == ("192.0.2.10", 22)
+    assert api.patch("/api/servers/c1", {"port": 2200}).status_code == 200  # no secrets stored: nothing follows
 
 
 def test_lists_show_only_usable_servers_and_detail_needs_them():
@@ -292,7 +297,9 @@ def test_lists_show_only_usable_servers_and_detail_needs_them():
     _server("blue").allowed_groups.add(blue)
     outsider = token_api(make_user("outsider", role="Viewers"))
     assert [s["name"] for s in outsider.get("/api/servers/").json()] == ["open"]
-    assert_error(outsider.get("/api/servers/blue"), 403)
+    # One answer for a restricted name and an unknown one: names cannot be probed.
+    assert assert_error(outsider.get("/api/servers/blue"), 404) == "No server named 'blue'."
+    assert assert_error(outsider.get("/api/servers/nope"), 404) == "No server named 'nope'."
     insider = make_user("insider", role="Viewers")
     insider.groups.add(blue)
     assert [s["name"] for s in token_api(insider).get("/api/servers/").json()] == ["blue", "open"]

@@ -146,6 +146,7 @@ BAD_ROWS = [
     ("duplicate-name", {"name": "taken"}, "name", "A template named 'taken' already exists."),
     ("bad-name", {"name": "Not A Slug"}, "name", "The name must be lowercase letters"),
     ("unknown-placeholder", {"command": "echo {{ who }}"}, "command", "{{ who }} but no prompt has that name"),
+    ("placeholder-in-quotes", {"command": 'echo "{{ pkg }}"'}, "command", "write it outside the quotes, as echo"),
     ("empty-command", {"command": "  "}, "command", "Give the command to run."),
     ("webhook-ftp", {"webhook_url": "ftp://example.com/x"}, "webhook_url", "The webhook URL must be an http://"),
     ("webhook-js", {"webhook_url": "javascript:alert(1)"}, "webhook_url", "http:// or https://"),

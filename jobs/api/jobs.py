@@ -131,7 +131,7 @@ def _username(request) -> str:
 )
 def exec_command(request, name: str, payload: ExecIn):
     check(request.auth, Action.RUN)
-    server = get_server_or_404(name)
+    server = get_server_or_404(name, user=request.auth)
     check(request.auth, Action.RUN, server=server)
     if payload.use_job:
         return job_accepted(

@@ -70,7 +70,7 @@ def list_available(request):
 )
 def run_playbook(request, payload: PlaybookRunIn):
     check(request.auth, Action.RUN)
-    servers = [get_server_or_404(name) for name in dict.fromkeys(payload.servers)]
+    servers = [get_server_or_404(name, user=request.auth) for name in dict.fromkeys(payload.servers)]
     for server in servers:
         check(request.auth, Action.RUN, server=server)
     return job_accepted(

@@ -75,16 +75,41 @@ class ExecIn(Schema):
     use_job: bool = Field(False, strict=True, description="run as a background job and answer 202 at once")
 
 
+NAME_PATTERN = rf"^[^\x00\r\n]*[^\x00{_SPACE}][^\x00\r\n]*$"
+"""One line with at least one character that is not whitespace (the services strip names)."""
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+TargetName = Annotated[
+    Line, AfterValidator(_not_blank), Declare(pattern=NAME_PATTERN), Field(min_length=1, max_length=100)
+]
+
+
 class FleetExecIn(Schema):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+    model_config = ConfigDict(
+        extra="forbid",  # a misspelt field is an error, not silently ignored
+        # At least one target, declared: jobs.services.resolve_targets refuses a request with
+        # neither (400, "Give at least one server or tag"), so the schema says so too.
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"servers": {"type": "array", "minItems": 1}}, "required": ["servers"]},
+                {"properties": {"tags": {"type": "array", "minItems": 1}}, "required": ["tags"]},
+            ]
+        },
+    )
 
     command: Annotated[Text, Declare(pattern=COMMAND_PATTERN)] = Field(
         ..., min_length=1, max_length=100_000, description="run by the login shell (sh -c) on every server"
     )
-    servers: list[Annotated[Line, Field(min_length=1, max_length=100)]] | None = Field(
-        None, max_length=1000, description="server names"
+    servers: list[TargetName] | None = Field(
+        None, max_length=1000, description="server names (give servers, tags or both, at least one name)"
     )
-    tags: list[Annotated[Line, Field(min_length=1, max_length=100)]] | None = Field(
+    tags: list[TargetName] | None = Field(
         None, max_length=50, description="every server carrying one of these tags is a target too"
     )
     forks: whole_number(ge=1, le=100) | None = Field(None, description="servers at once (default 10)")

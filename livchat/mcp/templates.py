@@ -25,11 +25,13 @@ def _prompt(prompt: dict) -> dict:
 
 
 def _list_templates(ctx: Context) -> dict:
+    from automation.access import visible_templates
     from automation.models import JobTemplate
 
-    pages.allowed(pages.who(ctx), Action.VIEW)
+    user = pages.who(ctx)
+    pages.allowed(user, Action.VIEW)
     found = []
-    for t in JobTemplate.objects.prefetch_related("servers").order_by("name"):
+    for t in visible_templates(user, JobTemplate.objects.prefetch_related("servers").order_by("name")):
         found.append(
             {
                 "name": t.name,
@@ -54,7 +56,7 @@ def _launch(ctx: Context, name: str, values: dict | None):
     user = pages.who(ctx)
     pages.allowed(user, Action.RUN)
     try:
-        template = services.get_template(name)
+        template = services.get_template(name, user=user)
     except services.TemplateNotFound as exc:
         raise ToolError(f"{exc} list_templates shows them.") from None
     try:

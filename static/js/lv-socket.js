@@ -6,11 +6,12 @@
 //    the viewer sees every line once, in order, across dropped connections.
 import { BACKOFF_MS, wsUrl } from "./common.js";
 
-// Close codes from jobs/consumers.py and jobs/flow.py that retrying cannot fix.
+// Close codes from jobs/consumers.py and jobs/flow.py that retrying cannot fix. An open
+// socket gets 4401/4403 too when the session ends or the rights change (jobs/recheck.py).
 const FATAL_CLOSE_CODES = new Map([
   [4400, "bad request"],
-  [4401, "not logged in: reload the page and log in again"],
-  [4403, "forbidden: log in as a staff user"],
+  [4401, "not logged in, or the session ended: reload the page and log in again"],
+  [4403, "not permitted (your access may have changed): reload the page"],
   [4404, "job not found"],
   [4429, "too many open live views: close some tabs, then reload"],
 ]);
@@ -103,8 +104,10 @@ export class LiveSocket {
       this.ws = null;
       this.stopPing();
       if (this.ended) return;
-      if (FATAL_CLOSE_CODES.has(event.code)) {
-        this.fatal = FATAL_CLOSE_CODES.get(event.code);
+      // An `error` message before the close (dispatch set `fatal`) says why in the server's
+      // words ("Your access changed: … Reload the page."): keep them, and do not retry.
+      if (this.fatal || FATAL_CLOSE_CODES.has(event.code)) {
+        this.fatal = this.fatal || FATAL_CLOSE_CODES.get(event.code);
         this.onState("error", this.fatal);
         return;
       }

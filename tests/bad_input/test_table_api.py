@@ -152,6 +152,7 @@ ROWS = table(
     _row("regex-huge-repeat", _logs(q="a{99999999999}"), 400, "not a valid regular expression"),
     _row("regex-catastrophic", _logs(q="(a|aa)+$"), 400, "took longer"),
     _row("regex-too-long", _logs(q="x" * 501), 422, "q"),
+    _row("regex-repeats-explode", _logs(q="(?:(?:(?:a{1000}){1000}){1000})"), 400, "q is too complex: its repeats"),
     # after
     _row("after-negative", _logs(after=-1), 422, "after"),
     _row("after-not-a-number", _logs(after="x"), 422, "after"),

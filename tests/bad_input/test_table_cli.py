@@ -80,6 +80,12 @@ ROWS = table(
     ),
     _row("logs-grep-invalid", ["job_logs", "{job}", "--grep", "("], 1, "--grep is not a valid regular expression"),
     _row("logs-grep-catastrophic", ["job_logs", "{job}", "--grep", "(a|aa)+$"], 1, "took longer"),
+    _row(
+        "logs-grep-explodes",
+        ["job_logs", "{job}", "--grep", "(?:(?:(?:a{1000}){1000}){1000})"],
+        1,
+        "--grep is too complex",
+    ),
     _row("cancel-unknown-job", ["cancel_job", "remote_exec-ffffffff"], 1, "No job with id"),
     _row("cancel-finished-job", ["cancel_job", "{job}"], 1, "has already finished"),
     # add_server / create_token

@@ -27,6 +27,20 @@ ROWS = table(
     _row("tiny-max-bytes", "get_job", {"job_id": "{job}", "max_bytes": 10}, "error", "greater than or equal to 2000"),
     _row("bad-regex", "get_job", {"job_id": "{job}", "grep": "(oops"}, "error", "not a valid regular expression"),
     _row(
+        "exploding-regex",
+        "get_job",
+        {"job_id": "{job}", "grep": "(?:(?:(?:a{1000}){1000}){1000})"},
+        "error",
+        "q is too complex",
+    ),
+    _row(
+        "exploding-pattern",
+        "search_job_log",
+        {"job_id": "{job}", "pattern": "(?:a{1000}){1000}"},
+        "error",
+        "q is too complex",
+    ),
+    _row(
         "slow-regex",
         "search_job_log",
         {"job_id": "{job}", "pattern": "(a|aa)+$"},

@@ -1,29 +1,29 @@
-"""Re-encrypt every stored credential with a new key, without losing any secret."""
+"""Re-encrypt every stored secret with a new key, without losing any.
+
+"Every" is what the apps registered with servers.crypto.register_encrypted_fields: SSH
+credentials (servers) and template webhook secrets (automation), and whatever comes next.
+"""
 
 from __future__ import annotations
 
 import os
 
-from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import record_event
 from servers import crypto
-from servers.models import Credential
-
-FIELDS = ("private_key_enc", "passphrase_enc", "password_enc")
 
 
 class Command(BaseCommand):
     help = (
-        "Generate a new credential key and re-encrypt every stored secret with it. The previous key "
-        "file is kept as credential_key.old-<time> (still used to decrypt; delete it once no backup "
-        "of the database needs it). When LIVCHAT_CREDENTIAL_KEY is set, the key comes from the "
-        "environment: set the new value there, put the old one in LIVCHAT_CREDENTIAL_OLD_KEYS and "
-        "run this command, which then re-encrypts everything with the key from the environment."
+        "Generate a new credential key and re-encrypt every stored secret with it (SSH credentials, "
+        "template webhook secrets). The previous key file is kept as credential_key.old-<time> (still "
+        "used to decrypt; delete it once no backup of the database needs it). When "
+        "LIVCHAT_CREDENTIAL_KEY is set, the key comes from the environment: set the new value there, "
+        "put the old one in LIVCHAT_CREDENTIAL_OLD_KEYS and run this command, which then re-encrypts "
+        "everything with the key from the environment."
     )
 
     def add_arguments(self, parser):
@@ -36,7 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, reencrypt_only: bool, **options):
         from_env = bool(settings.CREDENTIAL_KEY)
         if from_env or reencrypt_only:
-            count = reencrypt_all(crypto.current_material())
+            count = _reencrypt(crypto.current_material())
             where = "LIVCHAT_CREDENTIAL_KEY" if from_env else str(crypto.key_file())
             record_event(actor=None, action="credential_key.reencrypt", target=where, via="cli", secrets=count)
             self.stdout.write(f"Re-encrypted {count} secret(s) with the current key ({where}).")
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         new_material = pending.read_text().strip()
         if not new_material:
             raise CommandError(f"{pending} is empty: remove it and run this command again.")
-        count = reencrypt_all(new_material)
+        count = _reencrypt(new_material)
         kept = path.with_name(f"{path.name}{crypto.OLD_SUFFIX}{timezone.now():%Y%m%dT%H%M%S%fZ}")
         os.link(path, kept)
         os.replace(pending, path)
@@ -68,35 +68,8 @@ class Command(BaseCommand):
         )
 
 
-def reencrypt_all(material: str) -> int:
-    """Decrypt every secret with any known key and store it encrypted with `material`.
-
-    One transaction: either every secret moves to the new key or none does. Each value is
-    checked to decrypt back to the same text with the new key before it is saved.
-    """
-    ring = crypto.keyring(primary=material)
-    target = crypto.fernet_for(material)
-    count = 0
-    with transaction.atomic():
-        for cred in Credential.objects.select_for_update().order_by("pk"):
-            changed = []
-            for field in FIELDS:
-                token = getattr(cred, field)
-                if not token:
-                    continue
-                try:
-                    plain = ring.decrypt(token.encode())
-                except InvalidToken:
-                    raise CommandError(
-                        f"The {field.removesuffix('_enc')} of credential {cred.name!r} cannot be decrypted with "
-                        "any known key; nothing was changed. Give its key in LIVCHAT_CREDENTIAL_OLD_KEYS."
-                    ) from None
-                new_token = target.encrypt(plain)
-                if target.decrypt(new_token) != plain:  # pragma: no cover - Fernet guarantees this
-                    raise CommandError("Re-encryption check failed; nothing was changed.")
-                setattr(cred, field, new_token.decode())
-                changed.append(field)
-                count += 1
-            if changed:
-                cred.save(update_fields=[*changed, "updated_at"])
-    return count
+def _reencrypt(material: str) -> int:
+    try:
+        return crypto.reencrypt_all(material)
+    except crypto.CredentialDecryptError as exc:
+        raise CommandError(str(exc)) from None
