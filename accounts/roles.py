@@ -7,7 +7,8 @@ in the admin; `ensure_roles` only adds what is missing, it never takes away.
 
 from __future__ import annotations
 
-VIEWER_PERMS = ["servers.view_server", "jobs.view_job", "accounts.add_apitoken", "accounts.view_apitoken"]
+VIEW_PERMISSION = "jobs.view_job"  # held by every role: seeing servers, jobs and logs
+VIEWER_PERMS = ["servers.view_server", VIEW_PERMISSION, "accounts.add_apitoken", "accounts.view_apitoken"]
 OPERATOR_PERMS = VIEWER_PERMS + ["jobs.run_job", "jobs.cancel_job"]
 ADMIN_PERMS = OPERATOR_PERMS + [
     "servers.add_server",

@@ -11,9 +11,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent, TokenScope
-from accounts.permissions import TOKEN_SCOPE_ATTR
 
 TOKEN_PREFIX = "lc_"
+TOKEN_SCOPE_ATTR = "livchat_token_scope"  # set on the user a bearer token authenticated (its scope)
 TOKEN_USE_RECORD_EVERY = timedelta(minutes=1)
 _DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -83,7 +83,7 @@ def revoke_token(*, record: ApiToken, by=None, via: str = "") -> None:
 def user_for_token(token: str):
     """The active user a valid (known, unexpired, unrevoked) token belongs to, or None.
 
-    The user object carries the token's scope (`accounts.permissions.token_scope`), so the one
+    The user object carries the token's scope (`servers.permissions.token_scope`), so the one
     permission rule can refuse run actions to a read token on every surface.
     """
     if not token or len(token) > 200:

@@ -1,4 +1,4 @@
-"""Who may see, change and launch a template: the one permission rule (accounts.permissions)
+"""Who may see, change and launch a template: the one permission rule (servers.permissions)
 applied to the servers the template reaches.
 
 A template reaches its own servers plus every server carrying one of its tags. A template that
@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from accounts.permissions import Action, check, may, restricted_server_ids
 from automation.models import JobTemplate
 from servers.models import Server
+from servers.permissions import Action, check, may, restricted_server_ids
 
 
 class TemplateNotFound(LookupError):

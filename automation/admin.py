@@ -10,14 +10,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 
-from accounts.permissions import Action, NotPermitted, may, usable_servers
 from accounts.services import record_event
-from automation import access, services
+from automation import access, launch, services
 from automation import schedules as schedule_rules
 from automation.models import DeliveryAttempt, JobTemplate, ScheduledRun, TemplateRun, TemplateSchedule
 from jobs.services import JobInputError
 from servers import crypto
-from servers.admin import IntegerActionIdsMixin
+from servers.admin import ActorFormMixin, IntegerActionIdsMixin
+from servers.permissions import Action, NotPermitted, may, usable_servers
 
 CHECKED_FIELDS = (
     "kind",
@@ -103,7 +103,7 @@ class ScheduleInline(admin.TabularInline):
 
 
 @admin.register(JobTemplate)
-class JobTemplateAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
+class JobTemplateAdmin(ActorFormMixin, IntegerActionIdsMixin, admin.ModelAdmin):
     form = JobTemplateForm
     list_display = ("name", "kind", "notify_on", "updated_at")
     search_fields = ("name", "description", "command", "playbook")
@@ -115,10 +115,6 @@ class JobTemplateAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         # Templates aimed at servers this admin may not use are not theirs to see or change.
         visible = access.visible_templates(request.user, super().get_queryset(request).prefetch_related("servers"))
         return super().get_queryset(request).filter(pk__in=[t.pk for t in visible])
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"actor": request.user})  # the form's rules ask who is saving
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "servers":
@@ -181,7 +177,7 @@ class JobTemplateAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
             return
         for template in queryset[:20]:
             try:
-                job = services.launch_template(template=template, values={}, user=request.user, via="admin")
+                job = launch.launch_template(template=template, values={}, user=request.user, via="admin")
             except Exception as exc:  # noqa: BLE001 - JobInputError or NotPermitted, said per template
                 self.message_user(request, f"{template.name}: {exc}", messages.ERROR)
             else:

@@ -1,7 +1,7 @@
 """Templates over the JSON API: list, read, create, launch (202 with the job), schedule.
 
 Thin views: every check is in automation.services / automation.schedules (JobInputError → 400),
-an unknown template is a 404, permissions are accounts.permissions (NotPermitted → 403).
+an unknown template is a 404, permissions are servers.permissions (NotPermitted → 403).
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from django.http import Http404
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
-from accounts.permissions import Action, check
 from automation import access, services
 from automation import schedules as schedule_rules
+from automation.launch import launch_template
 from automation.models import JobTemplate
+from core.api_errors import Declare, Line, error_responses
 from jobs.api.schemas import COMMAND_PATTERN, job_accepted
 from jobs.runners.playbook.catalog import MAX_NAME_LENGTH as PLAYBOOK_NAME_LENGTH
 from jobs.runners.playbook.catalog import NAME_RE as PLAYBOOK_NAME_RE
-from livchat.api_errors import Declare, Line, error_responses
+from servers.permissions import Action, check
 
 router = Router(tags=["templates"])
 
@@ -181,7 +182,7 @@ def get_template(request, name: str):
 def launch(request, name: str, payload: LaunchIn):
     check(request.auth, Action.RUN)
     template = _template(request, name)
-    job = services.launch_template(
+    job = launch_template(
         template=template, values=payload.values, user=request.auth, notify_on=payload.notify, via="api"
     )
     return job_accepted(job)

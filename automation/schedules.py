@@ -23,13 +23,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.permissions import NotPermitted
 from accounts.services import record_event
 from automation import access
+from automation.launch import launch_template
 from automation.models import JobTemplate, OverlapPolicy, RunOutcome, ScheduledRun, TemplateRun, TemplateSchedule
 from automation.prompts import resolve_values
 from jobs.models import ACTIVE_STATUSES
 from jobs.services import JobInputError
+from servers.permissions import NotPermitted
 
 logger = logging.getLogger("automation.schedules")
 Q_NAME = "livchat-template-schedule-{pk}"
@@ -222,8 +223,6 @@ def fire(schedule_pk: int, wake_at: str | None = None) -> str:
 
 
 def start_scheduled_run(*, run: ScheduledRun) -> str:
-    from automation.services import launch_template
-
     schedule = run.schedule
     template = schedule.template
     busy = TemplateRun.objects.filter(template=template, job__status__in=ACTIVE_STATUSES).exclude(job=run.job_id)

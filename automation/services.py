@@ -14,22 +14,20 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from accounts.permissions import Action, check
 from accounts.services import record_event
 from automation import access, webhook_guard
 from automation import prompts as prompt_rules
 from automation.access import TemplateNotFound
+from automation.launch import MAX_TARGETS
 from automation.models import JobTemplate, NotifyOn, TemplateKind, TemplateRun, WebhookFormat
-from jobs import services as job_services
-from jobs.models import Job
-from jobs.runners.playbook.catalog import create_playbook_job, resolve_playbook, validate_extra_vars
+from automation.schedules import delete_schedule
+from jobs.runners.playbook.catalog import resolve_playbook, validate_extra_vars
 from jobs.services import JobInputError, validate_command, validate_timeout, validate_working_dir
 from servers import crypto
 from servers.models import Server
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-MAX_TARGETS = 1000
 MAX_TAGS = 50
 
 
@@ -219,8 +217,6 @@ def _servers_named(names: list[str]) -> list[Server]:
 def delete_template(*, template: JobTemplate, user=None, via: str = "") -> None:
     """The template and its schedules (with their django-q2 wake-ups). Its past jobs stay:
     their TemplateRun rows keep the values and lose only the link (jobs also keep the name in params)."""
-    from automation.schedules import delete_schedule
-
     if user is not None:
         access.check_may_change(user, template)
     name = template.name
@@ -230,107 +226,6 @@ def delete_template(*, template: JobTemplate, user=None, via: str = "") -> None:
         template.delete()
     if user is not None or via:
         record_event(actor=user, action="template.delete", target=name, via=via)
-
-
-# ---- launching -----------------------------------------------------------------------------
-def resolve_targets(*, template: JobTemplate) -> list[Server]:
-    """The template's servers plus every server carrying one of its tags, each once."""
-    targets = {s.pk: s for s in template.servers.select_related("credential")}
-    if template.tags:
-        wanted = set(template.tags)
-        matched: dict[str, int] = dict.fromkeys(template.tags, 0)
-        for server in Server.objects.select_related("credential"):
-            hit = wanted.intersection(server.tags or [])
-            for tag in hit:
-                matched[tag] += 1
-            if hit:
-                targets.setdefault(server.pk, server)
-        empty = [t for t, n in matched.items() if n == 0]
-        if empty:
-            raise JobInputError(f"No server has the tag {', '.join(repr(t) for t in empty)}.")
-    if not targets:
-        raise JobInputError(f"Template {template.name!r} has no target servers: give it servers or tags.")
-    if len(targets) > MAX_TARGETS:
-        raise JobInputError(f"Template {template.name!r} matches {len(targets)} servers; at most {MAX_TARGETS}.")
-    return sorted(targets.values(), key=lambda s: s.name)
-
-
-def launch_template(
-    *,
-    template: JobTemplate,
-    values: dict | None = None,
-    user=None,
-    notify_on: str | None = None,
-    via: str = "",
-    extra_params: dict | None = None,
-    enqueue: bool = True,
-) -> Job:
-    """One job from `template` with the launcher's prompt `values`.
-
-    `user` needs RUN on every target. `user` None is the command line (full access, like every
-    management command); the scheduler always launches as the schedule's owner and refuses an
-    owner-less run itself (automation.schedules)."""
-    if notify_on is not None and notify_on not in NotifyOn.values:
-        raise JobInputError("notify must be never, failure, success or always.")
-    resolved = prompt_rules.resolve_values(template.prompts or [], values)
-    targets = resolve_targets(template=template)
-    if user is not None:
-        check(user, Action.RUN)
-        for server in targets:
-            check(user, Action.RUN, server=server)
-    record = {"name": template.name, "id": template.pk, "values": resolved}
-    with transaction.atomic():
-        if template.kind == TemplateKind.PLAYBOOK:
-            extra_vars = {**(template.extra_vars or {}), **{k: v for k, v in resolved.items() if v is not None}}
-            job = create_playbook_job(
-                playbook=template.playbook,
-                servers=targets,
-                extra_vars=extra_vars,
-                timeout=template.timeout,
-                created_by=user,
-                enqueue=False,
-            )
-        else:
-            command = prompt_rules.render_command(template.command, resolved)
-            job = _create_command_job(template=template, command=command, targets=targets, user=user)
-        job.params = {**job.params, **(extra_params or {}), "template": record}
-        Job.objects.filter(pk=job.pk).update(params=job.params)
-        TemplateRun.objects.create(
-            job=job, template=template, values=resolved, notify_on=notify_on or template.notify_on
-        )
-        if enqueue:
-            job_id, timeout = job.job_id, job.timeout
-            transaction.on_commit(lambda: job_services.enqueue_job(job_id=job_id, timeout=timeout))
-    record_event(actor=user, action="template.launch", target=template.name, via=via, job=job.job_id)
-    return job
-
-
-def _create_command_job(*, template: JobTemplate, command: str, targets: list[Server], user) -> Job:
-    if len(targets) == 1:
-        return job_services.create_remote_exec_job(
-            server=targets[0],
-            command=command,
-            timeout=template.timeout,
-            working_dir=template.working_dir or None,
-            created_by=user,
-            enqueue=False,
-        )
-    # One command on several servers is one fleet job (jobs/runners/fleet.py), never one job per server.
-    fleet = getattr(job_services, "create_fleet_exec_job", None)
-    if fleet is None:
-        raise JobInputError(
-            f"Template {template.name!r} targets {len(targets)} servers; running one command on several "
-            "servers needs the fleet runner, which this installation does not have yet."
-        )
-    return fleet(
-        servers=targets,
-        command=command,
-        timeout=template.timeout,
-        working_dir=template.working_dir or None,
-        targets={"servers": [s.name for s in template.servers.all()], "tags": list(template.tags or [])},
-        created_by=user,
-        enqueue=False,
-    )
 
 
 def template_runs(*, template: JobTemplate, limit: int = 50):

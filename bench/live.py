@@ -124,7 +124,7 @@ def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False) 
                     got.append((line["seq"], line["stream"], line["message"], now) if stamp else line["seq"])
             elif msg["type"] == "end":
                 break
-            if msg.get("ack"):  # flow control (jobs/flow.py): at most 1 MiB unacknowledged
+            if msg.get("ack"):  # flow control (jobs/live/flow.py): at most 1 MiB unacknowledged
                 try:
                     ws.send(json.dumps({"type": "ack", "ack": msg["ack"]}))
                 except ConnectionClosed:  # `end` and the close are already on their way

@@ -85,7 +85,7 @@ def bare_run(server, playbook_dir: Path, items: int) -> tuple[float, int]:
 
 def livchat_run(server, items: int) -> tuple[float, str, float]:
     from jobs.models import Job
-    from jobs.runners.playbook.catalog import create_playbook_job
+    from jobs.services import create_playbook_job
     from jobs.tasks import run_job
 
     job = create_playbook_job(

@@ -113,6 +113,20 @@ def stop(cluster: subprocess.Popen) -> None:
             cluster.wait()
 
 
+def selector_pair(job_id: str, rounds: int) -> tuple[list[float], list[float]]:
+    """ms per call of the job routes' selector, compiled and plain ORM, interleaved in one loop
+    (jobs/selectors.py): the compiled one earns its Django internals only if clearly faster."""
+    from jobs.selectors import job_with_servers, job_with_servers_plain
+
+    compiled, plain = [], []
+    for _ in range(rounds):
+        for fn, out in random.sample([(job_with_servers, compiled), (job_with_servers_plain, plain)], 2):
+            t0 = time.perf_counter()
+            fn(job_id)
+            out.append((time.perf_counter() - t0) * 1000)
+    return compiled, plain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -174,6 +188,7 @@ def main() -> None:
         stop(cluster)
         cluster = None
 
+        selector_compiled, selector_plain = selector_pair(job.job_id, args.rounds * 10)
         rare_url = f"{base}/logs?tail=100&q=user7[0-9]%20.*timed"
         regex_first, _ = timed(token_client.get, rare_url)  # the first search also indexes the log file
         regex_rare = measure(token_client, rare_url, 5)
@@ -216,6 +231,13 @@ def main() -> None:
                 f"{percentile(regex_rare, 50) / grep_ms:.2f}× (p50), {regex_first * 1000 / grep_ms:.2f}× (first)",
             ),
             ("/logs?q=<regex> matching often (last 100)", p(regex_tail), "< 500 ms", "stops at 100 hits"),
+            (
+                "job selector, compiled (jobs/selectors.py, in-process)",
+                p(selector_compiled),
+                "clearly below the plain ORM, or drop it",
+                f"plain ORM {p(selector_plain)} → "
+                f"{percentile(selector_compiled, 50) / percentile(selector_plain, 50):.2f}× (p50)",
+            ),
             ("fill through the sink (no SSH)", f"{args.lines / fill_s:,.0f} lines/s", "-", "-"),
         ]
         record(f"queries-{vendor}", rows)

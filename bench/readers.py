@@ -102,7 +102,7 @@ class Viewer(threading.Thread):
                 elif msg["type"] == "end":
                     self.ended = True
                     break
-                if msg.get("ack"):  # flow control (jobs/flow.py) waits for these
+                if msg.get("ack"):  # flow control (jobs/live/flow.py) waits for these
                     try:
                         ws.send(json.dumps({"type": "ack", "ack": msg["ack"]}))
                     except ConnectionClosed:  # `end` and the close are on their way

@@ -1,7 +1,7 @@
 """Jobs in the admin: filters and search, a read-only detail page with the live log viewer
 embedded, and "re-run". Log lines are deliberately not an admin changelist (millions of rows).
 
-Permissions come from accounts.permissions: a user sees only the jobs they may see (none on a
+Permissions come from servers.permissions: a user sees only the jobs they may see (none on a
 server limited to groups they are not in), and re-runs only where they may run."""
 
 from django.contrib import admin, messages
@@ -11,12 +11,11 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import truncatechars
 from django.urls import path, reverse
 
-from accounts.permissions import Action, denial, may, visible_jobs
 from jobs.models import Job
-from jobs.rerun import rerun_job
-from jobs.services import JobInputError
-from jobs.views import viewer_boot
+from jobs.services import JobInputError, rerun_job
+from jobs.viewer import viewer_boot
 from servers.admin import IntegerActionIdsMixin
+from servers.permissions import Action, denial, may, visible_jobs
 
 MAX_RERUNS_PER_ACTION = 50
 

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.conf import settings
 from django.db import models
 
@@ -132,3 +134,32 @@ class JobLogMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.seq} {self.level} {self.stream}"
+
+
+# The Job columns a viewer's status is made of (read with `.values(*STATUS_FIELDS)`).
+STATUS_FIELDS = (
+    "status",
+    "progress",
+    "current_step",
+    "exit_code",
+    "error",
+    "line_count",
+    "last_seq",
+    "logs_expired_at",
+    "started_at",
+    "finished_at",
+)
+_TIME_FIELDS = ("started_at", "finished_at")
+
+
+def status_payload(state: Job | dict) -> dict:
+    """A job's status as every viewer gets it: the job page's boot data, the websocket
+    `status` messages (job page and dashboard) and the channel-layer notification.
+    From a Job or from a `.values(*STATUS_FIELDS)` row."""
+    get = state.get if isinstance(state, dict) else partial(getattr, state)
+    payload = {k: get(k) for k in STATUS_FIELDS if k != "logs_expired_at"}
+    payload["logs_expired"] = get("logs_expired_at") is not None
+    for name in _TIME_FIELDS:  # JSON everywhere it goes (socket, channel layer, boot data)
+        when = payload[name]
+        payload[name] = when.isoformat() if when is not None else None
+    return payload

@@ -18,6 +18,8 @@ from jobs import slots
 from jobs.log import logfile
 from jobs.log.sink import append_system_line
 from jobs.models import Job, JobStatus
+from jobs.runners.playbook.rundir import sweep_stale_dirs
+from jobs.services import notify_status
 from servers.models import Server
 
 logger = logging.getLogger("jobs.reaper")
@@ -51,8 +53,6 @@ def reap_lost_jobs(*, stale_after: float | None = None) -> list[str]:
             status=JobStatus.FAILED, error=WORKER_LOST, finished_at=timezone.now()
         )
         if updated:
-            from jobs.services import notify_status
-
             job.refresh_from_db()
             notify_status(job=job)
             slots.release(job=job)
@@ -74,8 +74,6 @@ def kick_waiting_jobs(*, older_than: timedelta = PENDING_KICK_AFTER) -> int:
 def sweep_run_folders() -> list[str]:
     """Delete the private folders (SSH keys) of playbook runs that no longer run, and stop what
     they left running: a worker killed mid-playbook cannot clean up after itself."""
-    from jobs.runners.playbook.rundir import sweep_stale_dirs
-
     try:
         return sweep_stale_dirs()
     except Exception as exc:  # noqa: BLE001 - the reaper's other work must go on

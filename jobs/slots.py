@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
+from jobs.services import enqueue_job
 from servers.models import Server
 
 logger = logging.getLogger("jobs.slots")
@@ -75,8 +76,6 @@ def _set_waiting(job: Job, text: str) -> None:
 
 def start_waiting(*, server: Server) -> int:
     """Enqueue the oldest pending jobs of `server` that fit in its free slots."""
-    from jobs.services import enqueue_job
-
     running = Job.objects.filter(servers=server, status=JobStatus.RUNNING).count()
     free = server.max_concurrent_jobs - running
     if free <= 0:

@@ -16,6 +16,7 @@ from jobs.log.capture import capture_into
 from jobs.log.sink import JobSink, SinkWriteError
 from jobs.models import Job, JobStatus
 from jobs.runners import dispatch
+from servers.ssh import SshError
 
 logger = logging.getLogger("jobs.tasks")
 
@@ -85,8 +86,6 @@ def _log_outcome(outcome) -> None:
 
 
 def _user_message(exc: BaseException) -> str:
-    from servers.ssh import SshError
-
     if isinstance(exc, SshError):
         return str(exc)
     return f"{exc.__class__.__name__}: {exc}"

@@ -7,14 +7,14 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from accounts.auth import AUTH_REQUIRED, api_auth, api_login_view
-from accounts.permissions import NotPermitted
 from automation.api import router as templates_router
 from jobs.api.jobs import fleet_router, jobs_router, server_exec_router
 from jobs.api.playbooks import playbooks_router
 from jobs.services import JobInputError
+from livchat.api_auth import AUTH_REQUIRED, api_auth, api_login_view
 from livchat.middleware import too_big_message
 from servers.api import router as servers_router
+from servers.permissions import NotPermitted
 from servers.services import ServerInputError
 
 logger = logging.getLogger("livchat.api")

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from jobs.consumers import JobListConsumer, JobLogConsumer, NotFoundConsumer
+from jobs.live.consumers import JobListConsumer, JobLogConsumer, NotFoundConsumer
 
 websocket_urlpatterns = [
     path("ws/jobs/", JobListConsumer.as_asgi()),

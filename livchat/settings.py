@@ -95,6 +95,8 @@ INSTALLED_APPS = [
     "servers",
     "jobs",
     "automation",
+    "web",  # every HTML page (views, forms, urls): on top, nothing imports it
+    "livchat",  # project-wide commands (serve, mcp) and the wiring
 ]
 
 MIDDLEWARE = [

@@ -1,3 +1,6 @@
+"""The project's URLs: the admin, the JSON API, Django's login pages and every HTML page
+(web/urls.py, the one file that says where each page lives)."""
+
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,9 +9,6 @@ from livchat.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("templates/", include("automation.urls")),
-    path("servers/", include("servers.urls")),  # before jobs.urls: add/, <name>/edit/, <name>/repin/
-    path("", include("jobs.urls")),
+    path("", include("web.urls")),
 ]

@@ -5,12 +5,12 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from accounts.permissions import Action, may, usable_credentials, usable_servers
 from servers import validators
 from servers.checks import check_connection
 from servers.forms import CheckedFields
 from servers.guards import deletion_blocker, secrets_follow_denial
 from servers.models import Credential, Server
+from servers.permissions import Action, may, usable_credentials, usable_servers
 from servers.services import ServerInputError, audit, fingerprints_of, set_credential_secrets
 from servers.ssh import SshError
 
@@ -59,6 +59,15 @@ class IntegerActionIdsMixin:
         return super().response_action(request, queryset)
 
 
+class ActorFormMixin:
+    """The change form knows who is saving (`form.actor`): its rules ask the permission rule
+    about that person (where stored secrets may go, where a template may be aimed)."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+
 @admin.register(Credential)
 class CredentialAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     form = CredentialForm
@@ -66,7 +75,7 @@ class CredentialAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
     search_fields = ("name",)
 
     def get_queryset(self, request):
-        # A credential a restricted server uses is restricted like that server (accounts.permissions).
+        # A credential a restricted server uses is restricted like that server (servers.permissions).
         return usable_credentials(request.user, super().get_queryset(request))
 
     @admin.display(boolean=True)
@@ -161,7 +170,7 @@ class ServerForm(CheckedFields, forms.ModelForm):
 
 
 @admin.register(Server)
-class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
+class ServerAdmin(ActorFormMixin, IntegerActionIdsMixin, admin.ModelAdmin):
     form = ServerForm
     change_form_template = "admin/servers/server/change_form.html"
     actions = ["test_connection"]
@@ -187,10 +196,6 @@ class ServerAdmin(IntegerActionIdsMixin, admin.ModelAdmin):
         # The admin refuses a deletion that lists protected objects, with these words.
         blockers = [reason for server in objs if (reason := deletion_blocker(server=server))]
         return deleted, counts, perms_needed, [*protected, *blockers]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"actor": request.user})  # the form's rules ask who is saving
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "credential":

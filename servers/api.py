@@ -17,11 +17,11 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, ConfigDict, StrictBool
 
-from accounts.permissions import Action, check, server_usable, usable_servers
-from livchat.api_errors import Line, Text, error_responses
+from core.api_errors import Line, Text, error_responses
 from servers import services
 from servers import validators as v
 from servers.models import Server
+from servers.permissions import Action, check, server_usable, usable_servers
 
 router = Router(tags=["servers"])
 

@@ -4,8 +4,8 @@ be deleted without its jobs losing their restriction."""
 
 from __future__ import annotations
 
-from accounts.permissions import Action, NotPermitted, may
 from servers.models import Server
+from servers.permissions import Action, NotPermitted, may
 
 
 def secrets_follow_denial(*, actor, server: Server) -> str | None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from accounts.permissions import NotPermitted
 from servers import ssh
 from servers.guards import secrets_follow_denial
 from servers.models import Server
+from servers.permissions import NotPermitted
 from servers.services import audit, fingerprints_of, stored_secrets
 
 TIMEOUT = ssh.DEFAULT_CONNECT_TIMEOUT

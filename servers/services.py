@@ -3,7 +3,7 @@
 Every entry point (API, admin, `add_server`) goes through these, so the same rules hold
 everywhere: inventory fields are validated (servers/validators.py), a server moved to another
 host or port forgets its pinned host key, and, when an `actor` is given, the one permission
-rule (accounts.permissions) decides who may change servers and their credentials.
+rule (servers.permissions) decides who may change servers and their credentials.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.permissions import Action, check
+from accounts.services import record_event
 from servers import crypto
 from servers.guards import check_secrets_may_follow
 from servers.models import Credential, Server
+from servers.permissions import Action, check
 from servers.ssh import HostKeyChanged, SeenHostKey, SshError, Target, fingerprint_of
 from servers.validators import (
     FieldError,
@@ -376,8 +377,6 @@ def audit(actor, action: str, target: str, via: str, **detail) -> None:
     """An audit event for what a person did to a server (nothing for internal calls)."""
     if actor is None and not via:
         return  # an internal call (fixtures, other services): nothing a person did
-    from accounts.services import record_event
-
     record_event(actor=actor, action=action, target=target, via=via, **detail)
 
 

@@ -1,5 +1,5 @@
 """Management commands run with the full access of whoever can run manage.py on the LivChat
-host (README, "Security model"; accounts/permissions.py): no permission check, but what they
+host (README, "Security model"; servers/permissions.py): no permission check, but what they
 change is recorded as an audit event by "(command line)", via "cli", like any other surface's."""
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from jobs.models import Job, JobLogLine
-from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.runners.playbook.rundir import dump_yaml, mark_unsafe
+from jobs.services import create_playbook_job
 from servers.models import Server
 from tests.api_helpers import token_api
 from tests.helpers import copy_test_playbook, make_user

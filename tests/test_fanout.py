@@ -1,5 +1,5 @@
 """Shared fan-out (issue 15, item 4): the websocket viewers of one job in one process share
-one reader (jobs/fanout.py), and each still gets every line once, in order: viewers from the
+one reader (jobs/live/fanout.py), and each still gets every line once, in order: viewers from the
 start, one that joins late, one that resumes from a seq, one that never acknowledges."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from jobs import fanout
+from jobs.live import fanout
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from tests.helpers import make_user

@@ -1,4 +1,4 @@
-"""Websocket flow control (jobs/flow.py): at most ~1 MiB unacknowledged per socket, acks that
+"""Websocket flow control (jobs/live/flow.py): at most ~1 MiB unacknowledged per socket, acks that
 prove reading, at most 20 sockets per user; and, through a real daphne, clients that never
 read cost daphne almost nothing while a normal viewer still gets every line."""
 
@@ -14,7 +14,7 @@ import time
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from jobs.flow import CLOSE_TOO_MANY_SOCKETS, MAX_SOCKETS_PER_USER, MESSAGE_BYTES, WINDOW_BYTES, open_sockets
+from jobs.live.flow import CLOSE_TOO_MANY_SOCKETS, MAX_SOCKETS_PER_USER, MESSAGE_BYTES, WINDOW_BYTES, open_sockets
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import new_job_id

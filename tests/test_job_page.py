@@ -14,11 +14,10 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from jobs import slots
 from jobs.log.sink import JobSink
-from jobs.models import Job, JobLogLine, JobStatus
+from jobs.models import STATUS_FIELDS, Job, JobLogLine, JobStatus, status_payload
 from jobs.runners import Outcome
-from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.runners.playbook.runner import failure_summary
-from jobs.services import STATUS_FIELDS, create_remote_exec_job, status_payload
+from jobs.services import create_playbook_job, create_remote_exec_job
 from jobs.tasks import _log_outcome
 from servers.models import Server
 from servers.services import create_or_update_server

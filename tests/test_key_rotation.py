@@ -13,9 +13,10 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 
 from accounts.models import AuditEvent
+from automation.launch import launch_template
 from automation.models import JobTemplate
 from automation.notify import deliver_webhook
-from automation.services import launch_template, save_template
+from automation.services import save_template
 from servers import crypto
 from servers.models import Credential
 from servers.services import create_server

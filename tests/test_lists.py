@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from jobs.models import Job, JobStatus, JobType
 from jobs.services import create_remote_exec_job
-from jobs.templatetags.job_rows import duration_text
 from servers.services import create_or_update_server
 from tests.helpers import make_user
+from web.templatetags.job_rows import duration_text
 
 pytestmark = pytest.mark.django_db
 

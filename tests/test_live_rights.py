@@ -1,4 +1,4 @@
-"""Open websockets follow the rights of now (jobs/recheck.py), through the real ASGI app
+"""Open websockets follow the rights of now (jobs/live/recheck.py), through the real ASGI app
 (origin check, session auth, routing): a viewer who is deactivated, loses the Viewers role,
 or whose job's server gets limited to other groups is told why and closed with 4403; one
 whose session ends (logout, password change, expiry) with 4401; one who keeps the right stays."""
@@ -21,7 +21,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs import consumers, recheck
+from jobs.live import consumers, recheck
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from servers.models import Server

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from jobs.log import reader, regex_scan
+from jobs.log import filters, reader, regex_scan
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import new_job_id
@@ -129,7 +129,7 @@ def test_the_regex_scan_never_joins_more_than_scan_bytes_of_lines():
     size = 60 * 1024
     n = (3 * regex_scan.SCAN_BYTES) // size  # the whole log is three scan budgets of text
     job = _job([("stdout", [f"{i:06d}" + "x" * (size - 6) for i in range(1, n + 1)] + ["needle"])])
-    flt = reader.parse_filter(q="needle|^000001x")
+    flt = filters.parse_filter(q="needle|^000001x")
     tracemalloc.start()
     try:
         page = reader.read_page(job=job, flt=flt, tail=10, after=0)

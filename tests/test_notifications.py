@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from automation.launch import launch_template
 from automation.models import DeliveryAttempt, JobTemplate
 from automation.notify import deliver_webhook
-from automation.services import launch_template, save_template
+from automation.services import save_template
 from automation.tasks import job_finished
 from jobs.models import JobStatus
 from tests.api_helpers import token_api

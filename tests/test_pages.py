@@ -211,7 +211,7 @@ def test_admin_rerun_action_and_button_start_a_copy(admin_client_, job):
 
 
 def test_admin_rerun_of_a_playbook_job_and_of_a_job_whose_server_is_gone(admin_client_, make_server, job):
-    from jobs.runners.playbook.catalog import create_playbook_job
+    from jobs.services import create_playbook_job
 
     playbook = create_playbook_job(playbook="ping.yml", servers=[make_server(name="pb")], timeout=60, enqueue=False)
     admin_client_.post("/admin/jobs/job/", {"action": "rerun", "_selected_action": [playbook.pk]})

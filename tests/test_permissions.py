@@ -1,6 +1,6 @@
 """The permission table: user × action × surface → allowed, or refused with the reason.
 
-Every surface asks the one rule (accounts.permissions); this table asks every surface.
+Every surface asks the one rule (servers.permissions); this table asks every surface.
 Refused means: 403 with the reason (pages and API), 4403 (websockets), the login page for
 anonymous visitors (401 on the API) and for non-staff users in the Django admin.
 
@@ -26,8 +26,7 @@ from django.utils import timezone
 
 from accounts.services import create_token
 from jobs.models import Job, JobLogLine
-from jobs.runners.playbook.catalog import create_playbook_job
-from jobs.services import create_remote_exec_job
+from jobs.services import create_playbook_job, create_remote_exec_job
 from servers.models import Server
 from tests.api_helpers import Api, session_cookie
 from tests.helpers import make_user

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job, JobLogLine
-from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.runners.playbook.events import MAX_DETAIL_LINES
+from jobs.services import create_playbook_job
 from tests.api_helpers import token_api
 from tests.helpers import copy_test_playbook
 from tests.mcp_helpers import call, size, text

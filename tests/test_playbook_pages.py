@@ -11,7 +11,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from jobs.models import Job, JobStatus
-from jobs.runners.playbook.catalog import create_playbook_job, default_timeout
+from jobs.runners.playbook.catalog import default_timeout
+from jobs.services import create_playbook_job
 from servers.services import create_or_update_server
 from tests.helpers import make_user
 

@@ -15,8 +15,8 @@ from django.conf import settings as django_settings
 
 from jobs.models import Job, JobLogLine
 from jobs.runners.playbook import processes
-from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks, parse_extra_var_args, resolve_playbook
-from jobs.services import JobInputError, create_job, request_cancel
+from jobs.runners.playbook.catalog import list_playbooks, parse_extra_var_args, resolve_playbook
+from jobs.services import JobInputError, create_job, create_playbook_job, request_cancel
 from servers import ssh
 from servers.services import pin_host_key, target_for
 from tests.helpers import copy_test_playbook, free_port, wait_for

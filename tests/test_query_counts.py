@@ -4,7 +4,7 @@ and on a job of thousands of lines, and `/logs?tail=100&level=ERROR`.
 
 Token auth:  token + user (1), the user's rights (1), job (1), its servers (1), lines (1).
 Session:     session (1) + user (1) instead of the token's one.
-The rights query (accounts.permissions._load_rights) fills Django's own permission caches on
+The rights query (servers.permissions._load_rights) fills Django's own permission caches on
 the user object and the restricted servers at once; its answers are checked against
 Django's ModelBackend and the ORM query it replaces.
 """
@@ -18,9 +18,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts.permissions import Action, _load_rights, check, may
 from jobs.services import create_job
 from servers.models import Server
+from servers.permissions import Action, _load_rights, check, may
 from tests.api_helpers import assert_error, store_lines, token_api
 from tests.helpers import make_user
 

@@ -10,7 +10,7 @@ import os
 import pytest
 import regex
 
-from jobs.log import logfile, reader, regex_scan
+from jobs.log import filters, logfile, pattern_guard, reader, regex_scan
 from jobs.log.lines import LineSplitter
 from jobs.log.sink import JobSink
 from jobs.models import Job, JobLogLine
@@ -93,13 +93,13 @@ def job(small_chunks) -> Job:
 def _truth(job: Job, q: str, flt_kwargs: dict) -> list[int]:
     """Every stored row checked on its own: what any search must answer."""
     pattern = regex.compile(q, regex.V0)
-    flt = reader.parse_filter(**flt_kwargs)
+    flt = filters.parse_filter(**flt_kwargs)
     rows = JobLogLine.objects.filter(job=job).order_by("seq").values("seq", "level", "stream", "message", "host")
     return [r["seq"] for r in flt.select(list(rows)) if pattern.search(r["message"])]
 
 
 def _search(job: Job, q: str, *, tail: int = 10_000, after: int | None = None, **flt_kwargs) -> list[int]:
-    flt = reader.parse_filter(q=q, **flt_kwargs)
+    flt = filters.parse_filter(q=q, **flt_kwargs)
     return [r["seq"] for r in reader.read_lines(job=job, flt=flt, tail=tail, after=after)]
 
 
@@ -107,7 +107,7 @@ def test_the_file_is_trusted_and_used_for_plain_patterns(job):
     assert JobLogLine.objects.filter(job=job).count() == job.last_seq
     assert logfile.path_for(job.job_id).read_bytes().count(b"\n") == job.last_seq
     for q, used in [("needle", True), ("ERROR", True), ("^needle", False), ("(?=needle)n", False), ("[^a]b", True)]:
-        flt = reader.parse_filter(q=q)
+        flt = filters.parse_filter(q=q)
         assert (regex_scan._trusted_file(job, flt) is not None) is used, q
 
 
@@ -119,7 +119,7 @@ def test_file_scan_equals_the_row_by_row_answer(job, q):
     assert _search(job, q, tail=3) == truth[-3:]
     middle = job.last_seq // 2
     assert _search(job, q, tail=5, after=middle) == [s for s in truth if s > middle][:5]
-    flt = reader.parse_filter(q=q)
+    flt = filters.parse_filter(q=q)
     hits, exhausted = regex_scan.scan(job, reader._base(job, flt), flt, tail=4, after=None, before=middle)
     before = [s for s in truth if s < middle]
     assert hits == before[-4:]
@@ -135,7 +135,7 @@ def test_with_level_and_stream_filters(job, q):
 def test_same_answer_when_the_file_is_missing(job):
     expected = {q: _search(job, q) for q in PATTERNS}
     os.unlink(logfile.path_for(job.job_id))
-    assert regex_scan._trusted_file(job, reader.parse_filter(q="needle")) is None
+    assert regex_scan._trusted_file(job, filters.parse_filter(q="needle")) is None
     assert {q: _search(job, q) for q in PATTERNS} == expected
 
 
@@ -144,7 +144,7 @@ def test_a_short_file_serves_its_lines_and_rows_the_rest(job):
     data = path.read_bytes()
     keep = data[: data.rfind(b"\n", 0, len(data) // 2) + 1]
     path.write_bytes(keep + b"[2024-01-01 00:00:00] INFO stdout: a torn la")  # killed mid-append
-    source = regex_scan._trusted_file(job, reader.parse_filter(q="needle"))
+    source = regex_scan._trusted_file(job, filters.parse_filter(q="needle"))
     assert source is not None and 0 < source.lines == keep.count(b"\n") < job.last_seq
     for q in PATTERNS:
         assert _search(job, q) == _truth(job, q, {}), q
@@ -156,14 +156,14 @@ def test_a_file_that_does_not_match_its_rows_is_not_used(job):
     # An old file with a newline inside a message: every line after it is off by one.
     lines.insert(5, b"stray continuation line with needle")
     path.write_bytes(b"\n".join(lines[:-2]) + b"\n")
-    assert regex_scan._trusted_file(job, reader.parse_filter(q="needle")) is None
+    assert regex_scan._trusted_file(job, filters.parse_filter(q="needle")) is None
     assert _search(job, "needle") == _truth(job, "needle", {})
 
 
 def test_a_file_longer_than_the_rows_is_not_used(job):
     with logfile.open_for_append(logfile.path_for(job.job_id)) as fh:
         fh.write("[2024-01-01 00:00:00] INFO stdout: needle from nowhere\n")
-    assert regex_scan._trusted_file(job, reader.parse_filter(q="needle")) is None
+    assert regex_scan._trusted_file(job, filters.parse_filter(q="needle")) is None
     assert _search(job, "needle") == _truth(job, "needle", {})
 
 
@@ -183,7 +183,7 @@ def test_a_running_job_whose_file_trails_its_rows(job, small_chunks):
     assert len(_search(job, "late needle")) == 30
     # and once the file has caught up, the grown file is indexed from where it was
     logfile.repair(job=job)
-    source = regex_scan._trusted_file(job, reader.parse_filter(q="needle"))
+    source = regex_scan._trusted_file(job, filters.parse_filter(q="needle"))
     assert source is not None and source.lines == job.last_seq
     assert _search(job, "needle") == _truth(job, "needle", {})
 
@@ -196,14 +196,14 @@ def test_expired_logs_find_nothing(job):
 
 
 def test_the_budget_still_stops_a_catastrophic_pattern_in_the_file(job, monkeypatch):
-    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 0.3)
+    monkeypatch.setattr(pattern_guard, "REGEX_BUDGET_SECONDS", 0.3)
     sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
     sink.write_lines("stdout", ["a" * 40 + "!"])
     sink.close()
     job = Job.objects.get(pk=job.pk)
-    flt = reader.parse_filter(q=r"(a|aa)+$")
+    flt = filters.parse_filter(q=r"(a|aa)+$")
     assert regex_scan._trusted_file(job, flt) is not None
-    with pytest.raises(regex_scan.LogQueryError, match="longer than"):
+    with pytest.raises(pattern_guard.LogQueryError, match="longer than"):
         regex_scan.scan(job, reader._base(job, flt), flt, tail=100, after=None)
 
 

@@ -25,9 +25,9 @@ from django.utils import timezone
 from jobs.models import Job
 from jobs.reaper import reap_scheduled
 from jobs.runners.playbook import processes
-from jobs.runners.playbook.catalog import create_playbook_job
 from jobs.runners.playbook.rundir import _control_prefix, runner_base, sweep_stale_dirs
 from jobs.runners.shell import _Run, stream_command
+from jobs.services import create_playbook_job
 from servers import ssh
 from servers.services import target_for
 from tests.helpers import os_killpg, wait_for

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from automation import schedules
+from automation.launch import launch_template
 from automation.models import RunOutcome, ScheduledRun
-from automation.services import launch_template, save_template
+from automation.services import save_template
 from automation.tasks import job_finished
 from jobs.models import Job, JobStatus
 from jobs.services import JobInputError

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.log.reader import LogQueryError, parse_filter, read_lines
+from jobs.log import pattern_guard
+from jobs.log.filters import parse_filter
+from jobs.log.pattern_guard import LogQueryError
+from jobs.log.reader import read_lines
 from jobs.log.sink import JobSink
 from jobs.models import Job
 
@@ -77,9 +80,8 @@ def test_bad_filters_are_refused_clearly(kwargs, message):
 
 def test_catastrophic_regex_is_stopped(job, monkeypatch):
     # (a|aa)+$ backtracks exponentially on "aaaa…!"; the budget turns that into a clear error.
-    from jobs.log import regex_scan
 
-    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 0.5)
+    monkeypatch.setattr(pattern_guard, "REGEX_BUDGET_SECONDS", 0.5)
     sink = JobSink(job_pk=job.pk, job_id=job.job_id, start_seq=job.last_seq, line_count=job.line_count).start()
     sink.write_lines("stdout", ["a" * 40 + "!"])
     sink.close()

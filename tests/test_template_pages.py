@@ -10,8 +10,9 @@ import pytest
 from django_q.models import Schedule
 
 from accounts.models import AuditEvent
+from automation.launch import launch_template
 from automation.models import JobTemplate, TemplateRun, TemplateSchedule
-from automation.services import launch_template, save_template
+from automation.services import save_template
 from jobs.models import Job
 from servers import crypto
 from servers.services import create_or_update_server

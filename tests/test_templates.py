@@ -10,10 +10,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from accounts.permissions import NotPermitted
+from automation.launch import launch_template
 from automation.models import JobTemplate, TemplateRun
-from automation.services import launch_template, save_template
+from automation.services import save_template
 from jobs.models import Job, JobLogLine, JobStatus
+from servers.permissions import NotPermitted
 from tests.api_helpers import assert_error, token_api
 from tests.helpers import make_user
 

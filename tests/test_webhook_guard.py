@@ -17,9 +17,10 @@ import time
 import pytest
 from django_q.models import Schedule
 
+from automation.launch import launch_template
 from automation.models import DeliveryAttempt, JobTemplate
 from automation.notify import deliver_webhook
-from automation.services import launch_template, save_template
+from automation.services import save_template
 from tests.api_helpers import assert_error, token_api
 from tests.helpers import make_user
 from tests.webhook_receiver import SECRET, TOLERANCE, Receiver, verify

@@ -2,7 +2,7 @@
 
 Views stay thin: validation lives in the schemas (jobs/api/schemas.py) and jobs.services,
 log reads in jobs.log.reader (always through the (job, seq) index), SSH in jobs.runners.inline.
-Every route asks accounts.permissions (NotPermitted → 403): lists hold only the jobs the
+Every route asks servers.permissions (NotPermitted → 403): lists hold only the jobs the
 user may see, a job's routes need VIEW (CANCEL) on it, exec needs RUN on the server.
 """
 
@@ -11,15 +11,13 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from ninja import Path as PathParam
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 from ninja.renderers import JSONRenderer
 
-from accounts.permissions import Action, check, visible_jobs
+from core.api_errors import error_responses
 from jobs import services
 from jobs.api.schemas import (
     JOB_ID_PATTERN,
@@ -38,14 +36,14 @@ from jobs.api.schemas import (
     job_accepted,
     logs_answer,
 )
-from jobs.compiled import CompiledValues
-from jobs.log import logfile, reader
+from jobs.log import logfile, pattern_guard, reader
+from jobs.log.filters import parse_filter
 from jobs.log.recent_json import recent_lines_json
 from jobs.models import Job, JobStatus
 from jobs.runners.inline import run_inline_command
-from livchat.api_errors import error_responses
+from jobs.selectors import job_with_servers
 from servers.api import get_server_or_404
-from servers.models import Server
+from servers.permissions import Action, check, visible_jobs
 
 server_exec_router = Router(tags=["exec"])
 jobs_router = Router(tags=["jobs"])
@@ -60,46 +58,9 @@ def get_job_or_404(job_id: str) -> Job:
     starts here): the job row with its creator's name, then its servers, read once for both
     the permission check and the answer."""
     # Ids that cannot exist (path tricks, NUL, ...) are refused before any query or file access.
-    found = _JOB_ROW.rows(params=(job_id,)) if _JOB_ID.fullmatch(job_id or "") else []
-    if not found:
+    job = job_with_servers(job_id) if _JOB_ID.fullmatch(job_id or "") else None
+    if job is None:
         raise Http404(f"No job with id {job_id!r}.")
-    return _job_from_row(found[0])
-
-
-_USER = get_user_model()
-_CREATOR_NAME = f"created_by__{_USER.USERNAME_FIELD}"
-_JOB_COLUMNS = tuple(f.attname for f in Job._meta.concrete_fields)
-_SERVER_COLUMNS = tuple(f.attname for f in Server._meta.concrete_fields)
-_JOB_ROW = CompiledValues(
-    build=lambda job_id: Job.objects.filter(job_id=job_id).order_by().values(*_JOB_COLUMNS, _CREATOR_NAME)[:1],
-    probes=("\x00job-id-probe",),
-)
-_JOB_SERVERS = CompiledValues(
-    build=lambda job_pk: Server.objects.filter(all_jobs=job_pk).values(*_SERVER_COLUMNS),
-    probes=(-7_391_026_553,),  # a job pk that cannot exist
-)
-
-
-def _job_from_row(row: dict) -> Job:
-    """A Job as the ORM would build it with select_related("server", "created_by") and
-    prefetch_related("servers"); the creator carries only its username (the rest loads on use)."""
-    job = Job.from_db(DEFAULT_DB_ALIAS, _JOB_COLUMNS, [row[c] for c in _JOB_COLUMNS])
-    servers = [
-        Server.from_db(DEFAULT_DB_ALIAS, _SERVER_COLUMNS, [r[c] for c in _SERVER_COLUMNS])
-        for r in _JOB_SERVERS.rows(params=(job.pk,))
-    ]
-    prefetched = job.servers.get_queryset()  # filled as Django's prefetch_related fills it
-    prefetched._result_cache, prefetched._prefetch_done = servers, True
-    job._prefetched_objects_cache = {"servers": prefetched}
-    # `server` is one of `servers` (the first) on every job made since there were several; an
-    # older job's loads on use.
-    first = next((s for s in servers if s.pk == job.server_id), None)
-    if first is not None:
-        job.server = first
-    if job.created_by_id is not None:
-        known = {_USER._meta.pk.attname: job.created_by_id, _USER.USERNAME_FIELD: row[_CREATOR_NAME]}
-        fields = [f.attname for f in _USER._meta.concrete_fields if f.attname in known]  # from_db's order
-        job.created_by = _USER.from_db(DEFAULT_DB_ALIAS, fields, [known[f] for f in fields])
     return job
 
 
@@ -250,11 +211,11 @@ assert tuple(LineOut.model_fields) == (*reader.LINE_FIELDS, "truncated")
 def job_logs(request, job_id: str, filters: Query[LogFilters]):
     job = permitted_job(request, job_id)
     try:
-        flt = reader.parse_filter(
+        flt = parse_filter(
             level=filters.level, stream=filters.stream, q=filters.q, problems=filters.problems, host=filters.host
         )
         page = reader.read_page(job=job, flt=flt, tail=filters.tail, after=filters.after, before=filters.before)
-    except reader.LogQueryError as exc:
+    except pattern_guard.LogQueryError as exc:
         raise services.JobInputError(str(exc)) from None
     return logs_answer(job, page, forward=filters.after is not None)
 

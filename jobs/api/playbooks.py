@@ -2,7 +2,7 @@
 
 Thin views: names, servers, extra vars and the timeout are checked in jobs.runners.playbook.catalog
 (JobInputError → 400), unknown servers are a 404, the work happens in the job. Listing
-needs VIEW, running needs RUN on every server (accounts.permissions; NotPermitted → 403).
+needs VIEW, running needs RUN on every server (servers.permissions; NotPermitted → 403).
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from django.conf import settings
 from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
-from accounts.permissions import Action, check
+from core.api_errors import Line, error_responses, whole_number
 from jobs.api.schemas import job_accepted
 from jobs.runners.playbook.catalog import (
     MAX_NAME_LENGTH,
     MAX_SERVERS,
-    create_playbook_job,
     default_timeout,
     list_playbooks,
 )
-from livchat.api_errors import Line, error_responses, whole_number
+from jobs.services import create_playbook_job
 from servers.api import get_server_or_404
+from servers.permissions import Action, check
 
 playbooks_router = Router(tags=["playbooks"])
 

@@ -9,9 +9,9 @@ from django.conf import settings
 from ninja import Field, Schema, Status
 from pydantic import AfterValidator, ConfigDict
 
-from jobs.log import reader
+from core.api_errors import Declare, Line, Text, whole_number
+from jobs.log import pattern_guard, reader
 from jobs.models import LEVEL_ORDER, Job, JobStatus, JobType, Stream
-from livchat.api_errors import Declare, Line, Text, whole_number
 
 # Cursors and offsets end up in SQL; both SQLite and PostgreSQL stop at a signed 64-bit int.
 MAX_SEQ = 2**63 - 1
@@ -278,7 +278,7 @@ class LogFilters(Schema):
     stream: StreamFilter | None = Field(None, description="stdout, stderr or system")
     q: Annotated[str, Declare(format="regex")] | None = Field(
         None,
-        max_length=reader.MAX_PATTERN_LENGTH,
+        max_length=pattern_guard.MAX_PATTERN_LENGTH,
         description="regular expression (Python `regex` syntax); one that does not compile is a 400",
     )
     after: int | None = Field(

@@ -24,8 +24,7 @@ import os
 import time
 from pathlib import Path
 
-from asgiref.sync import async_to_sync
-
+from jobs.live.push import partial_sender
 from jobs.log import logfile
 
 logger = logging.getLogger("jobs.log.partial")
@@ -107,7 +106,7 @@ class PartialBoard:
 
     def _push(self, parts: list[dict]) -> None:
         if self._send is None:
-            self._send = _group_sender()
+            self._send = partial_sender()
         self._send(self.job_id, parts)
 
     def close(self) -> None:
@@ -116,23 +115,6 @@ class PartialBoard:
                 self.path.unlink()
             except OSError:
                 pass
-
-
-def _group_sender():
-    from channels.layers import InMemoryChannelLayer, get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None or isinstance(layer, InMemoryChannelLayer):
-        return lambda job_id, parts: None  # readers poll the file
-    send = async_to_sync(layer.group_send)
-
-    def push(job_id: str, parts: list[dict]) -> None:
-        try:
-            send(f"job.{job_id}", {"type": "job.partial", "parts": parts})
-        except Exception as exc:  # noqa: BLE001 - viewers still read the file
-            logger.debug("partial push for %s failed: %s", job_id, exc)
-
-    return push
 
 
 class PartialReader:

@@ -30,11 +30,17 @@ its pattern twice (per line, and MULTILINE for joined lines): 11.6 MB at worst.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import regex
 
-from jobs.log.regex_scan import LogQueryError
+
+class LogQueryError(ValueError):
+    """A filter a person can fix; the message says how."""
+
+
+REGEX_BUDGET_SECONDS = 2.0  # matching, per request: a pathological pattern ends with a clear error
 
 MAX_PATTERN_LENGTH = 500
 MAX_ITEMS = 20_000  # nodes a compiled pattern may hold: ~5 MB plain, 7.8 MB for the worst shape measured
@@ -316,3 +322,18 @@ def _refusal(flags_on: str) -> str:
     if "V1" in flags_on:
         return "q turns on version 1 syntax ((?V1)), which a search does not accept: write the pattern without it."
     return "q turns on full case-folding ((?f)), which a search does not accept: use (?i) instead."
+
+
+def search(pattern: regex.Pattern, text: str, pos: int, deadline: float):
+    remaining = deadline - time.monotonic()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        return pattern.search(text, pos, timeout=remaining)
+    except TimeoutError:
+        raise LogQueryError(too_slow()) from None
+
+
+def too_slow() -> str:
+    """The one message for a regular expression over its time budget (API, pages and CLI)."""
+    return f"q took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler expression."

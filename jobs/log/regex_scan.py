@@ -20,26 +20,19 @@ from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import regex
 from django.db import connection
 from django.db.models import Sum
 from django.db.models.functions import Length
 
-from jobs.log import logfile
+from jobs.log import logfile, pattern_guard
+from jobs.log.filters import LineFilter
+from jobs.log.pattern_guard import search
 from jobs.models import Job, JobLogLine
 
-if TYPE_CHECKING:
-    from jobs.log.reader import LineFilter
-
-REGEX_BUDGET_SECONDS = 2.0
 SCAN_CHUNK = 50_000
 SCAN_BYTES = 16 << 20  # the most line text the regex scan joins into one string
-
-
-class LogQueryError(ValueError):
-    """A filter a person can fix; the message says how."""
 
 
 def scan(job: Job, qs, flt: LineFilter, *, tail: int, after: int | None, before: int | None = None):
@@ -52,7 +45,7 @@ def scan(job: Job, qs, flt: LineFilter, *, tail: int, after: int | None, before:
     lines checked one by one. A row range holds at most SCAN_CHUNK rows and SCAN_BYTES of
     text (a sum of lengths is asked first).
     """
-    deadline = time.monotonic() + REGEX_BUDGET_SECONDS
+    deadline = time.monotonic() + pattern_guard.REGEX_BUDGET_SECONDS  # read at call time: tests shorten it
     forward = after is not None
     lo = after + 1 if forward else 1
     hi = job.last_seq if before is None else min(job.last_seq, before - 1)
@@ -177,21 +170,6 @@ def _search_rows(qs, pattern: regex.Pattern, deadline: float) -> list[int]:
         for seq, message in qs.order_by("seq").values_list("seq", "message")
         if search(pattern, message, 0, deadline)
     ]
-
-
-def search(pattern: regex.Pattern, text: str, pos: int, deadline: float):
-    remaining = deadline - time.monotonic()
-    try:
-        if remaining <= 0:
-            raise TimeoutError
-        return pattern.search(text, pos, timeout=remaining)
-    except TimeoutError:
-        raise LogQueryError(too_slow()) from None
-
-
-def too_slow() -> str:
-    """The one message for a regular expression over its time budget (API, pages and CLI)."""
-    return f"q took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler expression."
 
 
 # ---- the log file as the index to scan ------------------------------------------------------

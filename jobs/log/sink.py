@@ -27,10 +27,10 @@ from contextlib import nullcontext
 from datetime import datetime
 from itertools import repeat
 
-from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from jobs.live.push import wake_sender
 from jobs.log import logfile
 from jobs.log.batch_text import Entry, copy_lines, copy_marks, prepared
 from jobs.log.partial import PartialBoard
@@ -86,7 +86,7 @@ class JobSink:
         self._last_flush = 0.0
         self._thread = threading.Thread(target=self._run, name=f"sink-{job_id}", daemon=True)
         self._file = None
-        self._wake = _wake_sender()
+        self._wake = wake_sender()
         self._turns = turns_for(connection)
         # SQLite starts small and grows to what fits MAX_HOLD_SECONDS (see _adapt_batch_cap).
         self._batch_cap = MAX_BATCH_LINES if self._turns is None else 4 * BATCH_LINES
@@ -342,25 +342,6 @@ def _db_ts(dt: datetime):
     return dt
 
 
-def _wake_sender():
-    """A function that tells viewers new rows exist; a no-op without a channel layer."""
-    from channels.layers import InMemoryChannelLayer, get_channel_layer
-
-    layer = get_channel_layer()
-    # An in-memory layer cannot cross processes or event loops: viewers poll instead.
-    if layer is None or isinstance(layer, InMemoryChannelLayer):
-        return lambda job_id, seq: None
-    send = async_to_sync(layer.group_send)
-
-    def wake(job_id: str, seq: int) -> None:
-        try:
-            send(f"job.{job_id}", {"type": "job.wake", "last_seq": seq})
-        except Exception as exc:  # noqa: BLE001 - viewers poll; a lost wake-up only delays them
-            logger.debug("wake-up for %s failed: %s", job_id, exc)
-
-    return wake
-
-
 def append_system_line(*, job_pk: int, job_id: str, message: str, level: str = "ERROR") -> int:
     """One line written outside a running sink (the reaper, for a job whose worker is gone).
 
@@ -375,5 +356,5 @@ def append_system_line(*, job_pk: int, job_id: str, message: str, level: str = "
         Job.objects.filter(pk=job_pk).update(last_seq=seq, line_count=job.line_count + 1)
     with logfile.open_for_append(logfile.path_for(job_id)) as fh:
         fh.write(logfile.format_line(now, level, "system", message))
-    _wake_sender()(job_id, seq)
+    wake_sender()(job_id, seq)
     return seq

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from django.core.management.base import CommandError
 
+from jobs.log.filters import LineFilter
 from jobs.log.pacing import Pacer
 from jobs.log.partial import PartialReader
-from jobs.log.reader import JobGone, LineFilter, follow_rows
+from jobs.log.reader import JobGone, follow_rows
 from jobs.models import Job, JobStatus
 
 FOLLOW_TICK = 0.2

@@ -34,10 +34,6 @@ async def run(
     stop_check: CancelCheck | None = None,
     tail_bytes: int = TAIL_BYTES,
 ) -> Outcome:
-    if "forks" in (job.params or {}):  # one command on many servers (jobs.services.is_fleet)
-        from jobs.runners import fleet
-
-        return await fleet.run(job=job, sink=sink)
     server = job.server
     if server is None:
         return Outcome(status=JobStatus.FAILED, error="The job's server was deleted.")

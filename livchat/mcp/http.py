@@ -21,11 +21,11 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 
-from accounts.auth import AUTH_REQUIRED, BAD_TOKEN
-from accounts.permissions import token_scope
 from accounts.services import user_for_token
+from livchat.api_auth import AUTH_REQUIRED, BAD_TOKEN
 from livchat.mcp.pages import SCOPE_USER
 from livchat.mcp.server import build_server
+from servers.permissions import token_scope
 
 logger = logging.getLogger("livchat.mcp")
 PATH = "/mcp"

@@ -1,6 +1,6 @@
 """Sync reads behind the MCP tools (run in worker threads): who is asking, the job and server
 they name, and a job's state and lines as a budgeted page. Permission answers come from
-accounts.permissions, lines from jobs.log.reader; nothing here decides anything new."""
+servers.permissions, lines from jobs.log.reader; nothing here decides anything new."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from django.db.models import Count
 from django.utils import timezone
 from mcp.server.mcpserver.exceptions import ToolError
 
-from accounts.permissions import TOKEN_SCOPE_ATTR, Action, NotPermitted, check, usable_servers, visible_jobs
 from jobs.api.schemas import JOB_ID_PATTERN
-from jobs.log import reader
+from jobs.log import filters, reader
 from jobs.models import Job, JobLogMark, JobStatus, JobType
 from livchat.mcp import budget
+from servers.permissions import TOKEN_SCOPE_ATTR, Action, NotPermitted, check, usable_servers, visible_jobs
 
 SCOPE_USER = "livchat.user"  # where the HTTP auth leaves the user in the ASGI scope
 AUTH_REQUIRED = "Authentication required: send 'Authorization: Bearer <LivChat API token>'."
@@ -122,7 +122,7 @@ def _state(job: Job) -> dict:
     }
 
 
-def page(*, job: Job, flt: reader.LineFilter, after: int | None, tail: int, max_bytes: int) -> dict:
+def page(*, job: Job, flt: filters.LineFilter, after: int | None, tail: int, max_bytes: int) -> dict:
     """get_job's page: the last `tail` matching lines, or the first `tail` after `after`, in
     `max_bytes` (the head and the tail kept when they do not all fit)."""
     job.refresh_from_db()
@@ -164,7 +164,7 @@ def _window(job: Job, *, after: int, before: int | None, room: int, cut: int) ->
     """The lines with after < seq < before (or to the end), as the head and the tail that fit in
     `room`: the head is read forward from `after`, the tail backward from `before`, and only
     when they meet are all lines read, so a million-line gap costs two small reads."""
-    everything = reader.LineFilter()
+    everything = filters.LineFilter()
     head = reader.read_page(
         job=job, flt=everything, after=after, before=before, tail=WINDOW_LINES, max_bytes=room, cut=cut
     )

@@ -6,7 +6,7 @@ import json
 
 from mcp.server.mcpserver import Context, MCPServer
 
-from jobs.log import reader
+from jobs.log import filters
 from livchat.mcp import pages
 from livchat.mcp.tools import db
 
@@ -16,12 +16,12 @@ RESOURCE_BYTES = 32000
 
 def _job_page(ctx: Context, job_id: str) -> dict:
     job = pages.find_job(pages.who(ctx), job_id)
-    return pages.page(job=job, flt=reader.LineFilter(), after=None, tail=20, max_bytes=RESOURCE_BYTES)
+    return pages.page(job=job, flt=filters.LineFilter(), after=None, tail=20, max_bytes=RESOURCE_BYTES)
 
 
 def _log_tail(ctx: Context, job_id: str) -> str:
     job = pages.find_job(pages.who(ctx), job_id)
-    data = pages.page(job=job, flt=reader.LineFilter(), after=None, tail=LOG_TAIL, max_bytes=RESOURCE_BYTES)
+    data = pages.page(job=job, flt=filters.LineFilter(), after=None, tail=LOG_TAIL, max_bytes=RESOURCE_BYTES)
     head = [pages.status_words(data)]
     if data.get("hint"):
         head.append(data["hint"])

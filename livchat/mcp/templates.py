@@ -9,9 +9,12 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
-from accounts.permissions import Action, NotPermitted
+from automation import launch, services
+from automation.access import visible_templates
+from automation.models import JobTemplate
 from livchat.mcp import pages
 from livchat.mcp.tools import db, started
+from servers.permissions import Action, NotPermitted
 
 
 def _prompt(prompt: dict) -> dict:
@@ -25,9 +28,6 @@ def _prompt(prompt: dict) -> dict:
 
 
 def _list_templates(ctx: Context) -> dict:
-    from automation.access import visible_templates
-    from automation.models import JobTemplate
-
     user = pages.who(ctx)
     pages.allowed(user, Action.VIEW)
     found = []
@@ -51,8 +51,6 @@ async def list_templates(ctx: Context) -> dict:
 
 
 def _launch(ctx: Context, name: str, values: dict | None):
-    from automation import services
-
     user = pages.who(ctx)
     pages.allowed(user, Action.RUN)
     try:
@@ -60,7 +58,7 @@ def _launch(ctx: Context, name: str, values: dict | None):
     except services.TemplateNotFound as exc:
         raise ToolError(f"{exc} list_templates shows them.") from None
     try:
-        return services.launch_template(template=template, values=values or {}, user=user, via="mcp")
+        return launch.launch_template(template=template, values=values or {}, user=user, via="mcp")
     except NotPermitted as exc:
         raise ToolError(str(exc)) from None
 

@@ -1,5 +1,5 @@
 """The MCP tool bodies. Each one finds who is asking and what they name (livchat.mcp.pages), asks
-accounts.permissions, and calls jobs.services / jobs.log.reader exactly as the JSON API does.
+servers.permissions, and calls jobs.services / jobs.log.reader exactly as the JSON API does.
 
 The ORM is sync: every read or write runs in a worker thread (`db`), never on the event loop.
 Waiting (run_*, wait_job, cancel_job) follows the job with reader.follow_rows, the one "status,
@@ -20,15 +20,16 @@ from django.db.models import Q
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
-from accounts.permissions import Action, usable_servers, visible_jobs
 from jobs import services
-from jobs.log import reader
+from jobs.log import filters, reader
 from jobs.log.partial import PartialReader
-from jobs.log.regex_scan import LogQueryError
+from jobs.log.pattern_guard import LogQueryError
 from jobs.models import Job, JobType
-from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks
+from jobs.runners.playbook.catalog import list_playbooks
+from jobs.services import create_playbook_job
 from livchat.mcp import budget, pages
 from servers.models import Server
+from servers.permissions import Action, usable_servers, visible_jobs
 
 TICK = 0.1  # seconds between two looks at a followed job
 PROGRESS_EVERY = 0.5  # at most 2 progress notifications a second
@@ -224,7 +225,7 @@ async def started(ctx: Context, job: Job, *, wait_s: float, tail: int, max_bytes
     """After starting a job: follow it up to `wait_s`, then its page (finished, or still running)."""
     if wait_s > 0:
         await Follower(ctx, job, 0).until(wait_s)
-    return await db(pages.page, job=job, flt=reader.LineFilter(), after=None, tail=tail, max_bytes=max_bytes)
+    return await db(pages.page, job=job, flt=filters.LineFilter(), after=None, tail=tail, max_bytes=max_bytes)
 
 
 async def run_command(
@@ -241,7 +242,7 @@ async def run_playbook(ctx: Context, playbook, servers, extra_vars, check, wait_
 
 def _get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes, host) -> dict:
     job = pages.find_job(pages.who(ctx), job_id)
-    flt = reader.parse_filter(level=level, stream=stream, q=grep, host=host)
+    flt = filters.parse_filter(level=level, stream=stream, q=grep, host=host)
     return pages.page(job=job, flt=flt, after=after_seq, tail=tail, max_bytes=max_bytes)
 
 
@@ -257,7 +258,7 @@ async def wait_job(ctx: Context, job_id: str, after_seq: int, timeout_s: float, 
 
 def _search(ctx: Context, job_id, pattern, context_lines, max_matches, after_seq, max_bytes) -> dict:
     job = pages.find_job(pages.who(ctx), job_id)
-    flt = reader.parse_filter(q=pattern)
+    flt = filters.parse_filter(q=pattern)
     room, cut = budget.line_room(max_bytes) * 2, budget.line_cut(max_bytes)
     found = reader.read_page(
         job=job, flt=flt, tail=max_matches, after=after_seq, max_bytes=reader.ANSWER_BYTES, cut=cut
@@ -268,7 +269,7 @@ def _search(ctx: Context, job_id, pattern, context_lines, max_matches, after_seq
         if context_lines:
             near = reader.read_page(
                 job=job,
-                flt=reader.LineFilter(),
+                flt=filters.LineFilter(),
                 after=max(0, row["seq"] - context_lines - 1),
                 tail=2 * context_lines + 1,
                 max_bytes=None,
@@ -307,7 +308,7 @@ async def cancel_job(ctx: Context, job_id: str) -> dict:
     job = await db(_cancel, ctx, job_id)
     if not job.is_final:  # a running job is stopped by its worker, which kills the remote tree
         await Follower(ctx, job, job.last_seq).until(CANCEL_WAIT_S)
-    return await db(pages.page, job=job, flt=reader.LineFilter(), after=None, tail=10, max_bytes=8000)
+    return await db(pages.page, job=job, flt=filters.LineFilter(), after=None, tail=10, max_bytes=8000)
 
 
 def _recap(ctx: Context, job_id: str) -> dict:

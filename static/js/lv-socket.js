@@ -1,13 +1,13 @@
 // The pages' websockets.
 //  LiveSocket: reconnects with backoff, acknowledges every message (flow control,
-//    jobs/flow.py), pings, and stops for good on a close code that retrying cannot fix.
+//    jobs/live/flow.py), pings, and stops for good on a close code that retrying cannot fix.
 //    The dashboard feed (/ws/jobs/) is a plain LiveSocket.
 //  JobSocket: one job's log (/ws/jobs/<id>/); resumes after the last seq it delivered, so
 //    the viewer sees every line once, in order, across dropped connections.
 import { BACKOFF_MS, wsUrl } from "./common.js";
 
-// Close codes from jobs/consumers.py and jobs/flow.py that retrying cannot fix. An open
-// socket gets 4401/4403 too when the session ends or the rights change (jobs/recheck.py).
+// Close codes from jobs/live/consumers.py and jobs/live/flow.py that retrying cannot fix. An open
+// socket gets 4401/4403 too when the session ends or the rights change (jobs/live/recheck.py).
 const FATAL_CLOSE_CODES = new Map([
   [4400, "bad request"],
   [4401, "not logged in, or the session ended: reload the page and log in again"],
@@ -55,7 +55,7 @@ export class LiveSocket {
     return this.path;
   }
 
-  // The seq to acknowledge with a message (jobs/flow.py: optional, for the record).
+  // The seq to acknowledge with a message (jobs/live/flow.py: optional, for the record).
   ackSeq() {
     return undefined;
   }
@@ -93,7 +93,7 @@ export class LiveSocket {
         return;
       }
       this.dispatch(message);
-      // Flow control (jobs/flow.py): the server keeps at most 1 MiB unacknowledged, so
+      // Flow control (jobs/live/flow.py): the server keeps at most 1 MiB unacknowledged, so
       // acknowledge each message once it is handled.
       if (message.ack && ws.readyState === WebSocket.OPEN) {
         ws.send(JSON.stringify({ type: "ack", ack: message.ack, seq: this.ackSeq() }));

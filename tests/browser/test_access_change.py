@@ -1,5 +1,5 @@
 """The live log viewer in real Chromium when the viewer's access changes while it watches: the
-server re-checks every few seconds (jobs/recheck.py) and closes with 4403; the page shows the
+server re-checks every few seconds (jobs/live/recheck.py) and closes with 4403; the page shows the
 server's reason and stops, instead of reconnecting."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The viewer within the server's bounds: it acknowledges what it renders (jobs/flow.py), so
+"""The viewer within the server's bounds: it acknowledges what it renders (jobs/live/flow.py), so
 a live job far larger than the 1 MiB send window reaches the page whole over the socket;
 and it reads on when a logs answer stops at its byte budget (long lines)."""
 

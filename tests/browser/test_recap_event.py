@@ -3,7 +3,7 @@
 import pytest
 
 from jobs.models import Job, JobStatus
-from jobs.runners.playbook.catalog import create_playbook_job
+from jobs.services import create_playbook_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobs.log import reader, regex_scan
-from jobs.log.reader import MAX_PATTERN_LENGTH, LineFilter, LogQueryError, parse_filter
+from jobs.log import filters, pattern_guard
+from jobs.log.filters import LineFilter, parse_filter
+from jobs.log.pattern_guard import MAX_PATTERN_LENGTH, LogQueryError
 
 ROWS = [
     {"seq": 1, "level": "DEBUG", "stream": "stdout", "message": "debug detail"},
@@ -94,7 +95,7 @@ def test_level_stream_and_pattern_must_all_match():
 
 
 def test_a_pattern_over_its_time_budget_ends_with_a_clear_error(monkeypatch):
-    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 0.05)
+    monkeypatch.setattr(pattern_guard, "REGEX_BUDGET_SECONDS", 0.05)
     rows = [{"seq": 1, "level": "INFO", "stream": "stdout", "message": "a" * 5000 + "!"}]
     started = time.monotonic()
     with pytest.raises(LogQueryError) as caught:
@@ -113,9 +114,9 @@ def test_the_budget_covers_the_whole_batch_not_each_line(monkeypatch):
     # (1 s left), the second is not (0 s left). A budget per line would search every line.
     ticks = iter(range(1000))
     clock = SimpleNamespace(monotonic=lambda: float(next(ticks)))
-    for module in (reader, regex_scan):  # the budget starts in one, is checked in the other
+    for module in (filters, pattern_guard):  # the budget starts in one, is checked in the other
         monkeypatch.setattr(module, "time", clock)
-    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 2.0)
+    monkeypatch.setattr(pattern_guard, "REGEX_BUDGET_SECONDS", 2.0)
     flt = parse_filter(q="deploy")
     with pytest.raises(LogQueryError):
         flt.select(ROWS)

@@ -11,9 +11,16 @@ import regex
 from regex import _regex_core as core
 
 from jobs.log import pattern_guard
-from jobs.log.pattern_guard import MAX_DEPTH, MAX_ITEMS, MAX_REPEAT, check_pattern, compile_pattern, estimate
-from jobs.log.reader import parse_filter
-from jobs.log.regex_scan import LogQueryError
+from jobs.log.filters import parse_filter
+from jobs.log.pattern_guard import (
+    MAX_DEPTH,
+    MAX_ITEMS,
+    MAX_REPEAT,
+    LogQueryError,
+    check_pattern,
+    compile_pattern,
+    estimate,
+)
 
 BOMB = "(?:(?:(?:a{1000}){1000}){1000})"  # 31 characters, ~250 GB to compile unguarded
 

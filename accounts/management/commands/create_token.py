@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import TokenScope
-from accounts.permissions import Action, may
+from accounts.roles import VIEW_PERMISSION
 from accounts.services import TokenInputError, create_token, get_user_by_name, parse_duration
 
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}. Create one with `manage.py createsuperuser` or the admin.")
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive; API tokens of inactive users are refused.")
-        if not may(user, Action.VIEW):
+        if not user.has_perm(VIEW_PERMISSION):  # every request with its token would be refused
             raise CommandError(
                 f"User {username!r} has no role, so every request with a token would be refused. "
                 "Add them to a role group first (Viewers, Operators or Admins) in the admin."

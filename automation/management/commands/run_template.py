@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
+from automation.launch import launch_template
 from automation.models import JobTemplate
-from automation.services import TemplateNotFound, get_template, launch_template
+from automation.services import TemplateNotFound, get_template
 from jobs.management import helpers
 from jobs.services import JobInputError
 

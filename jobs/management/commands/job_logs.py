@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from jobs.log.reader import MAX_TAIL, LogQueryError, parse_filter, read_lines
+from jobs.log.filters import parse_filter
+from jobs.log.pattern_guard import LogQueryError
+from jobs.log.reader import MAX_TAIL, read_lines
 from jobs.management import helpers
 from jobs.management.follow import follow_job
 from jobs.models import LEVEL_ORDER, Job, Stream

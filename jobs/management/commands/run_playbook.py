@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from jobs.management import helpers
-from jobs.runners.playbook.catalog import create_playbook_job, list_playbooks, parse_extra_var_args
-from jobs.services import JobInputError
+from jobs.runners.playbook.catalog import list_playbooks, parse_extra_var_args
+from jobs.services import JobInputError, create_playbook_job
 
 
 class Command(helpers.JobCommand):

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from jobs.models import Job, JobType
-from jobs.services import JobInputError, create_job, validate_timeout
+from jobs.services.base import JobInputError
 from servers.models import Server
 
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.ya?ml")
@@ -187,30 +186,3 @@ def password_only(server: Server) -> bool:
 
 def default_timeout() -> int:
     return int(getattr(settings, "PLAYBOOK_DEFAULT_TIMEOUT", 1800))
-
-
-def create_playbook_job(
-    *,
-    playbook: str,
-    servers: list[Server],
-    extra_vars: dict | None = None,
-    timeout: int | float | None = None,
-    check: bool = False,
-    created_by=None,
-    enqueue: bool = True,
-) -> Job:
-    """A playbook job; `check` runs it in Ansible's check mode (with diffs): nothing changes."""
-    info = resolve_playbook(playbook)
-    if not isinstance(check, bool):
-        raise JobInputError("check must be true or false.")
-    params = {"playbook": info.name, "extra_vars": validate_extra_vars(extra_vars), "check": check}
-    targets = check_servers(servers)
-    seconds = validate_timeout(timeout, default=default_timeout(), maximum=settings.JOB_MAX_TIMEOUT)
-    return create_job(
-        job_type=JobType.PLAYBOOK,
-        servers=targets,
-        params=params,
-        timeout=seconds,
-        created_by=created_by,
-        enqueue=enqueue,
-    )
