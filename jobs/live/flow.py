@@ -140,7 +140,8 @@ class FlowControl:
         if self.window is None:
             self.window = SendWindow()
         token = secrets.token_urlsafe(6)  # URL-safe characters: nothing to escape in JSON
-        text = f'{fragment}, "ack": "{token}"}}'
+        separator = "" if fragment.rstrip().endswith("{") else ", "  # an empty object has no member before
+        text = f'{fragment}{separator}"ack": "{token}"}}'
         size = len(text)  # json.dumps escapes to ASCII: characters are bytes
         await self.window.wait_for_room(size)
         self.window.sent(token, size)

@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, links) and the two-byte escapes.
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+# CSI sequences, OSC strings, charset designations (ESC ( B: `tput sgr0`), and the two-byte
+# escapes: Fe (ESC @..._), Fp (ESC 7/8 save/restore, ESC =/> keypad) and Fs (ESC c reset).
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()*+][ -~]|\x1b[0-?@-Z\\-_`-~]")
 LINE_OVERHEAD = 60  # what one line costs besides its text in the JSON answer (keys, seq, level)
 PAGE_OVERHEAD = 1200  # the page's other fields and the short text rendering's header
 HEAD_SHARE = 3  # when lines are omitted, a third of the room goes to the head, the rest to the tail

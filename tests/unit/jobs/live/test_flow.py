@@ -23,6 +23,8 @@ from jobs.live.flow import (
     open_sockets,
 )
 
+pytestmark = pytest.mark.timeout(10)  # a waiter that is never woken fails instead of hanging
+
 
 async def settle() -> None:
     for _ in range(10):
@@ -48,7 +50,9 @@ def test_an_empty_window_has_room_for_anything_even_a_message_larger_than_the_wi
     assert window.has_room(100) and window.has_room(101) and window.has_room(10**9)
 
 
-@pytest.mark.parametrize(("in_flight", "size", "fits"), [(60, 40, True), (60, 41, False), (99, 1, True), (100, 1, False)])
+@pytest.mark.parametrize(
+    ("in_flight", "size", "fits"), [(60, 40, True), (60, 41, False), (99, 1, True), (100, 1, False)]
+)
 def test_a_message_fits_exactly_up_to_the_limit(in_flight, size, fits):
     assert window_with(100, in_flight).has_room(size) is fits
 
@@ -165,12 +169,11 @@ def test_a_stream_never_holds_more_than_the_window_except_one_lone_message():
                 window.sent(f"t{i}", size)
                 await sent.put(f"t{i}")
 
-        async def reader():  # acks every second message it reads, and the last one
-            for i in range(len(sizes)):
+        async def reader():  # acks each message, a little after reading it
+            for _ in sizes:
                 token = await sent.get()
                 await settle()
-                if i % 2 or i == len(sizes) - 1:
-                    window.ack(token)
+                window.ack(token)
 
         await asyncio.gather(producer(), reader())
         assert len(seen) == len(sizes) and window.unacked == 0
@@ -250,7 +253,6 @@ def test_other_messages_are_left_to_the_consumer(content):
     assert socket.texts == []
 
 
-@pytest.mark.xfail(strict=True, reason="send_counted({}) cuts '{}' to '{' and sends '{, \"ack\": …}' (not JSON)")
 def test_an_empty_payload_still_makes_json():
     socket = Socket()
     asyncio.run(socket.send_counted({}))
