@@ -28,16 +28,16 @@ system-deps:
 	./scripts/system-deps.sh
 
 # Storage, streaming and websocket tests that run a second time on Postgres + Redis.
-SCALEOUT_TESTS := tests/test_remote_exec_pipeline.py tests/test_consumers.py tests/test_capture.py \
-	tests/test_job_control.py tests/test_worker_e2e.py tests/test_selectors.py tests/test_scaleout.py \
-	tests/test_flow_control.py tests/test_log_bounds.py tests/test_sink_backpressure.py \
-	tests/test_copy_ingest.py tests/test_regex_file_scan.py tests/test_partial_lines.py \
-	tests/test_fanout.py tests/test_recent_json.py
+SCALEOUT_TESTS := tests/jobs/runners/test_remote_exec_pipeline.py tests/jobs/live/test_consumers.py tests/jobs/log/test_capture.py \
+	tests/jobs/test_job_control.py tests/jobs/test_worker_e2e.py tests/jobs/log/test_selectors.py tests/livchat/test_scaleout.py \
+	tests/jobs/live/test_flow_control.py tests/jobs/log/test_log_bounds.py tests/jobs/log/test_sink_backpressure.py \
+	tests/jobs/log/test_copy_ingest.py tests/jobs/log/test_regex_file_scan.py tests/jobs/log/test_partial_lines.py \
+	tests/jobs/live/test_fanout.py tests/jobs/log/test_recent_json.py tests/jobs/test_job_selectors.py
 
 test: venv system-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -x --ignore=tests/test_scaleout.py $(PYTEST_ARGS)
+	$(PY) -m pytest -x --ignore=tests/livchat/test_scaleout.py $(PYTEST_ARGS)
 	@if env_line=$$(./scripts/scaleout-env.sh); then \
 		echo "== again on Postgres + Redis: $$env_line"; \
 		eval "$$env_line"; $(PY) -m pytest -x $(SCALEOUT_TESTS); \

@@ -2,7 +2,7 @@
 (jobs/api/jobs.py), where Django's per-run SQL compiling cost more than the reads.
 
 Tied to Django's query compiler (`get_compiler().as_sql()`, `results_iter`, `query.selected`):
-pinned Django 5.2; tests/test_query_counts.py and the API tests cover every use."""
+pinned Django 5.2; tests/jobs/api/test_query_counts.py and the API tests cover every use."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ servers (for the permission rule and the answer) and its creator's name. It runs
 compiled once per connection (jobs/compiled.py) and builds the objects as the ORM would,
 because Django's per-call SQL compiling cost more than the reads (bench/queries.py). That
 relies on Django internals (`from_db`, a prefetch cache filled by hand); `job_with_servers_plain`
-is the same answer in plain ORM, and tests/test_selectors.py asserts the two agree.
+is the same answer in plain ORM, and tests/jobs/test_job_selectors.py asserts the two agree.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/test_api_schema.py (loaded by the CLI through SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for tests/livchat/test_api_schema.py (loaded by the CLI through SCHEMATHESIS_HOOKS).
 
 Fuzzed inline commands run for real on the test sshd: keep each one short. Only timeouts
 that are valid anyway are shortened, so an invalid one still reaches the API as generated.

@@ -28,7 +28,7 @@ _AFTER_UPTO = {sqlite: _SQL.format(ts=ts, where=" AND seq > %s AND seq <= %s", d
 # A line as LineOut's JSON object, keys in its order, `ts` as Django's encoder writes it (ISO
 # 8601 in UTC, milliseconds only when the time has a fraction, "Z"). Built by the database in
 # C: a third of what reading the row into Python, cutting and encoding it there cost. Lines
-# longer than the cut come back NULL. tests/test_recent_json.py holds both to the schema.
+# longer than the cut come back NULL. tests/jobs/log/test_recent_json.py holds both to the schema.
 _NEWEST_JSON = {
     True: (
         "SELECT seq, CASE WHEN length(CAST(message AS BLOB)) <= %s THEN json_object("

@@ -15,7 +15,7 @@ from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PW_USER = "livchat-pw-table"  # its own user: tests/test_ssh_failures.py sets another password on livchat-pw
+PW_USER = "livchat-pw-table"  # its own user: tests/servers/test_ssh_failures.py sets another password on livchat-pw
 PW_RIGHT = "pw-right-1"
 PW_WRONG = "pw-wrong-Secret-9"
 MISSING_DIR = "/nonexistent-livchat-table-dir"

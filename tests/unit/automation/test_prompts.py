@@ -3,7 +3,7 @@ value coerced to its prompt's type, defaults and required values, and the substi
 value reaches the command as one shell word, whatever it holds.
 
 Where a placeholder may sit (quotes, backticks, here-documents…) is automation/placement.py's
-rule, tested in tests/unit/test_placement.py; here every placeholder is a plain word."""
+rule, tested in tests/unit/automation/test_placement.py; here every placeholder is a plain word."""
 
 from __future__ import annotations
 

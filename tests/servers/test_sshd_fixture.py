@@ -1,6 +1,6 @@
 """Self-test for tests/sshd.py: a real sshd we can log into, drop and re-key.
 
-Run without Django: ``.venv/bin/pytest -p no:django tests/test_sshd_fixture.py -q``
+Run without Django: ``.venv/bin/pytest -p no:django tests/servers/test_sshd_fixture.py -q``
 """
 
 from __future__ import annotations

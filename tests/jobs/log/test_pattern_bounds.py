@@ -21,7 +21,7 @@ from tests.api_helpers import Api, assert_error
 from tests.helpers import make_user
 from tests.mcp_helpers import call, finished_job, text
 from tests.memory import MB, peak_growth
-from tests.unit.test_pattern_guard import BOMB, HEAVY, _largest
+from tests.unit.jobs.log.test_pattern_guard import BOMB, HEAVY, _largest
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the sink and MCP's tool threads need committed rows
 

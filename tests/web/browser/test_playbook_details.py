@@ -8,7 +8,7 @@ import pytest
 from jobs.log.sink import JobSink
 from jobs.models import Job, JobType
 from servers.services import create_or_update_server
-from tests.browser.test_logviewer import ROWS
+from tests.web.browser.test_logviewer import ROWS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

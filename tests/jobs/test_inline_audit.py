@@ -26,7 +26,7 @@ from jobs.tasks import run_job as run_job_task
 from servers.models import Server
 from tests.api_helpers import failed_exec_answer, token_api
 from tests.helpers import make_user, wait_for
-from tests.test_commands import ctrl_c_remote_exec, unique_sleep
+from tests.jobs.management.test_commands import ctrl_c_remote_exec, unique_sleep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,8 @@ import pytest
 
 from jobs.models import Job
 from jobs.services import create_remote_exec_job
-from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_logviewer import ROWS, output_row, wait_final
+from tests.web.browser.conftest import ARTIFACTS
+from tests.web.browser.test_logviewer import ROWS, output_row, wait_final
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

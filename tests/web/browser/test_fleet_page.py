@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job
-from tests.browser.test_logviewer import ROWS, wait_final
 from tests.helpers import free_port
+from tests.web.browser.test_logviewer import ROWS, wait_final
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

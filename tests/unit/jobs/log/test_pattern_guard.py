@@ -201,7 +201,7 @@ def _tree_items(node) -> int:
 
 # ---- the heaviest shapes ------------------------------------------------------------------------
 # Per item the heaviest measured: a lookahead ~410 bytes, a capture group ~370, a branch reset
-# ~350, \R ~300 at its weight 6. tests/test_pattern_bounds.py compiles the largest accepted
+# ~350, \R ~300 at its weight 6. tests/jobs/log/test_pattern_bounds.py compiles the largest accepted
 # pattern of each and measures it (at most 7.8 MB a compile).
 HEAVY = [
     "a{§}",

@@ -14,9 +14,9 @@ from jobs.services import create_remote_exec_job
 from jobs.slots import waiting_reason
 from servers.models import Server
 from servers.services import create_or_update_server
-from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_logviewer import ROWS, wait_final
 from tests.helpers import FORM_PASSWORD, wait_for
+from tests.web.browser.conftest import ARTIFACTS
+from tests.web.browser.test_logviewer import ROWS, wait_final
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

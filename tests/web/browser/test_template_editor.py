@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from automation.models import JobTemplate, TemplateSchedule
 from automation.services import save_template
 from jobs.models import Job, JobStatus
-from tests.browser.test_logviewer import output_row, wait_final
+from tests.web.browser.test_logviewer import output_row, wait_final
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

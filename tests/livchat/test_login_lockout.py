@@ -13,7 +13,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 
 from tests.helpers import make_user
-from tests.test_hardening import _fresh_env, _manage
+from tests.livchat.test_hardening import _fresh_env, _manage
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/accounts/login/"

@@ -10,8 +10,8 @@ import pytest
 
 from jobs.models import FINAL_STATUSES, Job
 from jobs.services import create_remote_exec_job
-from tests.browser.conftest import ARTIFACTS
 from tests.helpers import wait_for
+from tests.web.browser.conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -1,14 +1,14 @@
 """The job page's search box sends `q` to the logs API: a pattern whose repeats would expand
 past the bound comes back as the API's message under the box, and the next search works
-(the server was never asked to compile it). Memory is measured in tests/test_pattern_bounds.py."""
+(the server was never asked to compile it). Memory is measured in tests/jobs/log/test_pattern_bounds.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from servers.services import create_or_update_server
-from tests.browser.test_job_page import finished_job, login
-from tests.unit.test_pattern_guard import BOMB
+from tests.unit.jobs.log.test_pattern_guard import BOMB
+from tests.web.browser.test_job_page import finished_job, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

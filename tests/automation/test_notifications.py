@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def allow_loopback(settings):
     """The receivers here listen on loopback, which webhooks may not reach by default
-    (tests/test_webhook_guard.py): allowed the way an operator would, with the setting."""
+    (tests/automation/test_webhook_guard.py): allowed the way an operator would, with the setting."""
     settings.NOTIFY_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 
 

@@ -1,5 +1,5 @@
 """Who may use the API: sessions (with CSRF on unsafe methods) and bearer tokens. What each
-user may do there is the permission table's subject (tests/test_permissions.py)."""
+user may do there is the permission table's subject (tests/servers/test_permissions.py)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.services import create_remote_exec_job
-from tests.browser.test_logviewer import wait_final
 from tests.helpers import wait_for
+from tests.web.browser.test_logviewer import wait_final
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

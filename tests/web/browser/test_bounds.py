@@ -9,7 +9,7 @@ import pytest
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import create_remote_exec_job, new_job_id
-from tests.browser.test_logviewer import ROWS, output_row, wait_final
+from tests.web.browser.test_logviewer import ROWS, output_row, wait_final
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

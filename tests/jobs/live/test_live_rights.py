@@ -26,7 +26,7 @@ from jobs.log.sink import JobSink
 from jobs.models import Job
 from servers.models import Server
 from tests.helpers import make_user
-from tests.test_consumers import HOST, ORIGIN, _app
+from tests.jobs.live.test_consumers import HOST, ORIGIN, _app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

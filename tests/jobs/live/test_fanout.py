@@ -14,7 +14,7 @@ from jobs.live import fanout
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from tests.helpers import make_user
-from tests.test_consumers import HOST, ORIGIN, _app, _cookie
+from tests.jobs.live.test_consumers import HOST, ORIGIN, _app, _cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
