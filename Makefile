@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench lint format venv system-deps migrate clean
+.PHONY: run test test-fast bench lint format venv system-deps migrate clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ SCALEOUT_TESTS := tests/jobs/runners/test_remote_exec_pipeline.py tests/jobs/liv
 	tests/jobs/live/test_flow_control.py tests/jobs/log/test_log_bounds.py tests/jobs/log/test_sink_backpressure.py \
 	tests/jobs/log/test_copy_ingest.py tests/jobs/log/test_regex_file_scan.py tests/jobs/log/test_partial_lines.py \
 	tests/jobs/live/test_fanout.py tests/jobs/log/test_recent_json.py tests/jobs/test_job_selectors.py
+
+# The inner loop, under a minute: the fast tier (pure code) plus the permission table, the
+# restricted-admin rows, the API's bad-input table and the readers that need only the database
+# (no sshd, browser, daphne or worker processes).
+FAST_TESTS := tests/unit tests/servers/test_permissions.py tests/servers/test_restricted_admin.py \
+	tests/bad_input/test_table_api.py tests/jobs/test_job_selectors.py tests/jobs/log/test_recent_json.py \
+	tests/jobs/log/test_reader_rows_after.py tests/jobs/api/test_schema_honesty.py tests/accounts/test_cli_audit.py
+
+test-fast: venv
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q $(FAST_TESTS) $(PYTEST_ARGS)
 
 test: venv system-deps
 	$(PY) -m ruff check .
