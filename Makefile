@@ -45,13 +45,20 @@ test-fast: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q $(FAST_TESTS) $(PYTEST_ARGS)
 
+# Parallel test processes (pytest-xdist). Most tests wait on sshd, subprocesses and sockets
+# rather than the CPU, so a 2-core machine runs more workers than cores; TEST_WORKERS=0 runs
+# serially (one process, no xdist). Each worker has its own data folder, test database, sshd
+# login user and Redis key prefix (tests/settings.py, tests/sshd.py).
+TEST_WORKERS ?= 3
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 test: venv system-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -x --ignore=tests/livchat/test_scaleout.py $(PYTEST_ARGS)
+	$(PY) -m pytest -x $(XDIST) --ignore=tests/livchat/test_scaleout.py $(PYTEST_ARGS)
 	@if env_line=$$(./scripts/scaleout-env.sh); then \
 		echo "== again on Postgres + Redis: $$env_line"; \
-		eval "$$env_line"; $(PY) -m pytest -x $(SCALEOUT_TESTS); \
+		eval "$$env_line"; $(PY) -m pytest -x $(XDIST) $(SCALEOUT_TESTS); \
 	elif [ "$${CI:-}" = "true" ]; then \
 		echo "Postgres/Redis unreachable in CI: the scale-out tests must run" >&2; exit 1; \
 	else \

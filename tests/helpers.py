@@ -17,6 +17,21 @@ from pathlib import Path
 FORM_PASSWORD = "pw-browser-123"
 
 
+def xdist_worker() -> str:
+    """This pytest-xdist worker's id ("gw0", "gw1"...), "" outside xdist. Subprocesses a worker
+    starts inherit it (PYTEST_XDIST_WORKER), so they land on the same per-worker resources."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def worker_name(name: str) -> str:
+    """`name` made this worker's own ("livchat-test" -> "livchat-test-gw0" under xdist): login
+    users, key prefixes... that parallel workers must not share. Idempotent; `name` outside xdist."""
+    worker = xdist_worker()
+    if not worker or name.endswith(f"-{worker}"):
+        return name
+    return f"{name}-{worker}"
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now (bound, read, released): for a server to
     listen on, or for a connection that must be refused."""

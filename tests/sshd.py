@@ -43,6 +43,7 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import pwd
 import shlex
@@ -53,12 +54,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from tests.helpers import free_port, port_open
+from tests.helpers import free_port, port_open, worker_name
 from tests.proctree import _freeze_tree, _proc_table, _signal, _wait_dead, kill_trees, pids_with_marker
 
 SSHD = "/usr/sbin/sshd"  # sshd re-execs itself, so it must be an absolute path
 PRIVSEP_DIR = Path("/run/sshd")
 READY_TIMEOUT = 10.0
+# Parallel test processes (pytest-xdist workers, or two checkouts' test runs) add users and
+# edit the same authorized_keys files (root's): each such change holds this lock, so no
+# read-modify-write loses another's key and useradd/usermod never meet a locked /etc/passwd.
+ACCOUNTS_LOCK = Path("/tmp/livchat-test-accounts.lock")
 
 # Servers that are still running, stopped at interpreter exit so a crashed or
 # interrupted test run does not leave daemons behind.
@@ -132,9 +137,10 @@ class SshServer:
         """Teardown: kill daemon and sessions, remove the keys we installed."""
         self.kill()
         public_key = self.public_key_text
-        _remove_authorized_key(_home(self.username) / ".ssh" / "authorized_keys", public_key)
-        if self.root_key_installed:
-            _remove_authorized_key(Path("/root/.ssh/authorized_keys"), public_key)
+        with _accounts_lock():
+            _remove_authorized_key(_home(self.username) / ".ssh" / "authorized_keys", public_key)
+            if self.root_key_installed:
+                _remove_authorized_key(Path("/root/.ssh/authorized_keys"), public_key)
 
     def __enter__(self) -> Self:
         return self
@@ -230,8 +236,12 @@ def start_sshd(
 ) -> SshServer:
     """Create the user and keys, write a config and start sshd on a free port.
 
+    Under pytest-xdist the login user is the worker's own (``livchat-test-gw0``, see
+    ``worker_name``): its processes, home and authorized_keys are not another worker's.
+
     Raises RuntimeError (with the sshd log) if the daemon cannot start.
     """
+    username = worker_name(username)
     base_dir = Path(base_dir).resolve()
     base_dir.mkdir(parents=True, exist_ok=True)
     _ensure_user(username, password)
@@ -244,9 +254,10 @@ def start_sshd(
     public_key = user_key.with_suffix(".pub").read_text().strip()
 
     user = pwd.getpwnam(username)
-    _append_authorized_key(Path(user.pw_dir) / ".ssh", public_key, user.pw_uid, user.pw_gid)
-    if allow_root:
-        _append_authorized_key(Path("/root/.ssh"), public_key, 0, 0)
+    with _accounts_lock():
+        _append_authorized_key(Path(user.pw_dir) / ".ssh", public_key, user.pw_uid, user.pw_gid)
+        if allow_root:
+            _append_authorized_key(Path("/root/.ssh"), public_key, 0, 0)
 
     port = free_port()
     config = base_dir / "sshd_config"
@@ -281,16 +292,29 @@ def start_sshd(
 # -- setup helpers -----------------------------------------------------------
 
 
+class _accounts_lock:
+    """An exclusive flock on ACCOUNTS_LOCK (blocking) for the duration of a ``with``."""
+
+    def __enter__(self) -> None:
+        self._fd = os.open(ACCOUNTS_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
 def _ensure_user(username: str, password: str | None) -> None:
-    try:
-        pwd.getpwnam(username)
-    except KeyError:
-        _run(["useradd", "-m", "-s", "/bin/bash", username])
-    # useradd leaves the password as "!" (locked); without PAM sshd then
-    # refuses even key logins. "*" means "no valid password" but not locked.
-    _run(["usermod", "-p", "*", username])
-    if password is not None:
-        _run(["chpasswd"], input=f"{username}:{password}\n")
+    with _accounts_lock():
+        try:
+            pwd.getpwnam(username)
+        except KeyError:
+            _run_retrying(["useradd", "-m", "-s", "/bin/bash", username])
+        # useradd leaves the password as "!" (locked); without PAM sshd then
+        # refuses even key logins. "*" means "no valid password" but not locked.
+        _run_retrying(["usermod", "-p", "*", username])
+        if password is not None:
+            _run_retrying(["chpasswd"], input=f"{username}:{password}\n")
 
 
 def _keygen(path: Path, *, comment: str) -> None:
@@ -391,6 +415,19 @@ def _run(argv: list[str], *, input: str | None = None) -> None:
     result = subprocess.run(argv, check=False, input=input, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{shlex.join(argv)} failed ({result.returncode}): {result.stderr}")
+
+
+def _run_retrying(argv: list[str], *, input: str | None = None, timeout: float = 30.0) -> None:
+    """`_run` for the shadow tools, which refuse while another process (a test run without
+    our lock, the system) holds /etc/passwd's lock: retried until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _run(argv, input=input)
+        except RuntimeError as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 @atexit.register

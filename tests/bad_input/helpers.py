@@ -13,6 +13,7 @@ from django.test import Client
 
 from jobs.models import Job, JobLogLine
 from tests.api_helpers import store_lines  # noqa: F401 - re-exported for the tables
+from tests.helpers import worker_name
 
 # What a Python traceback leaves in text: any of these in an answer means one leaked out.
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "Exception inside application")
@@ -31,7 +32,8 @@ JOB_LINES = [
     ("system", "CRITICAL", ["critical: gone"]),
 ]
 JOB_LINE_COUNT = sum(len(messages) for _, _, messages in JOB_LINES)
-SPACED_DIR = "/tmp/livchat bad input dir"
+# Made by the sshd user (mode 0700 under its umask): one per xdist worker, each has its own user.
+SPACED_DIR = worker_name("/tmp/livchat bad input dir")
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ import pytest
 from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
 from tests.bad_input.helpers import Row, assert_every_line_kept, messages, table
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, wait_for, worker_name
 from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PW_USER = "livchat-pw-table"  # its own user: tests/servers/test_ssh_failures.py sets another password on livchat-pw
+# its own user: tests/servers/test_ssh_failures.py sets another password on livchat-pw (per xdist worker: worker_name)
+PW_USER = worker_name("livchat-pw-table")
+UNREACHABLE = f"Cannot reach {worker_name('livchat-test')}@192.0.2.1:22"  # the sshd fixture's user
 PW_RIGHT = "pw-right-1"
 PW_WRONG = "pw-wrong-Secret-9"
 MISSING_DIR = "/nonexistent-livchat-table-dir"
@@ -117,7 +119,7 @@ def _says_which_dir(job: Job) -> None:
 
 ROWS = table(
     Row("fault", "refused-port", "refused_port", "failed", "connection refused"),
-    Row("fault", "unreachable-host", "unreachable_host", "failed", "Cannot reach livchat-test@192.0.2.1:22"),
+    Row("fault", "unreachable-host", "unreachable_host", "failed", UNREACHABLE),
     Row("fault", "wrong-password", "wrong_password", "failed", "Authentication failed"),
     Row("fault", "wrong-key", "wrong_key", "failed", "Authentication failed"),
     Row("fault", "changed-host-key", "changed_host_key", "failed", "has changed"),

@@ -22,10 +22,11 @@ from servers import crypto, ssh
 from servers.checks import check_connection
 from servers.models import Credential, Server
 from servers.services import create_server, pin_host_key, target_for, update_server
+from tests.helpers import worker_name
 from tests.sshd import SshServer, start_sshd
 
 PASSWORD = "pw-Only-For-Tests-9d2e"
-USER = "livchat-pw"
+USER = worker_name("livchat-pw")  # start_sshd makes it the xdist worker's own
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ from accounts.models import AuditEvent
 from servers import crypto
 from servers.models import Credential, Server
 from servers.services import create_server
-from tests.helpers import free_port, make_user
+from tests.helpers import free_port, make_user, worker_name
 from tests.sshd import SshServer, start_sshd
 
 pytestmark = pytest.mark.django_db
 
-PW_USER = "livchat-pwpage"
+PW_USER = worker_name("livchat-pwpage")  # start_sshd makes it the xdist worker's own
 PASSWORD = "pw-Page-Tests-41c7"
 JSON = {"HTTP_ACCEPT": "application/json"}
 

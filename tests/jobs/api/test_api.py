@@ -10,7 +10,7 @@ import pytest
 from jobs.models import Job
 from servers.models import Credential, Server
 from tests.api_helpers import assert_error, failed_exec_answer, token_api
-from tests.helpers import free_port, make_user
+from tests.helpers import free_port, make_user, worker_name
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,9 +134,10 @@ def test_inline_exec_quotes_newlines_and_unicode(api, server):
 
 
 def test_inline_exec_working_dir_with_spaces(api, server, sshd):
-    sshd.run_local("mkdir -p '/tmp/api dir with spaces' && chmod 755 '/tmp/api dir with spaces'")
-    out = _exec(api, command="pwd", working_dir="/tmp/api dir with spaces").json()
-    assert out["stdout"] == "/tmp/api dir with spaces\n" and out["success"] is True
+    folder = worker_name("/tmp/api dir with spaces")  # the sshd user's: one per xdist worker
+    sshd.run_local(f"mkdir -p '{folder}' && chmod 755 '{folder}'")
+    out = _exec(api, command="pwd", working_dir=folder).json()
+    assert out["stdout"] == f"{folder}\n" and out["success"] is True
     missing = _exec(api, command="pwd", working_dir="/tmp/no such dir").json()
     assert missing["success"] is False and missing["exit_code"] != 0 and "no such dir" in missing["stderr"]
 

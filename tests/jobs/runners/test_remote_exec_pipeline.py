@@ -9,7 +9,7 @@ import pytest
 
 from jobs.models import Job, JobLogLine
 from jobs.services import create_remote_exec_job
-from tests.helpers import wait_for
+from tests.helpers import wait_for, worker_name
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,9 +100,10 @@ def test_200k_lines_in_order_rows_and_file_identical(server, run_job):
 
 
 def test_working_dir_with_spaces_is_quoted(server, sshd, run_job):
-    sshd.run_local("mkdir -p '/tmp/dir with spaces'")
-    job = run_job(_job(server, "pwd", working_dir="/tmp/dir with spaces"))
-    assert _output(job, "stdout") == ["/tmp/dir with spaces"]
+    folder = worker_name("/tmp/dir with spaces")  # the sshd user's (0700): one per xdist worker
+    sshd.run_local(f"mkdir -p '{folder}'")
+    job = run_job(_job(server, "pwd", working_dir=folder))
+    assert _output(job, "stdout") == [folder]
 
 
 def test_timeout_kills_the_remote_process(server, sshd, run_job):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.helpers import FORM_PASSWORD, free_port, port_open, wait_for
+from tests.helpers import FORM_PASSWORD, free_port, port_open, wait_for, xdist_worker
 
 ARTIFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -48,9 +48,14 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
+# Package scope: one app server and one Chromium for a run of browser tests (each costs
+# ~10 s to start and ~11 s to stop: serve's grace period for q2), torn down when the next test
+# is outside tests/browser, so no other test runs beside Playwright's event loop or with
+# DJANGO_ALLOW_ASYNC_UNSAFE set. With xdist --dist loadfile a worker gets the browser files
+# in a row (collection order), so it pays this once.
+@pytest.fixture(scope="package")
 def app_server(django_db_setup):
-    """`manage.py serve` on a free port, for the whole module. Yields its base URL."""
+    """`manage.py serve` on a free port, for the browser tests in a row. Yields its base URL."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -63,7 +68,7 @@ def app_server(django_db_setup):
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = ARTIFACTS / "serve.log"
+    log_path = ARTIFACTS / f"serve{'-' + xdist_worker() if xdist_worker() else ''}.log"  # one per xdist worker
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
@@ -92,7 +97,7 @@ def app_server(django_db_setup):
         _stop(proc)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
