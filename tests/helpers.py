@@ -114,3 +114,18 @@ def make_user(username: str, *, role: str | None = "Admins", password: str | Non
     if role is not None:
         grant_role(user, role)
     return user
+
+
+def admin_template_form(**fields) -> dict:
+    """A POST body for the admin's job template form (no schedules unless `fields` add them)."""
+    form = {
+        "kind": "command",
+        "tags": "[]",
+        "extra_vars": "{}",
+        "prompts": "[]",
+        "notify_on": "never",
+        "webhook_format": "json",
+        "schedules-TOTAL_FORMS": "0",
+        "schedules-INITIAL_FORMS": "0",
+    }
+    return {**form, **fields}

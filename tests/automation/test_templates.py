@@ -16,7 +16,7 @@ from automation.services import save_template
 from jobs.models import Job, JobLogLine, JobStatus
 from servers.permissions import NotPermitted
 from tests.api_helpers import assert_error, token_api
-from tests.helpers import make_user
+from tests.helpers import admin_template_form, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,18 +169,7 @@ def test_admin_launch_action_and_checked_form(client, echo_template):
     answer = client.post(url, {"action": "launch", "_selected_action": [echo_template.pk]}, follow=True)
     job = Job.objects.get()
     assert f"started job {job.job_id}" in answer.content.decode()
-    form = {
-        "name": "bad",
-        "kind": "command",
-        "command": "echo {{ missing }}",
-        "tags": "[]",
-        "extra_vars": "{}",
-        "prompts": "[]",
-        "notify_on": "never",
-        "webhook_format": "json",
-        "schedules-TOTAL_FORMS": "0",
-        "schedules-INITIAL_FORMS": "0",
-    }
+    form = admin_template_form(name="bad", command="echo {{ missing }}")
     answer = client.post(url + "add/", form)
     assert answer.status_code == 200 and "uses {{ missing }} but no prompt has that name" in answer.content.decode()
     assert not JobTemplate.objects.filter(name="bad").exists()

@@ -21,7 +21,7 @@ from jobs.services import create_remote_exec_job
 from servers.models import Credential, Server
 from servers.services import create_server
 from tests.api_helpers import assert_error, token_api
-from tests.helpers import make_user
+from tests.helpers import admin_template_form, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -115,19 +115,7 @@ def test_the_admin_refuses_to_aim_a_template_at_a_restricted_server(world):
     outsider = admin_client(world["radmin"])
     offered = choices(outsider.get("/admin/automation/jobtemplate/add/"), "servers")
     assert ">open</option>" in offered and ">vault</option>" not in offered
-    data = {
-        "name": "sneaky",
-        "kind": "command",
-        "command": "id",
-        "servers": [str(world["vault"].pk)],
-        "tags": "[]",
-        "extra_vars": "{}",
-        "prompts": "[]",
-        "notify_on": "never",
-        "webhook_format": "json",
-        "schedules-TOTAL_FORMS": "0",
-        "schedules-INITIAL_FORMS": "0",
-    }
+    data = admin_template_form(name="sneaky", command="id", servers=[str(world["vault"].pk)])
     assert outsider.post("/admin/automation/jobtemplate/add/", data).status_code == 200
     by_tag = {**data, "servers": [], "tags": '["db"]'}
     response = outsider.post("/admin/automation/jobtemplate/add/", by_tag)
@@ -169,18 +157,13 @@ def test_a_schedule_whose_owner_is_gone_is_refused_and_pauses_itself(world, loss
 
 def test_a_schedule_added_in_the_admin_gets_its_owner(world):
     template = save_template(name="nightly", kind="command", command="true", servers=["open"], user=world["vadmin"])
-    data = {
-        "name": "nightly",
-        "kind": "command",
-        "command": "true",
-        "servers": [str(Server.objects.get(name="open").pk)],
-        "tags": "[]",
-        "extra_vars": "{}",
-        "prompts": "[]",
-        "notify_on": "never",
-        "webhook_format": "json",
-        "schedules-TOTAL_FORMS": "1",
-        "schedules-INITIAL_FORMS": "0",
+    data = admin_template_form(
+        name="nightly",
+        command="true",
+        servers=[str(Server.objects.get(name="open").pk)],
+        **{"schedules-TOTAL_FORMS": "1"},
+    )
+    data |= {
         "schedules-0-cron": "0 3 * * *",
         "schedules-0-timezone": "UTC",
         "schedules-0-overlap": "skip",
