@@ -162,6 +162,10 @@ def test_a_deleted_job_closes_every_viewer_with_a_message(staff_user):
 
     async def run():
         comms = [await _connect(job, cookie) for _ in range(3)]
+        for comm in comms:  # each viewer found the job (its status came) before it goes
+            first = await comm.receive_json_from(timeout=30)
+            assert first["type"] == "status", first
+            await comm.send_json_to({"type": "ack", "ack": first["ack"]})
         await asyncio.get_running_loop().run_in_executor(None, lambda: Job.objects.filter(pk=job.pk).delete())
         outcomes = []
         for comm in comms:

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from jobs.log import filters, reader, regex_scan
+from jobs.log import filters, pattern_guard, reader, regex_scan
 from jobs.log.sink import JobSink
 from jobs.models import Job
 from jobs.services import new_job_id
@@ -128,7 +128,7 @@ def test_before_and_after_together_read_a_window(api):
 def test_the_regex_scan_never_joins_more_than_scan_bytes_of_lines(monkeypatch):
     # This checks memory, not time: under tracemalloc, on 2 cores shared with xdist workers,
     # the scan can pass the 2 s wall-clock budget and be refused (the app's right answer).
-    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 60.0)
+    monkeypatch.setattr(pattern_guard, "REGEX_BUDGET_SECONDS", 60.0)
     size = 60 * 1024
     n = (3 * regex_scan.SCAN_BYTES) // size  # the whole log is three scan budgets of text
     job = _job([("stdout", [f"{i:06d}" + "x" * (size - 6) for i in range(1, n + 1)] + ["needle"])])

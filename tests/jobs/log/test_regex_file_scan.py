@@ -115,7 +115,7 @@ def test_the_file_is_trusted_and_used_for_plain_patterns(job):
 def test_file_scan_equals_the_row_by_row_answer(job, q, monkeypatch):
     # This checks answers, not time: on 2 cores shared with xdist workers (test_scaleout's five
     # processes) x{1000}y can pass the 2 s wall-clock budget and be refused.
-    monkeypatch.setattr(regex_scan, "REGEX_BUDGET_SECONDS", 60.0)
+    monkeypatch.setattr(pattern_guard, "REGEX_BUDGET_SECONDS", 60.0)
     truth = _truth(job, q, {})
     assert _search(job, q) == truth
     # the last few, forward from a point, and backward from a point, in every direction
