@@ -29,16 +29,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import Q
 from django.utils import timezone
 
 from automation import webhook_guard
 from automation.models import Channel, DeliveryAttempt, NotifyOn, TemplateRun, WebhookFormat
-from jobs.models import Job, JobLogLine, JobLogMark, JobStatus
+from jobs.log.problems import last_problems
+from jobs.models import Job, JobStatus
+from jobs.outcome import host_results
 from servers import crypto
 
 logger = logging.getLogger("automation.notify")
 ERROR_LINES = 20
+ERROR_LINE_CHARS = 2000
 SIGNATURE_HEADER = "X-LivChat-Signature"
 TIMESTAMP_HEADER = "X-LivChat-Timestamp"
 
@@ -57,33 +59,9 @@ def job_url(job: Job) -> str:
     return f"{settings.LIVCHAT_BASE_URL.rstrip('/')}/jobs/{job.job_id}/"
 
 
-def host_results(job: Job) -> dict:
-    """Per host: its status and exit code (fleet results, playbook recaps, or the one server)."""
-    hosts = (job.result or {}).get("hosts") if isinstance(job.result, dict) else None
-    if isinstance(hosts, dict) and hosts:
-        out = {}
-        for name, row in hosts.items():
-            row = row if isinstance(row, dict) else {}
-            if "exit_code" in row or "status" in row:
-                out[name] = {"status": row.get("status", ""), "exit_code": row.get("exit_code")}
-            else:  # a playbook recap: counts per host
-                state = "unreachable" if row.get("unreachable") else "failed" if row.get("failed") else "ok"
-                out[name] = {"status": state, "exit_code": job.exit_code}
-        return out
-    names = [s.name for s in job.servers.all()] or ([job.server.name] if job.server_id else [])
-    state = "ok" if job.status == JobStatus.SUCCEEDED else JobStatus(job.status).label.lower()
-    return {name: {"status": state, "exit_code": job.exit_code} for name in names}
-
-
 def last_error_lines(job: Job, limit: int = ERROR_LINES) -> list[str]:
-    marks = (
-        JobLogMark.objects.filter(job=job)
-        .filter(Q(stream="stderr") | Q(level__in=["ERROR", "CRITICAL"]))
-        .order_by("-seq")
-        .values_list("seq", flat=True)[:limit]
-    )
-    lines = JobLogLine.objects.filter(job=job, seq__in=list(marks)).order_by("seq")
-    return [line.message[:2000] for line in lines]
+    """The job's last problem lines (stderr, WARNING or worse), as the MCP answers show them."""
+    return [line["message"] for line in last_problems(job=job, limit=limit, cut=ERROR_LINE_CHARS, count=False).lines]
 
 
 def build_payload(job: Job, run: TemplateRun | None) -> dict:

@@ -39,21 +39,26 @@ def main() -> int:
     ssh = start_sshd()
     cluster = None
     try:
+        from django.contrib.auth import get_user_model
+
         from automation.models import ScheduledRun
         from automation.schedules import save_schedule
         from automation.services import save_template
         from jobs.models import FINAL_STATUSES, Job
 
         server = make_server(ssh)
+        # A schedule runs as its owner (one with no owner is refused and paused): an admin here.
+        owner = get_user_model().objects.create_superuser("scheduler", password="x")
         cluster = start_qcluster()
         now = datetime.now(UTC)
         due = (now + timedelta(seconds=40)).replace(second=0, microsecond=0) + timedelta(minutes=1)
         cron = f"{due.minute} {due.hour} * * *"
         for i in range(TEMPLATES):
             template = save_template(
-                name=f"bench-{i}", kind="command", command="echo scheduled", servers=[server.name], timeout=60
-            )
-            save_schedule(template=template, cron=cron, tz="UTC")
+                name=f"bench-{i}", kind="command", command="echo scheduled", servers=[server.name], timeout=60,
+                user=owner,
+            )  # fmt: skip
+            save_schedule(template=template, cron=cron, tz="UTC", user=owner)
         print(f"cron time {due.isoformat()} ({(due - now).total_seconds():.0f} s from now), {TEMPLATES} templates")
         deadline = time.monotonic() + (due - now).total_seconds() + 90
         while time.monotonic() < deadline:

@@ -59,3 +59,53 @@ def finished_job(lines: list[tuple[str, str, str]], *, job_id: str = "remote_exe
     sink.close()
     Job.objects.filter(pk=job.pk).update(status="succeeded", exit_code=0)
     return Job.objects.get(pk=job.pk)
+
+
+# ---- an agent that follows the server's own instructions (tests/livchat/mcp/test_mcp_agent.py, bench/mcp.py)
+FINAL = ("succeeded", "failed", "cancelled", "timed_out")
+HUGE_FAILURE = "seq 1 100000 | sed 's/^/line /'; echo 'E: disk /srv is full' >&2; exit 3"
+
+
+@dataclass
+class Followed:
+    page: dict  # the final answer
+    seen: list[dict]  # every line the answers held (lines and problems)
+    total: int  # bytes of every answer up to the final one
+    reading_more: int  # bytes of the get_job(problems=true) after it
+
+
+async def follow_the_instructions(client: Client, tool: str, arguments: dict) -> Followed:
+    """What the instructions say: start, then wait_job(job_id, after_seq=next_seq) until the status
+    is final; a failed job's answer says why. Then get_job(job_id, problems=true), the instructions'
+    way to read more: every problem line (the reason among them), not repeated in `problems`."""
+    answers = [await client.call_tool(tool, arguments)]
+    page = answers[-1].structured_content
+    assert not answers[-1].is_error, answers[-1].content
+    while page["status"] not in FINAL:
+        answers.append(await client.call_tool("wait_job", {"job_id": page["job_id"], "after_seq": page["next_seq"]}))
+        page = answers[-1].structured_content
+    seen = [line for a in answers for line in a.structured_content["problems"] + a.structured_content["lines"]]
+    more = await client.call_tool("get_job", {"job_id": page["job_id"], "problems": True})
+    every = more.structured_content
+    assert every["problems"] == [], "a page of problem lines does not repeat them"
+    assert all(x["stream"] == "stderr" or x["level"] in ("WARNING", "ERROR", "CRITICAL") for x in every["lines"])
+    assert {line["seq"] for line in page["problems"]} <= {line["seq"] for line in every["lines"]}
+    return Followed(page=page, seen=seen, total=sum(size(a) for a in answers), reading_more=size(more))
+
+
+async def three_failures(client: Client, names: dict, *, lock: str) -> dict[str, Followed]:
+    """A 100,000-line command failing with one stderr line; one host of three failing (the first to
+    make `lock`, a folder, fails: one sshd serves all three); tests/playbooks/details.yml, whose
+    "failing shell" task fails on web2 only."""
+    one_of_three = f"if mkdir {lock} 2>/dev/null; then echo 'E: lock held by a dead run' >&2; exit 4; fi; echo fine"
+    return {
+        "huge": await follow_the_instructions(
+            client, "run_command", {"server": names["one"], "command": HUGE_FAILURE, "wait_s": 0}
+        ),
+        "fleet": await follow_the_instructions(
+            client, "run_command", {"servers": names["three"], "command": one_of_three, "wait_s": 1}
+        ),
+        "playbook": await follow_the_instructions(
+            client, "run_playbook", {"playbook": "details.yml", "servers": names["playbook"], "wait_s": 1}
+        ),
+    }

@@ -254,7 +254,7 @@ class _Fleet:
         enough = summary["ok"] >= 1 if result["success"] == "any" else not bad
         if enough:
             return Outcome(status=JobStatus.SUCCEEDED, exit_code=0, result=result)
-        reasons = [f"{name}: {_reason(h)}" for name, h in bad]
+        reasons = [f"{name}: {host_reason(h)}" for name, h in bad]
         if len(reasons) > 20:
             reasons = [*reasons[:20], f"and {len(reasons) - 20} more"]
         if summary["timed_out"]:
@@ -268,7 +268,7 @@ class _Fleet:
         return Outcome(status=JobStatus.FAILED, exit_code=exit_code, error=error, result=result)
 
 
-def _reason(host: HostResult) -> str:
+def host_reason(host: HostResult) -> str:
     if host.status == "unreachable":
         return f"unreachable: {host.error.rstrip('.')}"
     return host.error.rstrip(".") or HOST_STATE_WORDS[host.status]

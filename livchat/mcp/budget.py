@@ -115,9 +115,9 @@ def omitted_hint(job_id: str, fitted: Fitted) -> str | None:
     parts = []
     if fitted.omitted:
         parts.append(
-            f"{fitted.omitted} lines omitted (seq {fitted.omitted_from}-{fitted.omitted_to}): read them with "
-            f"get_job(job_id={job_id!r}, after_seq={fitted.omitted_from - 1}), narrow with level='ERROR' or "
-            f"stream='stderr', or find lines with search_job_log(job_id={job_id!r}, pattern=...)."
+            f"{fitted.omitted} lines omitted (seq {fitted.omitted_from}-{fitted.omitted_to}): "
+            f"get_job(job_id={job_id!r}, after_seq={fitted.omitted_from - 1}) reads them (problems=true: only "
+            f"stderr and WARNING+), search_job_log(job_id={job_id!r}, pattern=...) finds lines."
         )
     if fitted.cut:
         parts.append("Lines marked cut were shortened; a larger max_bytes shows more of each line.")

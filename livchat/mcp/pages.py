@@ -11,8 +11,10 @@ from django.db.models import Count
 from django.utils import timezone
 from mcp.server.mcpserver.exceptions import ToolError
 
+from jobs import outcome
 from jobs.api.schemas import JOB_ID_PATTERN
 from jobs.log import filters, reader
+from jobs.log.problems import last_problems
 from jobs.models import Job, JobLogMark, JobStatus, JobType
 from livchat.mcp import budget
 from servers.permissions import TOKEN_SCOPE_ATTR, Action, NotPermitted, check, usable_servers, visible_jobs
@@ -20,6 +22,9 @@ from servers.permissions import TOKEN_SCOPE_ATTR, Action, NotPermitted, check, u
 SCOPE_USER = "livchat.user"  # where the HTTP auth leaves the user in the ASGI scope
 AUTH_REQUIRED = "Authentication required: send 'Authorization: Bearer <LivChat API token>'."
 WINDOW_LINES = 2000  # the most lines read for one side (head or tail) of a page
+PROBLEM_LINES = 10  # the last problem lines an answer carries
+PROBLEM_CHARS = 200  # each cut to this many characters
+PROBLEM_BYTES = 1500  # and the last that fit in this many bytes
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
@@ -96,17 +101,32 @@ def summary(job: Job) -> dict:
     return {"total_lines": job.line_count, **counts, "duration_s": duration}
 
 
-def recap(job: Job) -> dict | None:
+def recap(job: Job, *, zeros: bool = False) -> dict | None:
     result = job.result if isinstance(job.result, dict) else {}
     hosts = result.get("hosts")
     if job.job_type != JobType.PLAYBOOK or not isinstance(hosts, dict):
         return None
-    failed = []
-    for text in result.get("failures") or []:
-        host, _, rest = str(text).partition(": ")
-        task, _, message = rest.partition(": ")
-        failed.append({"host": host, "task": task, "message": message})
-    return {"hosts": {h: c for h, c in hosts.items() if isinstance(c, dict)}, "failed_tasks": failed}
+    # Zero counts are left out (the schema's default): two hosts' zeros cost an agent 200 bytes.
+    counts = {h: {k: n for k, n in c.items() if n or zeros} for h, c in hosts.items() if isinstance(c, dict)}
+    return {"hosts": counts, "failed_tasks": outcome.failed_tasks(job)}
+
+
+def problems(job: Job, *, after: int | None) -> dict:
+    """The problem lines an answer carries: a job that failed, timed out or was cancelled always
+    carries its last ones (the reason); wait_job (`after`) the new ones since its cursor. The
+    last ones that fit in PROBLEM_BYTES, each cut to PROBLEM_CHARS."""
+    went_wrong = job.is_final and job.status != JobStatus.SUCCEEDED
+    if not went_wrong and after is None:
+        return {"problems": [], "problem_count": 0}
+    found = last_problems(job=job, limit=PROBLEM_LINES, cut=PROBLEM_CHARS, after=0 if went_wrong else after)
+    lines = [budget.agent_line({**row, "truncated": row["cut"]}, PROBLEM_CHARS) for row in found.lines]
+    kept, used = [], 0
+    for line in reversed(lines):
+        used += budget.cost(line)
+        if kept and used > PROBLEM_BYTES:
+            break
+        kept.append(line)
+    return {"problems": kept[::-1], "problem_count": found.total}
 
 
 def _state(job: Job) -> dict:
@@ -119,6 +139,7 @@ def _state(job: Job) -> dict:
         "progress": job.progress,
         "summary": summary(job),
         "recap": recap(job),
+        "failed_hosts": outcome.failed_hosts(job),
     }
 
 
@@ -146,18 +167,33 @@ def page(*, job: Job, flt: filters.LineFilter, after: int | None, tail: int, max
         next_seq = (shown[-1] if shown else after) if filtered else after + tail
     else:
         next_seq = max(last_seq, shown[-1] if shown else 0, after or 0)
-    return _assemble(job, fitted, next_seq=next_seq, has_more=has_more)
+    # A page of problem lines is the reason itself: not repeated in `problems`.
+    return _assemble(job, fitted, next_seq=next_seq, has_more=has_more, reason_lines=not flt.problems)
 
 
 def new_lines(*, job: Job, after: int, max_bytes: int) -> dict:
-    """wait_job's page: every line after `after` up to the end, as the head and the tail that fit
-    in `max_bytes` (the lines between are counted and named, not sent)."""
+    """wait_job(lines=true)'s page: every line after `after` up to the end, as the head and the
+    tail that fit in `max_bytes` (the lines between are counted and named, not sent)."""
     job.refresh_from_db()
     room, cut = budget.line_room(max_bytes), budget.line_cut(max_bytes)
     fitted = _window(job, after=after, before=None, room=room, cut=cut)
     shown = fitted.lines
     next_seq = max(job.last_seq, shown[-1]["seq"] if shown else 0, after)
-    return _assemble(job, fitted, next_seq=next_seq, has_more=False)
+    return _assemble(job, fitted, next_seq=next_seq, has_more=False, problems_after=after)
+
+
+def latest(*, job: Job, after: int, tail: int, max_bytes: int) -> dict:
+    """wait_job's compact page: the state, the last `tail` lines after `after` and the problem
+    lines since `after`; the other new lines are counted and named, not sent."""
+    job.refresh_from_db()
+    room, cut = budget.line_room(max_bytes), budget.line_cut(max_bytes)
+    start = max(after, job.last_seq - tail)
+    fitted = _window(job, after=start, before=None, room=room, cut=cut) if tail else budget.Fitted(lines=[])
+    first_shown = fitted.lines[0]["seq"] if fitted.lines else job.last_seq + 1
+    if first_shown - 1 > after and not fitted.omitted:  # the new lines before the last few
+        fitted.omitted, fitted.omitted_from, fitted.omitted_to = first_shown - 1 - after, after + 1, first_shown - 1
+    next_seq = max(job.last_seq, after)
+    return _assemble(job, fitted, next_seq=next_seq, has_more=False, problems_after=after)
 
 
 def _window(job: Job, *, after: int, before: int | None, room: int, cut: int) -> budget.Fitted:
@@ -179,8 +215,17 @@ def _window(job: Job, *, after: int, before: int | None, room: int, cut: int) ->
     return budget.fit(head_lines, room, tail_lines=tail_lines, gap=gap)
 
 
-def _assemble(job: Job, fitted: budget.Fitted, *, next_seq: int, has_more: bool) -> dict:
+def _assemble(
+    job: Job,
+    fitted: budget.Fitted,
+    *,
+    next_seq: int,
+    has_more: bool,
+    problems_after: int | None = None,
+    reason_lines: bool = True,
+) -> dict:
     data = _state(job)
+    data.update(problems(job, after=problems_after) if reason_lines else {"problems": [], "problem_count": 0})
     hint = budget.omitted_hint(job.job_id, fitted)
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         more = (
@@ -199,40 +244,3 @@ def _assemble(job: Job, fitted: budget.Fitted, *, next_seq: int, has_more: bool)
         hint=hint,
     )
     return data
-
-
-# ---- short text renderings ----------------------------------------------------------------------
-def status_words(data: dict) -> str:
-    label = str(JobStatus(data["status"]).label).lower()
-    text = f"Job {data['job_id']} {label}"
-    if data.get("exit_code") is not None:
-        text += f" (exit code {data['exit_code']})"
-    s = data["summary"]
-    if s.get("duration_s") is not None:
-        text += f" after {s['duration_s']:g} s"
-    text += f": {data['error']}" if data.get("error") else "."
-    return text
-
-
-def render_lines(lines: list[dict]) -> str:
-    out = []
-    for line in lines:
-        tags = f" [{line['host']}]" if line.get("host") else ""
-        out.append(f"{line['seq']} {line['level']} {line['stream']}{tags}: {line['text']}")
-    return "\n".join(out)
-
-
-def render_page(data: dict) -> str:
-    s = data["summary"]
-    head = [
-        status_words(data),
-        f"{s['total_lines']} lines ({s['error_lines']} at ERROR, {s['warning_lines']} at WARNING, "
-        f"{s['stderr_lines']} on stderr). next_seq={data['next_seq']}.",
-    ]
-    if data.get("recap"):
-        for host, counts in data["recap"]["hosts"].items():
-            head.append(f"recap {host}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
-        head += [f"failed {f['host']}: {f['task']}: {f['message']}" for f in data["recap"]["failed_tasks"]]
-    if data.get("hint"):
-        head.append(data["hint"])
-    return "\n".join(head + ([render_lines(data["lines"])] if data["lines"] else []))

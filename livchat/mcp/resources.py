@@ -7,7 +7,7 @@ import json
 from mcp.server.mcpserver import Context, MCPServer
 
 from jobs.log import filters
-from livchat.mcp import pages
+from livchat.mcp import pages, render
 from livchat.mcp.tools import db
 
 LOG_TAIL = 200
@@ -22,10 +22,10 @@ def _job_page(ctx: Context, job_id: str) -> dict:
 def _log_tail(ctx: Context, job_id: str) -> str:
     job = pages.find_job(pages.who(ctx), job_id)
     data = pages.page(job=job, flt=filters.LineFilter(), after=None, tail=LOG_TAIL, max_bytes=RESOURCE_BYTES)
-    head = [pages.status_words(data)]
+    head = [render.status_words(data)]
     if data.get("hint"):
         head.append(data["hint"])
-    return "\n".join(head + [pages.render_lines(data["lines"])]) + "\n"
+    return "\n".join(head + [render.render_lines(data["lines"])]) + "\n"
 
 
 def register(mcp: MCPServer) -> None:

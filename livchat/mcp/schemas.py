@@ -36,7 +36,15 @@ class HostRecap(BaseModel):
 class FailedTask(BaseModel):
     host: str
     task: str
-    message: str
+    message: str = Field(description="the task's msg (or its first stderr line)")
+    stderr: str = Field("", description="the task's last stderr lines, when they say more than message")
+
+
+class FailedHost(BaseModel):
+    host: str
+    status: str = Field(description="failed, unreachable, timed_out or cancelled")
+    exit_code: int | None
+    reason: str
 
 
 class Recap(BaseModel):
@@ -60,6 +68,15 @@ class JobPage(BaseModel):
     truncated: bool = Field(description="some line was cut to fit")
     summary: Summary
     recap: Recap | None = Field(None, description="playbook jobs that ran: the per-host recap")
+    failed_hosts: list[FailedHost] = Field(
+        default_factory=list, description="a job on several servers: each one that did not succeed, and why"
+    )
+    problems: list[Line] = Field(
+        default_factory=list,
+        description="problem lines (stderr, WARNING or worse): a job that failed, timed out or was cancelled "
+        "always carries its last ones; wait_job the new ones since after_seq",
+    )
+    problem_count: int = Field(0, description="problem lines in that range (get_job(problems=true) reads them all)")
     hint: str | None = Field(None, description="what to call next to read what this answer left out")
 
 

@@ -19,14 +19,20 @@ from pydantic import Field
 
 from jobs.log import reader
 from jobs.models import JobStatus
-from livchat.mcp import pages, resources, templates, tools
+from livchat.mcp import render, resources, templates, tools
 from livchat.mcp.schemas import JobList, JobPage, PlaybookList, RecapResult, SearchResult, ServerList, TemplateList
 
 INSTRUCTIONS = """LivChat runs shell commands and Ansible playbooks on registered servers as background jobs and
-keeps every output line. run_command / run_playbook start a job and return its result when it ends within
-wait_s, else status 'running' with its job_id: follow it with wait_job(job_id, after_seq=next_seq), read lines
-with get_job (level='ERROR' or stream='stderr' narrow it), find lines with search_job_log, stop it with
-cancel_job. Answers respect max_bytes: left-out lines are counted in `omitted` and `hint` says how to read them."""
+keeps every output line. Start work with run_command, run_playbook or launch_template: the answer is the job's
+result when it ends within wait_s, else status 'running' and its job_id. Follow a running job with
+wait_job(job_id, after_seq=next_seq), again with each answer's next_seq, until the status is final. Answers are
+compact: status, counts, progress, the last few lines and the new problem lines (stderr, WARNING or worse,
+failed tasks). A job that failed or timed out always says why: its error and exit code, the failed hosts and
+tasks, and its last problem lines in `problems`. To read more: get_job(job_id, problems=true) for every problem
+line, get_job(job_id, after_seq=...) or wait_job(..., lines=true) for lines in bulk, search_job_log to find
+lines. cancel_job stops a job. Answers respect max_bytes: left-out lines are counted in `omitted` and `hint`
+says how to read them."""
+
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 WAIT = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
@@ -45,8 +51,8 @@ def _answer(model, data: dict, text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-def _page(data: dict) -> CallToolResult:
-    return _answer(JobPage, data, pages.render_page(data))
+def _page(data: dict, *, said_lines: int = 0) -> CallToolResult:
+    return _answer(JobPage, data, render.render_page(data, said_lines=said_lines))
 
 
 # ---- the tools as agents see them ----------------------------------------------------------------
@@ -91,13 +97,14 @@ async def run_command(
     timeout_s: Annotated[int, Field(ge=1, le=settings.JOB_MAX_TIMEOUT, description="the job's own time limit")] = 600,
     working_dir: Annotated[str | None, Field(max_length=4096)] = None,
     wait_s: WaitS = 20,
-    tail: Tail = 20,
+    tail: Tail = 10,
     max_bytes: MaxBytes = 16000,
 ) -> Annotated[CallToolResult, JobPage]:
     """Run a shell command as a job on one server, or on several (servers and/or tags: one job, lines
-    tagged with their host, get_job(host=...) reads one). Answers with its exit code and last lines
-    when it ends within wait_s, else with status 'running' and the job_id (the job goes on; wait_job
-    follows it). Progress notifications carry the latest line while it waits."""
+    tagged with their host, get_job(host=...) reads one). Answers with its exit code and last `tail`
+    lines when it ends within wait_s (a failure with why: error, failed hosts, problem lines), else
+    with status 'running' and the job_id: the job goes on, wait_job(job_id, after_seq=next_seq)
+    follows it. Progress notifications carry the latest line while it waits."""
     fleet = tools.Fleet(servers=servers, tags=tags, forks=forks, success="any" if succeed_if_any else "all")
     return _page(
         await tools.run_command(ctx, server, command, timeout_s, working_dir, wait_s, tail, max_bytes, fleet=fleet)
@@ -111,10 +118,11 @@ async def run_playbook(
     extra_vars: dict[str, Any] | None = None,
     check: Annotated[bool, Field(description="Ansible check mode: report, change nothing")] = False,
     wait_s: WaitS = 20,
-    tail: Tail = 20,
+    tail: Tail = 10,
     max_bytes: MaxBytes = 16000,
 ) -> Annotated[CallToolResult, JobPage]:
-    """Run an Ansible playbook on servers as a job; answers like run_command, with the recap when it ended."""
+    """Run an Ansible playbook on servers as a job; answers like run_command, with the recap and the
+    failed tasks (message and stderr) when it ended."""
     return _page(await tools.run_playbook(ctx, playbook, servers, extra_vars, check, wait_s, tail, max_bytes))
 
 
@@ -136,9 +144,16 @@ async def get_job(
     host: Annotated[
         str | None, Field(description="only this server's lines (a job on several)", max_length=255)
     ] = None,
+    problems: Annotated[
+        bool, Field(description="only problem lines: stderr, or WARNING or worse (why a job failed)")
+    ] = False,
 ) -> Annotated[CallToolResult, JobPage]:
-    """A job's status, summary and lines: the last `tail` lines, or the first `tail` after after_seq."""
-    return _page(await tools.get_job(ctx, job_id, after_seq, tail, level, stream, grep, max_bytes, host=host))
+    """A job's status, summary and lines: the last `tail` lines, or the first `tail` after after_seq.
+    problems=true reads why a job failed; level, stream, grep and host narrow the lines."""
+    found = await tools.get_job(
+        ctx, job_id, after_seq, tail, level, stream, grep, max_bytes, host=host, problems=problems
+    )
+    return _page(found, said_lines=render.TEXT_PROBLEMS if problems else 0)
 
 
 async def wait_job(
@@ -146,12 +161,19 @@ async def wait_job(
     job_id: JobId,
     after_seq: Annotated[int, Field(ge=0, description="the next_seq of the previous answer")] = 0,
     timeout_s: Annotated[float, Field(ge=0, le=300, description="the longest wait, in seconds")] = 30,
+    lines: Annotated[
+        bool, Field(description="every new line (head and tail within max_bytes), answering once max_bytes came")
+    ] = False,
+    tail: Annotated[
+        int | None, Field(ge=0, le=reader.MAX_TAIL, description="the last `tail` new lines (default 5)")
+    ] = None,
     max_bytes: MaxBytes = 16000,
 ) -> Annotated[CallToolResult, JobPage]:
-    """Wait until the job ends, timeout_s passes or max_bytes of new lines arrived, then answer with the
-    lines after after_seq (head and tail when they do not all fit). Sends the latest line as progress while
-    it waits. Cancelling this call stops the waiting, never the job."""
-    return _page(await tools.wait_job(ctx, job_id, after_seq, timeout_s, max_bytes))
+    """Wait until the job ends or timeout_s passes, then answer compactly: status, counts, progress, the
+    last 5 new lines and the problem lines (stderr, WARNING or worse) since after_seq; a job that failed
+    says why. Pass next_seq as after_seq to go on. lines=true or tail=N bring lines in bulk. Sends the
+    latest line as progress while it waits. Cancelling this call stops the waiting, never the job."""
+    return _page(await tools.wait_job(ctx, job_id, after_seq, timeout_s, max_bytes, lines=lines, tail=tail))
 
 
 async def search_job_log(
@@ -167,7 +189,7 @@ async def search_job_log(
     data = await tools.search_job_log(ctx, job_id, pattern, context_lines, max_matches, after_seq, max_bytes)
     shown = [x for m in data["matches"] for x in [*m["before"], m["line"], *m["after"]]]
     text = f"{len(data['matches'])} matches" + (f"; more after seq {data['next_seq']}" if data["has_more"] else "")
-    return _answer(SearchResult, data, text + ".\n" + pages.render_lines(shown))
+    return _answer(SearchResult, data, text + ".\n" + render.render_lines(shown))
 
 
 async def cancel_job(ctx: Context, job_id: JobId) -> Annotated[CallToolResult, JobPage]:
@@ -228,7 +250,7 @@ async def launch_template(
         dict[str, str | int] | None, Field(description="prompt values by name (shell-quoted into commands)")
     ] = None,
     wait_s: WaitS = 20,
-    tail: Tail = 20,
+    tail: Tail = 10,
     max_bytes: MaxBytes = 16000,
 ) -> Annotated[CallToolResult, JobPage]:
     """Launch a job template with its prompt values; answers like run_command (inline when it ends within

@@ -35,6 +35,7 @@ TICK = 0.1  # seconds between two looks at a followed job
 PROGRESS_EVERY = 0.5  # at most 2 progress notifications a second
 PROGRESS_TEXT = 300  # a progress message is the latest line, cut to this many characters
 FOLLOW_BATCH = 1000
+WAIT_TAIL = 5  # wait_job's compact answer: the last few lines
 CANCEL_WAIT_S = 30
 
 
@@ -240,20 +241,32 @@ async def run_playbook(ctx: Context, playbook, servers, extra_vars, check, wait_
     return await started(ctx, job, wait_s=wait_s, tail=tail, max_bytes=max_bytes)
 
 
-def _get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes, host) -> dict:
+def _get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes, host, problems) -> dict:
     job = pages.find_job(pages.who(ctx), job_id)
-    flt = filters.parse_filter(level=level, stream=stream, q=grep, host=host)
+    flt = filters.parse_filter(level=level, stream=stream, q=grep, host=host, problems=problems)
     return pages.page(job=job, flt=flt, after=after_seq, tail=tail, max_bytes=max_bytes)
 
 
-async def get_job(ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes, *, host=None) -> dict:
-    return await db(_get_job, ctx, job_id, after_seq, tail, level, stream, grep, max_bytes, host)
+async def get_job(
+    ctx: Context, job_id, after_seq, tail, level, stream, grep, max_bytes, *, host=None, problems=False
+) -> dict:
+    return await db(_get_job, ctx, job_id, after_seq, tail, level, stream, grep, max_bytes, host, problems)
 
 
-async def wait_job(ctx: Context, job_id: str, after_seq: int, timeout_s: float, max_bytes: int) -> dict:
+async def wait_job(
+    ctx: Context, job_id: str, after_seq: int, timeout_s: float, max_bytes: int, *, lines=False, tail=None
+) -> dict:
+    """Compact by default: wait for the end (or timeout_s), then the state, the last few lines
+    and the problem lines since after_seq. With `lines`, every new line (head and tail within
+    max_bytes), answering as soon as max_bytes of them arrived."""
     job = await db(lambda: pages.find_job(pages.who(ctx), job_id))
-    await Follower(ctx, job, after_seq).until(timeout_s, max_bytes=budget.line_room(max_bytes))
-    return await db(pages.new_lines, job=job, after=after_seq, max_bytes=max_bytes)
+    follower = Follower(ctx, job, after_seq)
+    if lines:
+        await follower.until(timeout_s, max_bytes=budget.line_room(max_bytes))
+        return await db(pages.new_lines, job=job, after=after_seq, max_bytes=max_bytes)
+    await follower.until(timeout_s)
+    shown = WAIT_TAIL if tail is None else tail
+    return await db(pages.latest, job=job, after=after_seq, tail=shown, max_bytes=max_bytes)
 
 
 def _search(ctx: Context, job_id, pattern, context_lines, max_matches, after_seq, max_bytes) -> dict:
@@ -319,7 +332,7 @@ def _recap(ctx: Context, job_id: str) -> dict:
         "job_id": job.job_id,
         "status": job.status,
         "playbook": str((job.params or {}).get("playbook", "")),
-        "recap": pages.recap(job),
+        "recap": pages.recap(job, zeros=True),
         "error": job.error,
     }
 

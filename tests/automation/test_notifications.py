@@ -65,7 +65,7 @@ def test_failed_run_posts_a_signed_webhook(server, receiver, run_job):
     payload = receiver.verified(request)
     assert payload["job"]["job_id"] == job.job_id and payload["job"]["status"] == "failed"
     assert payload["job"]["exit_code"] == 3
-    assert payload["hosts"] == {"test": {"status": "failed", "exit_code": 3}}
+    assert payload["hosts"] == {"test": {"status": "failed", "exit_code": 3, "reason": "Command exited with code 3"}}
     assert payload["last_error_lines"][-1] == "oops: disk full" or "oops: disk full" in payload["last_error_lines"]
     assert payload["url"].endswith(f"/jobs/{job.job_id}/") and payload["template"]["name"] == "nightly"
     attempt = DeliveryAttempt.objects.get()
@@ -206,8 +206,8 @@ def test_fleet_template_one_job_and_exit_codes_per_host(make_server, sshd, tmp_p
         assert job.status == JobStatus.FAILED and sorted(s.name for s in job.servers.all()) == ["web1", "web2"]
         assert job_finished(job.job_id) == "webhook"
         payload = receiver.verified(receiver.requests[0])
-        assert payload["hosts"]["web1"] == {"status": "ok", "exit_code": 0}
-        assert payload["hosts"]["web2"] == {"status": "failed", "exit_code": 4}
+        assert payload["hosts"]["web1"] == {"status": "ok", "exit_code": 0, "reason": ""}
+        assert payload["hosts"]["web2"] == {"status": "failed", "exit_code": 4, "reason": "exit code 4"}
         assert "bad 5" in payload["last_error_lines"] and payload["template"]["values"] == {"n": 5}
     finally:
         other.close()

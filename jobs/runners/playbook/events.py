@@ -42,6 +42,8 @@ RECAP_KEYS = (
     ("ignored", "ignored"),
 )
 MAX_FAILURES_KEPT = 20
+FAILURE_MESSAGE_CHARS = 300
+FAILURE_STDERR_LINES = 5  # a failed task's last stderr lines kept beside its message
 # Results whose own output becomes detail rows. An item's output arrives with its item event,
 # so a loop's closing event (res["results"]) adds no detail rows but its failure message.
 DETAIL_EVENTS = frozenset(
@@ -76,7 +78,8 @@ class EventMapper:
         self.current_task = ""
         self.events = 0
         self.recap: dict[str, dict] | None = None
-        self.failures: list[str] = []  # "host: task: message", first ones only
+        # The first failed tasks: {host, task, message, stderr} (the job's result["failed_tasks"]).
+        self.failed_tasks: list[dict] = []
         self.last_error_line = ""  # an [ERROR] outside any host (syntax error, missing file...)
         self._carry = ""  # the level of the [ERROR]/[WARNING] block plain output is in
 
@@ -101,6 +104,11 @@ class EventMapper:
             failed = name in ERROR_EVENTS and not ignored
             self._write_details(data.get("res"), failed=failed, host=host, task=task, event=name[:EVENT_MAX])
         return False  # the rows are the record: no per-event JSON file in the artifacts
+
+    @property
+    def failures(self) -> list[str]:
+        """The failed tasks as "host: task: message" (one reason per failed host)."""
+        return [f"{t['host']}: {t['task']}: {t['message']}" for t in self.failed_tasks]
 
     @property
     def progress(self) -> int:
@@ -170,12 +178,41 @@ class EventMapper:
             self.sink.write_lines(stream, lines, level=level, **tags)
 
     def _note_failure(self, host: str, task: str, data: dict) -> None:
-        if len(self.failures) >= MAX_FAILURES_KEPT:
+        if len(self.failed_tasks) >= MAX_FAILURES_KEPT:
             return
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
         message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed").strip()
-        message = message.splitlines()[0][:300] if message else "failed"
-        self.failures.append(f"{host or '?'}: {task or '?'}: {message}")
+        message = message.splitlines()[0][:FAILURE_MESSAGE_CHARS] if message else "failed"
+        stderr = "" if res.get("_ansible_no_log") else str(res.get("stderr") or "").strip()
+        stderr_lines = stderr.splitlines()[-FAILURE_STDERR_LINES:]
+        stderr = "\n".join(line[:FAILURE_MESSAGE_CHARS] for line in stderr_lines)
+        stderr = "" if stderr == message else stderr
+        self.failed_tasks.append({"host": host or "?", "task": task or "?", "message": message, "stderr": stderr})
+
+
+def host_reason(host: str, counts: dict, *, refused: dict, failures: list[str]) -> str:
+    """Why one host of a playbook failed: the reason it was refused before Ansible ran, else its
+    first failed task ("task: message", and how many more), else its recap counts."""
+    first = next((f for f in failures if f.startswith(f"{host}: ")), "")
+    if host in refused:
+        reason = without_name(host, refused[host])
+    elif first:
+        reason = first[len(host) + 2 :]
+        if counts.get("failed", 0) > 1:
+            reason += f" (and {_plural(counts['failed'] - 1, 'more failed task')})"
+    elif counts.get("unreachable"):
+        reason = "unreachable"
+    else:
+        reason = _plural(counts.get("failed", 0), "failed task")
+    return reason.rstrip(".")
+
+
+def without_name(host: str, reason: str) -> str:
+    return reason[len(host) + 2 :] if reason.startswith(f"{host}: ") else reason
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _event_level(name: str, data: dict, ignored: bool) -> str:

@@ -30,7 +30,7 @@ from jobs.models import Job, JobStatus
 from jobs.runners import Outcome
 from jobs.runners.playbook import processes
 from jobs.runners.playbook.catalog import PASSWORD_ONLY_MESSAGE, password_only, resolve_playbook, validate_extra_vars
-from jobs.runners.playbook.events import EventMapper, count_tasks, empty_recap
+from jobs.runners.playbook.events import EventMapper, count_tasks, empty_recap, host_reason, without_name
 from jobs.runners.playbook.rundir import RunDir, allow_jinja_in_extra_vars, init_runner, sweep_stale_dirs
 from jobs.services import JobInputError
 from servers import ssh
@@ -221,8 +221,8 @@ async def _stop_remote_commands(rundir: RunDir, hosts: list[_Host]) -> None:
 def _outcome(job, playbook: str, mapper: EventMapper, stop: _Stop, status: str, rc, refused: dict) -> Outcome:
     recap = _recap_with_refused(mapper.recap or {}, refused)
     result = {"playbook": playbook, "hosts": recap, "runner_status": status, "rc": rc, "events": mapper.events}
-    if mapper.failures:
-        result["failures"] = mapper.failures
+    if mapper.failed_tasks:
+        result["failed_tasks"] = mapper.failed_tasks
     if refused:
         result["errors"] = refused
     if stop.reason == JobStatus.CANCELLED:
@@ -248,23 +248,8 @@ def _outcome(job, playbook: str, mapper: EventMapper, stop: _Stop, status: str, 
 
 def failure_summary(bad: dict, *, refused: dict, failures: list[str]) -> str:
     """One reason per failed host: "Failed on 2 servers: web1: unreachable: …; web2: task: msg."
-
-    A host refused before Ansible ran gives that reason; a host whose task failed gives its
-    first failure ("host: task: message", from the event mapper); otherwise its recap counts."""
-    reasons = []
-    for host, counts in bad.items():
-        first = next((f for f in failures if f.startswith(f"{host}: ")), "")
-        if host in refused:
-            reason = _without_name(host, refused[host])
-        elif first:
-            reason = first[len(host) + 2 :]
-            if counts["failed"] > 1:
-                reason += f" (and {_plural(counts['failed'] - 1, 'more failed task')})"
-        elif counts["unreachable"]:
-            reason = "unreachable"
-        else:
-            reason = _plural(counts["failed"], "failed task")
-        reasons.append(f"{host}: {reason.rstrip('.')}")
+    (each host's reason: events.host_reason)."""
+    reasons = [f"{h}: {host_reason(h, counts, refused=refused, failures=failures)}" for h, counts in bad.items()]
     if len(reasons) == 1:
         return f"Failed on {reasons[0]}."
     return f"Failed on {len(reasons)} servers: " + "; ".join(reasons) + "."
@@ -280,13 +265,5 @@ def _recap_with_refused(recap: dict, refused: dict) -> dict:
 def _refused_message(refused: dict) -> str:
     if len(refused) == 1:
         return next(iter(refused.values()))
-    reasons = [f"{host}: {_without_name(host, reason).rstrip('.')}" for host, reason in refused.items()]
+    reasons = [f"{host}: {without_name(host, reason).rstrip('.')}" for host, reason in refused.items()]
     return "No server could be used: " + "; ".join(reasons) + "."
-
-
-def _without_name(host: str, reason: str) -> str:
-    return reason[len(host) + 2 :] if reason.startswith(f"{host}: ") else reason
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -91,12 +91,31 @@ def test_a_big_page_keeps_head_and_tail_within_max_bytes(staff_user):
     assert gap_to - gap_from + 1 == page["omitted"] and seqs == sorted(seqs)
     assert f"after_seq={gap_from - 1}" in page["hint"] and "search_job_log" in page["hint"]
 
-    waited = call(staff_user, "wait_job", {"job_id": job.job_id, "after_seq": 100, "max_bytes": 5000})
+    bulk = {"job_id": job.job_id, "after_seq": 100, "max_bytes": 5000, "lines": True}
+    waited = call(staff_user, "wait_job", bulk)
     page = waited.structured_content
     seqs = [line["seq"] for line in page["lines"]]
     assert size(waited) <= 5000
     assert seqs[0] == 101 and seqs[-1] == 3000 and page["next_seq"] == 3000 and page["status"] == "succeeded"
     assert page["omitted"] == 2900 - len(seqs)
+
+
+def test_wait_job_is_compact_by_default_and_tail_asks_for_more(staff_user):
+    rows = _numbered(3000) + [("stderr", "INFO", "E: disk /srv is full")] + _numbered(3, width=4)
+    job = finished_job(rows)
+    waited = call(staff_user, "wait_job", {"job_id": job.job_id, "after_seq": 100})
+    page = waited.structured_content
+    assert [line["seq"] for line in page["lines"]] == [3000, 3001, 3002, 3003, 3004]
+    assert page["omitted"] == 2899 and (page["omitted_from_seq"], page["omitted_to_seq"]) == (101, 2999)
+    assert [(p["seq"], p["stream"], p["text"]) for p in page["problems"]] == [(3001, "stderr", "E: disk /srv is full")]
+    assert page["problem_count"] == 1 and page["next_seq"] == 3004
+    assert "after_seq=100" in page["hint"], page["hint"]
+    assert "E: disk /srv is full" in text(waited) and "line 0002999" not in text(waited), "lines live in the JSON"
+    assert size(waited) < 2000, size(waited)
+    later = call(staff_user, "wait_job", {"job_id": job.job_id, "after_seq": 3001}).structured_content
+    assert later["problems"] == [] and later["problem_count"] == 0, "a succeeded job: only problems since the cursor"
+    more = call(staff_user, "wait_job", {"job_id": job.job_id, "after_seq": 100, "tail": 50}).structured_content
+    assert [line["seq"] for line in more["lines"]] == list(range(2955, 3005))
 
 
 def test_long_lines_are_cut_and_said_so(staff_user):
@@ -136,8 +155,8 @@ def test_recap_of_a_playbook_job_and_refusal_for_a_command(staff_user):
     data = call(staff_user, "get_playbook_recap", {"job_id": job.job_id}).structured_content
     assert data["recap"]["hosts"]["web1"]["failed"] == 1 and data["recap"]["hosts"]["web1"]["changed"] == 1
     assert data["recap"]["failed_tasks"] == [
-        {"host": "web1", "task": "install nginx", "message": "No package matching"}
-    ]
+        {"host": "web1", "task": "install nginx", "message": "No package matching", "stderr": ""}
+    ]  # a job stored before failed_tasks: its "host: task: message" strings
     command = finished_job([("stdout", "INFO", "hi")])
     refused = call(staff_user, "get_playbook_recap", {"job_id": command.job_id})
     assert refused.is_error and "only playbook jobs have a recap" in text(refused)
@@ -291,7 +310,7 @@ def test_run_playbook_answers_with_the_recap(server, qcluster, staff_user):
     page = result.structured_content
     assert page["status"] == "succeeded", text(result)
     assert page["recap"]["hosts"][server.name]["ok"] == 1 and page["recap"]["failed_tasks"] == []
-    assert f"recap {server.name}: ok=1" in text(result)
+    assert f"recap: {server.name} ok=1" in text(result)
     recap = call(staff_user, "get_playbook_recap", {"job_id": page["job_id"]}).structured_content
     assert recap["playbook"] == "ping.yml" and recap["recap"]["hosts"][server.name]["failed"] == 0
 
@@ -305,3 +324,29 @@ def test_the_aliases_of_the_original_clients(server, staff_user):
     assert page["status"] == "pending" and "wait_job" in page["hint"]
     created = Job.objects.get(job_id=page["job_id"])
     assert created.params["command"] == "uptime" and created.timeout == 60
+
+
+def test_every_answer_about_a_job_that_went_wrong_says_why(staff_user):
+    rows = [("stdout", "INFO", f"row {i}") for i in range(1, 2001)] + [("stderr", "INFO", "E: disk /srv is full")]
+    job = finished_job(rows + [("system", "ERROR", "Timed out after 5 s.")])
+    Job.objects.filter(pk=job.pk).update(status="timed_out", exit_code=None, error="Timed out after 5 s.")
+    answers = {
+        "get_job": call(staff_user, "get_job", {"job_id": job.job_id, "tail": 1}),
+        "get-job-status": call(staff_user, "get-job-status", {"job_id": job.job_id, "tail_logs": 0}),
+        "wait_job": call(staff_user, "wait_job", {"job_id": job.job_id, "after_seq": 2002}),
+        "cancel_job": call(staff_user, "cancel_job", {"job_id": job.job_id}),  # refused: it is over
+    }
+    for name in ("get_job", "get-job-status", "wait_job"):
+        result = answers[name]
+        page = result.structured_content
+        assert page["error"] == "Timed out after 5 s." and page["problem_count"] == 2, name
+        assert [p["text"] for p in page["problems"]] == ["E: disk /srv is full", "Timed out after 5 s."], name
+        assert "E: disk /srv is full" in text(result) and "row 2000" not in text(result), name
+        assert size(result) < 2500, (name, size(result))
+    assert answers["cancel_job"].is_error and "already finished" in text(answers["cancel_job"])
+
+    succeeded = finished_job([("stderr", "INFO", "progress on stderr")], job_id="remote_exec-0000beef")
+    page = call(staff_user, "get_job", {"job_id": succeeded.job_id}).structured_content
+    assert page["problems"] == [] and page["problem_count"] == 0, "a job that succeeded needs no reason"
+    only = call(staff_user, "get_job", {"job_id": job.job_id, "problems": True}).structured_content
+    assert [line["seq"] for line in only["lines"]] == [2001, 2002] and only["problems"] == []

@@ -313,6 +313,9 @@ def test_a_failed_shell_task_gives_its_msg_and_stderr_as_errors_and_its_stdout_a
         ("ERROR", "stderr", "second problem"),
     ]
     assert mapper.failures == ["web2: failing shell: non-zero return code"]
+    (task,) = mapper.failed_tasks  # an agent reads why from the message and the task's last stderr lines
+    assert (task["host"], task["task"], task["message"]) == ("web2", "failing shell", "non-zero return code")
+    assert task["stderr"] == "first problem\nsecond problem"
 
 
 def test_the_same_task_that_succeeded_elsewhere_keeps_its_stderr_at_debug():

@@ -216,8 +216,8 @@ def test_nothing_left_out_and_nothing_cut_needs_no_hint():
 
 def test_the_hint_says_how_many_lines_and_where_to_read_on():
     hint = omitted_hint("abc-123", fit(lines(1, 100), 10 * UNIT))
-    assert hint.startswith("90 lines omitted (seq 4-93): read them with get_job(job_id='abc-123', after_seq=3)")
-    assert "search_job_log(job_id='abc-123'" in hint and "level='ERROR'" in hint
+    assert hint.startswith("90 lines omitted (seq 4-93): get_job(job_id='abc-123', after_seq=3) reads them")
+    assert "search_job_log(job_id='abc-123'" in hint and "problems=true" in hint
     assert "cut" not in hint
 
 
