@@ -34,6 +34,11 @@ PROGRESS_CMD = (
 )
 
 
+# A job printing about 1,000 lines a second ("T <i> <time>", 1 ms apart) for the joiner case.
+JOIN_LINES = 8000
+JOIN_PRINTER = "import time\nfor i in range(1, {n}):\n print('T', i, time.time(), flush=True)\n time.sleep(0.001)"
+JOIN_CMD = f'python3 -c "{JOIN_PRINTER.format(n=JOIN_LINES + 1)}"'
+JOIN_AFTER = 1500  # the joiner opens the job once this many lines are stored
 REPLAY_PAIRS = 3
 daphne_pid = 0  # web_bench's daphne: the fan-out figures read its CPU time
 SEQ = re.compile(rb'"seq": (\d+)')
@@ -109,7 +114,7 @@ def session_cookie() -> str:
     return cookie_for(user)
 
 
-def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False) -> None:
+def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False, batches: list | None = None) -> None:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
@@ -120,6 +125,8 @@ def viewer(port: int, job_id: str, cookie: str, out: list, stamp: bool = False) 
             now = time.time()
             msg = json.loads(raw)
             if msg["type"] == "lines":
+                if batches is not None:
+                    batches.append(len(msg["lines"]))
                 for line in msg["lines"]:
                     got.append((line["seq"], line["stream"], line["message"], now) if stamp else line["seq"])
             elif msg["type"] == "end":
@@ -292,6 +299,42 @@ def fanout_rates(job, results: list, start: float) -> tuple[list[float], int]:
     return rates, sum(1 for count, in_order, _ in results if in_order and count == job.last_seq)
 
 
+def join_latencies(server, port: int, cookie: str, *, join: bool) -> tuple[list[float], list[int]]:
+    """One viewer, alone in daphne (its feed starts with it), of a job printing about 1,000 lines
+    a second (JOIN_CMD): there from the start, or (`join`) opening the job once JOIN_AFTER lines
+    are stored. A line's latency is its printing → its arrival; for the joiner, of the lines
+    printed after it connected (the backlog before is history, not lag). Returns the latencies
+    (ms) and the sizes of the `lines` messages."""
+    from jobs.models import Job
+    from jobs.services import create_remote_exec_job
+    from jobs.tasks import run_job
+
+    job = create_remote_exec_job(server=server, command=JOIN_CMD, enqueue=False)
+    got: list = []
+    batches: list[int] = []
+    watch = threading.Thread(target=viewer, args=(port, job.job_id, cookie, got, True, batches))
+    worker = threading.Thread(target=run_job, args=(job.job_id,))
+    if not join:
+        watch.start()
+        time.sleep(0.5)  # connected before the first line
+    worker.start()
+    joined_at = 0.0
+    if join:
+        deadline = time.monotonic() + 60
+        while Job.objects.get(pk=job.pk).last_seq < JOIN_AFTER and time.monotonic() < deadline:
+            time.sleep(0.01)
+        joined_at = time.time()
+        watch.start()
+    for t in (worker, watch):
+        t.join(timeout=120)
+    out = []
+    for _, stream, msg, recv in got[0][0]:
+        parts = msg.split()
+        if stream == "stdout" and len(parts) == 3 and parts[0] == "T" and float(parts[2]) >= joined_at:
+            out.append((recv - float(parts[2])) * 1000)
+    return out, batches
+
+
 def quiet_latencies(server, port, cookie, floods: int) -> tuple[list[float], int]:
     """A quiet job in its own worker process, followed over a websocket; with `floods`, other
     worker processes print FLOOD_LINES lines each, one after another, while it runs. Returns
@@ -370,10 +413,25 @@ def fanout_rows(server, port: int, lines: int, mode: str) -> list[tuple]:
     ]  # fmt: skip
 
 
+def join_rows(server, port: int, cookie: str, mode: str) -> list[tuple]:
+    early, _ = join_latencies(server, port, cookie, join=False)
+    late, batches = join_latencies(server, port, cookie, join=True)
+    early_p99, late_p99 = percentile(early, 99), percentile(late, 99)
+    return [
+        (f"viewer joining a running ~1,000 lines/s job: line → websocket ({mode})",
+         f"p50 {percentile(late, 50):.0f} ms, p99 {late_p99:.0f} ms",
+         "p99 ≤ 150 ms embedded and ≤ 1.2× the from-the-start viewer",
+         f"{late_p99 / early_p99:.2f}× the from-the-start viewer (p50 {percentile(early, 50):.0f} ms, "
+         f"p99 {early_p99:.0f} ms); joined after {JOIN_AFTER:,} lines; {len(late)} lines timed; "
+         f"first batches {batches[:4]}"),
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fanout-lines", type=int, default=200_000)
     parser.add_argument("--fanout-only", action="store_true", help="only the 20-viewer figures")
+    parser.add_argument("--join-only", action="store_true", help="only the viewer joining a running job")
     args = parser.parse_args()
     mode = "Redis push" if os.environ.get("REDIS_URL") else "embedded polling"
     name = f"live-{'redis' if 'Redis' in mode else 'embedded'}"
@@ -387,6 +445,10 @@ def main() -> None:
             record(f"{name}-fanout", fanout_rows(server, port, args.fanout_lines, mode))
             return
         cookie = session_cookie()
+        joining = join_rows(server, port, cookie, mode)
+        if args.join_only:
+            record(f"{name}-join", joining)
+            return
 
         job, results, _ = run_with_viewers(server, port, cookie, LATENCY_CMD, 1, stamp=True)
         lines = [r for r in results[0][0] if r[1] == "stdout"]
@@ -417,6 +479,7 @@ def main() -> None:
                  "p99 ≤ 2× the stored-line p99 of the same run",
                  f"ratio {partial_p99 / stored_p99:.2f}×; stored line p50 {percentile(stored, 50):.0f} ms, "
                  f"p99 {stored_p99:.0f} ms; {len(partial)} redraws, {len(stored)} lines"),
+                *joining,
                 *fanout_rows(server, port, args.fanout_lines, mode),
             ],
         )  # fmt: skip

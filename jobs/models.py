@@ -3,6 +3,7 @@ from functools import partial
 from django.conf import settings
 from django.db import models
 
+from core.fields import RowIdField
 from servers.models import Server
 
 
@@ -98,15 +99,18 @@ NOT_STDOUT = ["stderr", "system"]
 class JobLogLine(models.Model):
     """One output line. Written only by jobs/log/sink.py, in batches; (job, seq) is the cursor."""
 
+    id = RowIdField(primary_key=True)  # no AUTOINCREMENT on SQLite (core/fields.py)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="lines", db_index=False)
     seq = models.PositiveBigIntegerField()
     ts = models.DateTimeField()
     level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
     stream = models.CharField(max_length=8, choices=Stream.choices, default=Stream.STDOUT)
     message = models.TextField()
-    host = models.CharField(max_length=255, blank=True, default="")
-    task = models.CharField(max_length=255, blank=True, default="")
-    event = models.CharField(max_length=64, blank=True, default="")
+    # Defaults in the database too: the sink leaves these out of an untagged line's INSERT
+    # (binding three empty strings a row cost SQLite ingest about a seventh; issue 22).
+    host = models.CharField(max_length=255, blank=True, default="", db_default="")
+    task = models.CharField(max_length=255, blank=True, default="", db_default="")
+    event = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["job", "seq"]
@@ -124,6 +128,7 @@ class JobLogMark(models.Model):
     turns `level=ERROR` or `stream=stderr` on a million-line job into an index lookup.
     A partial index would do the same, but SQLite evaluates its condition on every insert."""
 
+    id = RowIdField(primary_key=True)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="marks", db_index=False)
     seq = models.PositiveBigIntegerField()
     level = models.CharField(max_length=8)

@@ -19,8 +19,9 @@ Each viewer keeps its own cursor, so nothing about "every line once, in order" c
 The feed reads only when a viewer waits at its head (or takes the last chunk: one batch of
 read-ahead) and, between rounds, only after a wake-up or the tick: readers never read faster
 than rows arrive, and slow viewers never make it read into a buffer nobody takes from.
-Behind a running job's flood it rests as long as it worked (jobs/log/pacing.py), so the job's
-own writer keeps its CPU.
+Truly behind a running job's flood (full batches in a row) it rests as long as it worked, in
+CPU, never for time spent waiting (jobs/log/pacing.py), so the job's own writer keeps its CPU
+and a viewer caught up is never held back.
 Flow control is untouched: each consumer still waits for room in its own send window
 (jobs/live/flow.py) before it sends; the feed never waits on a socket.
 """
@@ -31,6 +32,7 @@ import asyncio
 import bisect
 import json
 import logging
+import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -105,8 +107,11 @@ IDLE = Take()
 
 
 @database_sync_to_async
-def _advance(rounds):
-    return next(rounds, None)
+def _advance(rounds) -> tuple[object, float]:
+    """The next item of the feed's rounds, and the CPU seconds reading it took (not the wait)."""
+    began = time.thread_time()
+    item = next(rounds, None)
+    return item, time.thread_time() - began
 
 
 @database_sync_to_async
@@ -190,12 +195,12 @@ class JobFeed:
             self._task.cancel()
 
     async def _run(self) -> None:
-        pacer = Pacer()  # behind a running job's flood, rest as long as it worked (jobs/log/pacing.py)
+        pacer = Pacer()  # truly behind a running job's flood, rest as long as it worked (jobs/log/pacing.py)
         try:
             while True:
                 await self._demand.wait()
                 self._demand.clear()
-                item = await _advance(self._rounds)
+                item, work = await _advance(self._rounds)
                 if item is None:
                     return
                 if isinstance(item, Round):
@@ -206,9 +211,13 @@ class JobFeed:
                     await self._between_rounds()
                     pacer.restart()
                 else:
-                    self._keep(item)
+                    began = time.thread_time()
+                    encoded = self._keep(item)
+                    work += time.thread_time() - began
                     self._notify()
-                    if self.round is not None and not self.round.final and (rest := pacer.rest_due()):
+                    full = len(item) >= BATCH or encoded >= self.max_bytes * 0.9  # more rows wait
+                    rest = pacer.rest_after(full=full, work=work)
+                    if rest and self.round is not None and not self.round.final:
                         await asyncio.sleep(rest)
         except JobGone as exc:
             self.gone = str(exc)
@@ -228,7 +237,8 @@ class JobFeed:
             pass
         self._wake.clear()
 
-    def _keep(self, rows: list[dict]) -> None:
+    def _keep(self, rows: list[dict]) -> int:
+        """Keep a batch as one encoded chunk; its size in characters."""
         self.rows_read += len(rows)
         chunk = _Chunk(after=self.head, last=rows[-1]["seq"], fragment=lines_fragment(lines_json(rows)))
         self.chunks.append(chunk)
@@ -240,6 +250,7 @@ class JobFeed:
             del self.lasts[0]
             self.buffered -= len(dropped.fragment)
             self.base = dropped.last
+        return len(chunk.fragment)
 
     def _notify(self) -> None:
         for viewer in self.viewers:

@@ -50,9 +50,14 @@ MAX_HOLD_SECONDS = 0.02  # a batch's transaction aims to hold the write lock no 
 HEARTBEAT_SECONDS = 5.0
 
 _COLUMNS = ("job_id", "seq", "ts", "level", "stream", "message", "host", "task", "event")
-_INSERT_SQL = (
-    f"INSERT INTO {JobLogLine._meta.db_table} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
-)
+
+
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {JobLogLine._meta.db_table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+
+
+_INSERT_SQL = _insert_sql(_COLUMNS)
+_UNTAGGED_INSERT_SQL = _insert_sql(_COLUMNS[:6])  # host, task and event: their database default
 # COPY names seq first and the message second: each row's text is then "seq, message, and
 # the entry's shared tail", joined for a whole entry at once (_copy_lines).
 _COPY_SQL = f"COPY {JobLogLine._meta.db_table} (seq, message, job_id, ts, level, stream, host, task, event) FROM STDIN"
@@ -251,6 +256,7 @@ class JobSink:
         seq = self.last_seq
         postgres = connection.vendor == "postgresql"
         rows: list = []  # SQLite: row tuples; Postgres: COPY text, one piece per entry
+        untagged: list = []  # SQLite: rows of lines without host, task or event (most of them)
         marks: list = []
         parts: list[str] = []
         pk = self.job_pk
@@ -264,16 +270,13 @@ class JobSink:
                 if marked:
                     marks.append(copy_marks(pk, seqs, e))
             else:
-                db_ts = _db_ts(dt)
-                rows.extend(
-                    zip(
-                        repeat(pk, n), seqs, repeat(db_ts, n), repeat(e.level, n), repeat(e.stream, n), messages,
-                        repeat(e.host, n), repeat(e.task, n), repeat(e.event, n),
-                        strict=True,
-                    )
-                )  # fmt: skip
-                if marked:
-                    marks.extend(zip(repeat(pk, n), seqs, repeat(e.level, n), repeat(e.stream, n), strict=True))
+                common = (repeat(pk, n), seqs, repeat(_db_ts(dt), n), repeat(e.level, n), repeat(e.stream, n), messages)
+                if e.host or e.task or e.event:
+                    rows.extend(zip(*common, repeat(e.host, n), repeat(e.task, n), repeat(e.event, n), strict=True))
+                else:
+                    untagged.extend(zip(*common, strict=True))
+            if marked and not postgres:
+                marks.extend(zip(repeat(pk, n), seqs, repeat(e.level, n), repeat(e.stream, n), strict=True))
             parts.append(text)
             seq += n
         count = seq - self.last_seq
@@ -288,6 +291,7 @@ class JobSink:
                     _copy(_COPY_SQL, rows)
                     _copy(_MARK_COPY_SQL, marks)
                 else:
+                    _executemany(_UNTAGGED_INSERT_SQL, untagged)
                     _executemany(_INSERT_SQL, rows)
                     _executemany(_MARK_INSERT_SQL, marks)
                 Job.objects.filter(pk=self.job_pk).update(

@@ -58,15 +58,19 @@ def follow_job(
     started = time.monotonic()
     noticed = False
     partials = PartialReader(job.job_id) if on_partial is not None and wait else None
-    pacer, running = Pacer(), False  # rest behind a running job's flood (jobs/log/pacing.py)
+    pacer, running = Pacer(), False  # rest truly behind a running job's flood (jobs/log/pacing.py)
+    began = time.thread_time()  # CPU this reader spent since its last pause: reading and printing
     try:
         for item in follow_rows(job_pk=job.pk, after=after, limit=FETCH_ROWS, max_bytes=FETCH_BYTES):
             if isinstance(item, list):
                 kept = item if flt is None else flt.select(item)
                 if kept:
                     on_rows(kept)
-                if wait and running:  # a one-off read, or a finished job's log, runs flat out
-                    time.sleep(pacer.rest_due())
+                full = len(item) >= FETCH_ROWS or sum(len(r["message"]) for r in item) >= FETCH_BYTES * 0.9
+                rest = pacer.rest_after(full=full, work=time.thread_time() - began)
+                if wait and running and rest:  # a one-off read, or a finished job's log, runs flat out
+                    time.sleep(rest)
+                began = time.thread_time()
                 continue
             state = item.state
             if not wait or item.done:
@@ -93,6 +97,7 @@ def follow_job(
             running = not item.final
             time.sleep(tick)
             pacer.restart()
+            began = time.thread_time()
     except JobGone:
         raise CommandError(f"Job {job.job_id} was deleted.") from None
     raise AssertionError("follow_rows ends only after a final round")  # pragma: no cover

@@ -1,10 +1,8 @@
-"""A follower behind a running job's flood rests as long as it worked (the job's writer needs
-the CPU more, bench/readers.py); a trickle, a one-off read and a finished job's log are never
-slowed (jobs/log/pacing.py)."""
+"""A follower truly behind a running job's flood rests as long as it worked (the job's writer
+needs the CPU more, bench/readers.py); a reader caught up, a one-off read and a finished job's
+log are never slowed (jobs/log/pacing.py)."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -21,15 +19,6 @@ def slept(monkeypatch) -> list[float]:
     naps: list[float] = []
     monkeypatch.setattr(follow.time, "sleep", naps.append)
     return naps
-
-
-def test_a_reader_rests_as_long_as_it_worked_once_it_worked_a_slice(monkeypatch):
-    pacer = pacing.Pacer()
-    assert pacer.rest_due() == 0.0, "a short stretch of work does not rest"
-    pacer.since = time.monotonic() - 3 * pacing.WORK_SLICE
-    rest = pacer.rest_due()
-    assert rest >= 3 * pacing.WORK_SLICE * pacing.REST_PER_WORK
-    assert pacer.rest_due() == 0.0, "the rest starts a new stretch of work"
 
 
 def _job(*, status: str, lines: int) -> Job:
@@ -59,6 +48,7 @@ def test_a_finished_log_is_read_flat_out_with_or_without_follow(slept, monkeypat
 @pytest.mark.django_db
 def test_following_a_running_job_rests_between_batches_of_a_flood(slept, monkeypatch):
     monkeypatch.setattr(pacing, "WORK_SLICE", 0.0)
+    monkeypatch.setattr(pacing, "BEHIND_BATCHES", 1)  # every full batch counts as behind
     monkeypatch.setattr(follow, "FETCH_ROWS", 10)
     job = _job(status="running", lines=35)
 
@@ -73,6 +63,28 @@ def test_following_a_running_job_rests_between_batches_of_a_flood(slept, monkeyp
     end = follow.follow_job(job=job, on_rows=lambda rows: got.extend(r["seq"] for r in rows), tick=TICK)
     assert got == list(range(1, 71)) and end.final
     rests = [s for s in slept if s != TICK]
-    # The first round (a catch-up: the job's state is not known yet) is not paced; the four
-    # batches read while the job was known to be running each rest.
-    assert slept[0] == TICK and len(rests) == 4, slept
+    # The first round (a catch-up: the job's state is not known yet) is not paced; of the four
+    # batches read while the job was known to be running, the three full ones rest (36-45,
+    # 46-55, 56-65), the last (66-70) is not full: the reader caught up, and is never rested.
+    assert slept[0] == TICK and len(rests) == 3, slept
+
+
+@pytest.mark.django_db
+def test_a_reader_that_caught_up_is_never_rested(slept, monkeypatch):
+    monkeypatch.setattr(pacing, "WORK_SLICE", 0.0)
+    monkeypatch.setattr(pacing, "BEHIND_BATCHES", 1)
+    monkeypatch.setattr(follow, "FETCH_ROWS", 100)  # every batch of this job is less than full
+    job = _job(status="running", lines=35)
+    rounds = iter(range(36, 200, 7))
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        first = next(rounds)  # a trickle: 7 lines a tick
+        _add_lines(job, first, first + 6)
+        done = first + 6 >= 190
+        Job.objects.filter(pk=job.pk).update(status="succeeded" if done else "running", last_seq=first + 6)
+
+    monkeypatch.setattr(follow.time, "sleep", sleep)
+    got: list[int] = []
+    follow.follow_job(job=job, on_rows=lambda rows: got.extend(r["seq"] for r in rows), tick=TICK)
+    assert got == list(range(1, 36 + 7 * 23)) and set(slept) == {TICK}
