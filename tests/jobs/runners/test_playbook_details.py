@@ -139,6 +139,11 @@ def test_the_api_and_get_job_read_details_by_level(details_job, staff_user):
     assert page["lines"][0]["seq"] == 1 and "after_seq=" in page["hint"]
     assert page["lines"][-1]["seq"] == job.last_seq and any(ln["level"] == "DEBUG" for ln in page["lines"])
     assert page["recap"]["failed_tasks"] == [
-        {"host": "web2", "task": "failing shell", "message": "non-zero return code"}
+        {
+            "host": "web2",
+            "task": "failing shell",
+            "message": "non-zero return code",
+            "stderr": "first problem\nsecond problem",
+        }
     ]
     assert "\x1b" not in text(default)
