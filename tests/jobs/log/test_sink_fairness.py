@@ -61,7 +61,7 @@ def test_a_quiet_jobs_small_batch_goes_before_the_floods_next_batch():
     try:
         with holder.turn(lines=10_000):
             flood.write_lines("stdout", [f"flood {i}" for i in range(5000)], block=False)
-            wait_for(lambda: _flocks(holder.turn_path)[1] == 1, timeout=10, message="the flood waits for its turn")
+            wait_for(lambda: _flocks(holder.turn_path)[1] == 1, timeout=30, message="the flood waits for its turn")
             quiet.write_lines("stdout", ["quiet line"], block=False)
             wait_for(
                 lambda: _flocks(holder.turn_path)[1] == 2 and _flocks(holder.waiting_path)[0] == 1,
