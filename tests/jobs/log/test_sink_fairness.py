@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from jobs.log import sink as sink_module
 from jobs.log.sink import BATCH_LINES, JobSink
@@ -119,3 +119,28 @@ def test_a_slow_store_gets_smaller_batches():
     for _ in range(10):  # a fast store: batches grow back, up to the row cap
         sink._adapt_batch_cap(BATCH_LINES, 0.0001)
     assert sink._batch_cap == sink_module.MAX_BATCH_LINES
+
+
+def test_a_deleted_jobs_lines_are_not_stored_though_the_sink_skips_row_by_row_key_checks():
+    # The sink turns SQLite's per-row foreign-key checks off on its own connection (a twelfth
+    # of an insert's cost) and checks the job row once a batch instead: lines never outlive it.
+    job = _job()
+    sink = JobSink(job_pk=job.pk, job_id=job.job_id)  # not started: its batches are flushed here
+    sink._file = open(os.devnull, "w")  # noqa: SIM115 - the log file start() would open
+    try:
+        sink.write_lines("stdout", ["kept 1", "kept 2"], block=False)
+        with sink._lock:
+            sink._flush(sink._take_batch())
+        assert list(JobLogLine.objects.filter(job=job).values_list("message", flat=True)) == ["kept 1", "kept 2"]
+        pk = job.pk
+        Job.objects.filter(pk=pk).delete()
+        sink.write_lines("stdout", ["orphan"], block=False)
+        with sink._lock:
+            batch = sink._take_batch()
+        with pytest.raises(IntegrityError, match="no longer exists"):
+            sink._flush(batch)
+        assert not JobLogLine.objects.filter(job_id=pk).exists(), "no orphan line"
+    finally:
+        sink._file.close()
+        with connection.cursor() as cursor:  # this test's connection flushed as a sink would
+            cursor.execute("PRAGMA foreign_keys=ON")
