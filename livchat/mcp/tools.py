@@ -24,7 +24,7 @@ from jobs import services
 from jobs.log import filters, reader
 from jobs.log.partial import PartialReader
 from jobs.log.pattern_guard import LogQueryError
-from jobs.models import Job, JobType
+from jobs.models import FINAL_STATUSES, Job, JobType
 from jobs.runners.playbook.catalog import list_playbooks
 from jobs.services import create_playbook_job
 from livchat.mcp import budget, pages
@@ -50,13 +50,18 @@ async def db(fn, /, *args, **kwargs):
 
 # ---- following a job ---------------------------------------------------------------------------
 class Follower:
-    """Follows one job from a cursor: rows are counted, the latest line is sent as progress;
-    so is a line the job is redrawing with `\\r` (a progress bar) when it follows the last line
-    read (jobs/log/partial.py)."""
+    """Follows one job from a cursor and sends its newest line as progress; so is a line the job
+    is redrawing with `\r` (a progress bar) when it follows the last line read
+    (jobs/log/partial.py). Waiting for the end needs only a glance a tick: the job's state and
+    its newest line, two indexed reads however many lines came. With `counting`, it reads every
+    new row (follow_rows), to stop once `max_bytes` of them came (wait_job(lines=true))."""
 
-    def __init__(self, ctx: Context, job: Job, after: int) -> None:
+    def __init__(self, ctx: Context, job: Job, after: int, *, counting: bool = False) -> None:
         self.ctx = ctx
-        self.rows = reader.follow_rows(job_pk=job.pk, after=after, limit=FOLLOW_BATCH, max_bytes=4 << 20)
+        self.job = job
+        self.counting = counting
+        if counting:
+            self.rows = reader.follow_rows(job_pk=job.pk, after=after, limit=FOLLOW_BATCH, max_bytes=4 << 20)
         self.cursor = after
         self.new_bytes = 0
         self.latest: str | None = None
@@ -65,7 +70,28 @@ class Follower:
         self.partials = PartialReader(job.job_id)
 
     def _round(self) -> None:
-        """One round of follow_rows (sync, in a thread): every row after the cursor, then the state."""
+        """One look (sync, in a thread)."""
+        if self.counting:
+            self._read_rows()
+        else:
+            self._glance()
+
+    def _glance(self) -> None:
+        state = Job.objects.filter(pk=self.job.pk).values("status", "last_seq").first()
+        if state is None:
+            raise ToolError("The job was deleted while it was followed.")
+        if state["last_seq"] > self.cursor:
+            newest = reader.recent_lines(job=self.job, limit=1)
+            if newest:
+                self.latest = newest[0]["message"]
+            self.cursor = state["last_seq"]
+        # A final status is written after the last line: once seen, last_seq is the end.
+        self.done = state["status"] in FINAL_STATUSES
+        if not self.done:
+            self._take_partial()
+
+    def _read_rows(self) -> None:
+        """One round of follow_rows: every row after the cursor, then the state."""
         try:
             for item in self.rows:
                 if isinstance(item, reader.Round):
@@ -260,7 +286,7 @@ async def wait_job(
     and the problem lines since after_seq. With `lines`, every new line (head and tail within
     max_bytes), answering as soon as max_bytes of them arrived."""
     job = await db(lambda: pages.find_job(pages.who(ctx), job_id))
-    follower = Follower(ctx, job, after_seq)
+    follower = Follower(ctx, job, after_seq, counting=lines)
     if lines:
         await follower.until(timeout_s, max_bytes=budget.line_room(max_bytes))
         return await db(pages.new_lines, job=job, after=after_seq, max_bytes=max_bytes)

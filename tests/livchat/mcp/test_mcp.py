@@ -350,3 +350,20 @@ def test_every_answer_about_a_job_that_went_wrong_says_why(staff_user):
     assert page["problems"] == [] and page["problem_count"] == 0, "a job that succeeded needs no reason"
     only = call(staff_user, "get_job", {"job_id": job.job_id, "problems": True}).structured_content
     assert [line["seq"] for line in only["lines"]] == [2001, 2002] and only["problems"] == []
+
+
+def test_waiting_for_the_end_glances_at_the_job_instead_of_reading_its_lines(staff_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from livchat.mcp.tools import Follower
+
+    job = finished_job(_numbered(3000, width=4))
+    follower = Follower(None, job, 100)  # no context: a glance sends nothing
+    with CaptureQueriesContext(connection) as queries:
+        follower._round()
+    assert len(queries) == 2, [q["sql"] for q in queries]  # the state, then the newest line
+    assert (follower.cursor, follower.done, follower.latest) == (3000, True, "line 003000 xxxx")
+    counting = Follower(None, job, 100, counting=True)  # wait_job(lines=true) counts what came
+    counting._round()
+    assert counting.cursor == 3000 and counting.new_bytes > 2900 * len("line 003000 xxxx")
