@@ -8,7 +8,8 @@ import threading
 import time
 
 from common import make_server, percentile, record
-from live import LATENCY_CMD, session_cookie, web_bench
+from live import LATENCY_CMD
+from webbench import session_cookie, web_bench
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

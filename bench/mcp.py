@@ -22,7 +22,7 @@ import sys
 import time
 
 from common import ROOT, cleanup, make_server, percentile, record, setup_django, start_sshd
-from live import free_port, start_daphne
+from webbench import free_port, start_daphne
 
 # This file is bench/mcp.py: its folder on sys.path would hide the `mcp` SDK package.
 _HERE = os.path.dirname(os.path.abspath(__file__))

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common import ROOT, make_server, record
-from live import session_cookie, web_bench
 from queries import start_qcluster, stop
+from webbench import session_cookie, web_bench
 
 JOB_TIMEOUT = 600
 
