@@ -1,8 +1,9 @@
 """The sink stores every line exactly as given, whatever it holds: COPY's text format on
-PostgreSQL (tabs, backslashes, carriage returns escaped in one joined payload), executemany on
-SQLite. A message the store or the log file cannot hold as one line (a NUL, a newline inside,
-a lone surrogate) is made safe the same way in the rows and in the file, so file line N is
-always seq N. Runs on SQLite and again on PostgreSQL (Makefile SCALEOUT_TESTS)."""
+PostgreSQL (tabs, backslashes, carriage returns escaped in one joined payload); on SQLite a
+row per line for a short entry and one JSON array for a long one (json_each unpacks it). A
+message the store or the log file cannot hold as one line (a NUL, a newline inside, a lone
+surrogate) is made safe the same way in the rows and in the file, so file line N is always
+seq N. Runs on SQLite and again on PostgreSQL (Makefile SCALEOUT_TESTS)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ TRICKY = [
     "unicode: café 日本語 🚀 \u2028 \u0085 end",
     "[2024-01-01 00:00:00] ERROR stderr: a line that looks like the file's own prefix",
     "\\N is not NULL",
+    '"quoted", \x1b[31mred\x1b[0m, \x01\x7f controls, {"json": [1, "two"]}',
+    "null",
+    "1",
     "x" * 70_000,
 ]
 
@@ -87,6 +91,22 @@ def test_tricky_messages_are_stored_exactly_with_their_tags_and_marks():
     assert marks == [(n + 1, "WARNING", "stderr"), (n + 2, "WARNING", "stderr"), (n + 4, "ERROR", "system")]
     job.refresh_from_db()
     assert (job.line_count, job.last_seq) == (n + 4, n + 4)
+    _assert_file_matches_rows(job)
+
+
+def test_a_long_tagged_stderr_entry_keeps_every_message_its_tags_and_its_marks():
+    job = _job()
+    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
+    sink.write_lines("stdout", ["first"])
+    sink.write_lines("stderr", TRICKY, level="ERROR", host="web\t1", task="a \\ task", event="runner_on_failed")
+    sink.close()
+
+    n = len(TRICKY)
+    assert _stored(job) == [(1, "INFO", "stdout", "first", "", "", "")] + [
+        (i + 2, "ERROR", "stderr", m, "web\t1", "a \\ task", "runner_on_failed") for i, m in enumerate(TRICKY)
+    ]
+    marks = list(JobLogMark.objects.filter(job=job).order_by("seq").values_list("seq", "level", "stream"))
+    assert marks == [(i + 2, "ERROR", "stderr") for i in range(n)]
     _assert_file_matches_rows(job)
 
 
