@@ -11,7 +11,7 @@ from accounts.services import record_event
 from automation import prompts as prompt_rules
 from automation.models import JobTemplate, NotifyOn, TemplateKind, TemplateRun
 from jobs import services as job_services
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 from jobs.services import JobInputError, create_playbook_job
 from servers.models import Server
 from servers.permissions import Action, check
@@ -74,24 +74,25 @@ def launch_template(
                 extra_vars=extra_vars,
                 timeout=template.timeout,
                 created_by=user,
+                via=via,
                 enqueue=False,
             )
         else:
             command = prompt_rules.render_command(template.command, resolved)
-            job = _create_command_job(template=template, command=command, targets=targets, user=user)
+            job = _create_command_job(template=template, command=command, targets=targets, user=user, via=via)
         job.params = {**job.params, **(extra_params or {}), "template": record}
         Job.objects.filter(pk=job.pk).update(params=job.params)
         TemplateRun.objects.create(
             job=job, template=template, values=resolved, notify_on=notify_on or template.notify_on
         )
-        if enqueue:
+        if enqueue and job.status == JobStatus.PENDING:  # not one a policy holds for approval
             job_id, timeout = job.job_id, job.timeout
             transaction.on_commit(lambda: job_services.enqueue_job(job_id=job_id, timeout=timeout))
     record_event(actor=user, action="template.launch", target=template.name, via=via, job=job.job_id)
     return job
 
 
-def _create_command_job(*, template: JobTemplate, command: str, targets: list[Server], user) -> Job:
+def _create_command_job(*, template: JobTemplate, command: str, targets: list[Server], user, via: str) -> Job:
     if len(targets) == 1:
         return job_services.create_remote_exec_job(
             server=targets[0],
@@ -99,6 +100,7 @@ def _create_command_job(*, template: JobTemplate, command: str, targets: list[Se
             timeout=template.timeout,
             working_dir=template.working_dir or None,
             created_by=user,
+            via=via,
             enqueue=False,
         )
     # One command on several servers is one fleet job (jobs/runners/fleet.py), never one job per server.
@@ -115,5 +117,6 @@ def _create_command_job(*, template: JobTemplate, command: str, targets: list[Se
         working_dir=template.working_dir or None,
         targets={"servers": [s.name for s in template.servers.all()], "tags": list(template.tags or [])},
         created_by=user,
+        via=via,
         enqueue=False,
     )

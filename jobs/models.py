@@ -19,9 +19,13 @@ class JobStatus(models.TextChoices):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
+    AWAITING_APPROVAL = "awaiting_approval"  # a policy asks a person first (jobs/policy.py); holds no slot
+    REJECTED = "rejected"  # refused or expired before it ran: it never ran
 
 
-FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT})
+FINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT, JobStatus.REJECTED}
+)
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
 
 
@@ -31,7 +35,7 @@ class Job(models.Model):
     params = models.JSONField(default=dict, blank=True)
     server = models.ForeignKey(Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     servers = models.ManyToManyField(Server, blank=True, related_name="all_jobs")
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING)
     progress = models.PositiveSmallIntegerField(default=0)
     current_step = models.CharField(max_length=255, blank=True, default="")
     exit_code = models.IntegerField(null=True, blank=True)
@@ -168,3 +172,94 @@ def status_payload(state: Job | dict) -> dict:
         when = payload[name]
         payload[name] = when.isoformat() if when is not None else None
     return payload
+
+
+# ---- guardrails: policies decide whether a job runs, waits for a person, or is refused ----------
+class Decision(models.TextChoices):
+    ALLOW = "allow", "Allow"
+    DENY = "deny", "Deny"
+    APPROVE = "approve", "Needs approval"
+
+
+class Via(models.TextChoices):
+    """The surfaces a job is asked for through (a policy's `via`)."""
+
+    WEB = "web"
+    API = "api"
+    CLI = "cli"
+    MCP = "mcp"
+    SCHEDULE = "schedule"
+
+
+class Policy(models.Model):
+    """One rule of the ordered list jobs/policy/rules.py reads: the first that matches decides.
+    Changed only through jobs/policy/edit.py (the checks live there), from every surface."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, default="")
+    command_regex = models.CharField(max_length=500, blank=True, default="")
+    playbook = models.CharField(max_length=255, blank=True, default="", help_text="a glob, e.g. deploy-*.yml")
+    servers = models.JSONField(default=list, blank=True, help_text="server names; empty: any")
+    tags = models.JSONField(default=list, blank=True, help_text="server tags; empty: any")
+    groups = models.JSONField(default=list, blank=True, help_text="who asks: group names; empty: anyone")
+    scopes = models.JSONField(default=list, blank=True, help_text="read, run (a token's scope) or session")
+    via = models.JSONField(default=list, blank=True, help_text="web, api, cli, mcp, schedule; empty: any")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    approvers = models.CharField(max_length=150, blank=True, default="", help_text="the group that approves")
+    approvals = models.PositiveSmallIntegerField(default=1)
+    expires_in = models.PositiveIntegerField(default=86_400, help_text="seconds a request may wait")
+    position = models.PositiveIntegerField(default=0, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name} ({self.decision})"
+
+
+class ApprovalOutcome(models.TextChoices):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class ApprovalRequest(models.Model):
+    """A job waiting for people (status awaiting_approval): what the matching rule asked for,
+    kept as it was when the job was asked for (the rule may change or go later)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="approval")
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
+    rule_name = models.CharField(max_length=100)
+    rule_description = models.TextField(blank=True, default="")
+    approvers = models.CharField(max_length=150)
+    approvals_needed = models.PositiveSmallIntegerField(default=1)
+    via = models.CharField(max_length=16, blank=True, default="")
+    requested_by_name = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=ApprovalOutcome.choices, blank=True, default="")
+    decided_by_name = models.CharField(max_length=150, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"approval of {self.job_id} ({self.outcome or 'open'})"
+
+
+class ApprovalVote(models.Model):
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150)
+    approve = models.BooleanField()
+    comment = models.TextField(blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [models.UniqueConstraint(fields=["request", "user"], name="approvalvote_request_user_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.username} {'approved' if self.approve else 'rejected'} {self.request.job_id}"

@@ -19,7 +19,7 @@ from jobs.log import logfile
 from jobs.log.sink import append_system_line
 from jobs.models import Job, JobStatus
 from jobs.runners.playbook.rundir import sweep_stale_dirs
-from jobs.services import notify_status
+from jobs.services import expire_approvals, notify_status
 from servers.models import Server
 
 logger = logging.getLogger("jobs.reaper")
@@ -92,7 +92,8 @@ def reap_scheduled() -> str:
     reaped = reap_lost_jobs()  # first: the folders of the jobs reaped now are swept below
     kicked = kick_waiting_jobs()
     swept = sweep_run_folders()
+    expired = expire_approvals()
     return (
         f"reaped {len(reaped)} lost job(s), re-enqueued {kicked} waiting job(s), "
-        f"swept {len(swept)} playbook run folder(s)"
+        f"swept {len(swept)} playbook run folder(s), expired {len(expired)} approval request(s)"
     )

@@ -238,6 +238,10 @@ JOB_MAX_TIMEOUT = int(os.environ.get("LIVCHAT_JOB_MAX_TIMEOUT", str(24 * 3600)))
 JOB_DEFAULT_TIMEOUT = 300
 INLINE_EXEC_MAX_TIMEOUT = 120
 INLINE_EXEC_MAX_BYTES = 1024 * 1024
+# Guardrails (jobs/policy/): the decision when no policy matches; `allow` keeps an installation
+# without rules as it was. Approval requests are announced to this webhook too (if set).
+POLICY_DEFAULT_DECISION = os.environ.get("LIVCHAT_POLICY_DEFAULT", "allow")
+APPROVAL_WEBHOOK_URL = os.environ.get("LIVCHAT_APPROVAL_WEBHOOK_URL", "")
 HEARTBEAT_STALE_SECONDS = int(os.environ.get("LIVCHAT_HEARTBEAT_STALE_SECONDS", "60"))
 
 # Notifications (automation/notify.py): mail from the environment, the console by default.

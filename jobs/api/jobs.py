@@ -102,6 +102,7 @@ def exec_command(request, name: str, payload: ExecIn):
                 timeout=payload.timeout,
                 working_dir=payload.working_dir,
                 created_by=getattr(request, "auth", None),
+                via="api",
             )
         )
     if payload.timeout is not None and payload.timeout > settings.INLINE_EXEC_MAX_TIMEOUT:
@@ -158,6 +159,7 @@ def fleet_exec(request, payload: FleetExecIn):
             success=payload.success,
             targets={"servers": list(payload.servers or []), "tags": list(payload.tags or [])},
             created_by=user,
+            via="api",
         )
     )
 

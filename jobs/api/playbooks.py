@@ -81,5 +81,6 @@ def run_playbook(request, payload: PlaybookRunIn):
             timeout=payload.timeout,
             check=payload.check,
             created_by=getattr(request, "auth", None),
+            via="api",
         )
     )

@@ -65,32 +65,37 @@ class Estimate:
     largest_count: int  # the largest repeat count written
 
 
-def compile_pattern(q: str, *, multiline: bool = False) -> regex.Pattern:
+def compile_pattern(q: str, *, multiline: bool = False, field: str = "q") -> regex.Pattern:
     """The compiled pattern (VERSION0), after check_pattern; LogQueryError for one a person
-    must fix. Not cached by the engine: its cache keeps 500 patterns, up to ~10 MB each."""
-    check_pattern(q)
+    must fix (`field`: the name the person knows the pattern by). Not cached by the engine:
+    its cache keeps 500 patterns, up to ~10 MB each."""
+    check_pattern(q, field=field)
     flags = regex.V0 | (regex.MULTILINE if multiline else 0)
     try:
         return regex.compile(q, flags, cache_pattern=False)
     except (regex.error, ValueError, TypeError, RecursionError) as exc:
-        raise LogQueryError(f"q is not a valid regular expression: {exc}") from None
+        raise LogQueryError(f"{field} is not a valid regular expression: {exc}") from None
 
 
-def check_pattern(q: str) -> None:
+def check_pattern(q: str, *, field: str = "q") -> None:
     """Raise LogQueryError when compiling `q` could take more than a few MB (see the module doc)."""
     if len(q) > MAX_PATTERN_LENGTH:
-        raise LogQueryError(f"q is longer than {MAX_PATTERN_LENGTH} characters.")
+        raise LogQueryError(f"{field} is longer than {MAX_PATTERN_LENGTH} characters.")
     found = estimate(q)
     if found.largest_count > ENGINE_MAX_COUNT:
         # The engine's own refusal, said before it is asked.
-        raise LogQueryError(f"q is not a valid regular expression: repeat count too big ({found.largest_count:,}).")
+        raise LogQueryError(
+            f"{field} is not a valid regular expression: repeat count too big ({found.largest_count:,})."
+        )
     if found.depth > MAX_DEPTH:
-        raise LogQueryError(f"q is too complex: its groups nest {found.depth} deep (at most {MAX_DEPTH}).")
+        raise LogQueryError(f"{field} is too complex: its groups nest {found.depth} deep (at most {MAX_DEPTH}).")
     if found.largest_count > MAX_REPEAT:
-        raise LogQueryError(f"q is too complex: a repeat count of {found.largest_count:,} is above {MAX_REPEAT:,}.")
+        raise LogQueryError(
+            f"{field} is too complex: a repeat count of {found.largest_count:,} is above {MAX_REPEAT:,}."
+        )
     if found.items > MAX_ITEMS:
         raise LogQueryError(
-            f"q is too complex: its repeats expand to about {found.items:,} items (at most {MAX_ITEMS:,})."
+            f"{field} is too complex: its repeats expand to about {found.items:,} items (at most {MAX_ITEMS:,})."
         )
 
 

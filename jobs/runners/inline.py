@@ -46,6 +46,7 @@ def run_inline_command(
     working_dir: str | None = "",
     timeout: int,
     created_by=None,
+    via: str = "",
     on_lines: LinesCallback | None = None,
     stop_reason=None,
     interrupt_by: str = "",
@@ -57,7 +58,8 @@ def run_inline_command(
     return a reason to stop the command. `interrupt_by` (main thread only, the CLI) makes a
     first Ctrl-C a cancel recorded for that name, and a second one (or one before the command
     started) give up at once with KeyboardInterrupt, the job ending `cancelled`.
-    JobInputError for invalid input, before any job exists.
+    JobInputError for invalid input, before any job exists; PolicyDenied when a policy
+    refuses it; AwaitingApproval (with the job, created waiting) when a policy holds it.
     """
     was_pinned = bool(server.host_key)
     job = services.create_remote_exec_job(
@@ -66,8 +68,11 @@ def run_inline_command(
         timeout=timeout,
         working_dir=working_dir,
         created_by=created_by,
+        via=via,
         inline=True,
     )
+    if job.status == JobStatus.AWAITING_APPROVAL:
+        raise services.AwaitingApproval(job)
     services.notify_status(job=job)
     sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
     outcome: Outcome | None = None

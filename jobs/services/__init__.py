@@ -6,10 +6,24 @@ create_* below), started (enqueue_job), re-run, cancelled and finished.
     playbook.py  a playbook from the catalog
     rerun.py     the same job again
     control.py   final status, cancel requests, the status push to live viewers
+    asking.py    a job a policy holds (jobs/policy/): its approval request, the word to approvers
+    approval.py  approving, rejecting and expiring held jobs; who may decide
 
 Callers import the names below from `jobs.services`; the modules say where each lives.
 """
 
+from jobs.policy.rules import PolicyDenied
+from jobs.services.approval import (
+    ApprovalConflict,
+    ApprovalInputError,
+    approval_denial,
+    approve_job,
+    approvers_of,
+    expire_approvals,
+    reject_job,
+    waiting_for,
+)
+from jobs.services.asking import AwaitingApproval
 from jobs.services.base import (
     JobInputError,
     create_job,
@@ -35,6 +49,16 @@ from jobs.services.playbook import create_playbook_job
 from jobs.services.rerun import RERUN_OF, rerun_job
 
 __all__ = [
+    "ApprovalConflict",
+    "ApprovalInputError",
+    "AwaitingApproval",
+    "PolicyDenied",
+    "approval_denial",
+    "approve_job",
+    "approvers_of",
+    "expire_approvals",
+    "reject_job",
+    "waiting_for",
     "DEFAULT_FORKS",
     "MAX_FLEET_TARGETS",
     "MAX_FORKS",

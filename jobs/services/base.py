@@ -9,8 +9,11 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import record_event
 from jobs.log import logfile
-from jobs.models import Job, JobStatus, JobType
+from jobs.models import Decision, Job, JobStatus, JobType
+from jobs.policy.rules import PolicyDenied, decide
+from jobs.services.asking import open_request
 from servers.models import Server
 
 
@@ -57,14 +60,33 @@ def create_job(
     params: dict,
     timeout: int,
     created_by=None,
+    via: str = "",
     enqueue: bool = True,
     inline: bool = False,
 ) -> Job:
-    """A new job. `inline`: run now by the caller (jobs/runners/inline.py), so it starts `running`,
-    never queued. It counts in the server's slots like any running job, but does not wait for
-    one: an inline command is short (INLINE_EXEC_MAX_TIMEOUT) and someone is waiting for it."""
+    """A new job, once the policies allow it (jobs/policy/rules.py): a `deny` raises
+    PolicyDenied (nothing is created), an `approve` creates it `awaiting_approval` with its
+    request (asking.py), neither queued nor run until people approve. `via`: the surface
+    that asks (web, api, cli, mcp, schedule; admin counts as web).
+
+    `inline`: run now by the caller (jobs/runners/inline.py), so it starts `running`, never
+    queued. It counts in the server's slots like any running job, but does not wait for one:
+    an inline command is short (INLINE_EXEC_MAX_TIMEOUT) and someone is waiting for it."""
+    verdict = decide(
+        servers=servers,
+        user=created_by,
+        via=via,
+        command=params.get("command", "") if job_type == JobType.REMOTE_EXEC else None,
+        playbook=params.get("playbook", "") if job_type == JobType.PLAYBOOK else None,
+    )
+    if verdict.decision == Decision.DENY:
+        record_event(actor=created_by, action="policy.deny", target=job_type, via=via, rule=verdict.rule_name or None)
+        raise PolicyDenied(verdict)
+    held = verdict.decision == Decision.APPROVE
+    inline = inline and not held
     job_id = new_job_id(job_type)
     now = timezone.now() if inline else None
+    status = JobStatus.AWAITING_APPROVAL if held else JobStatus.RUNNING if inline else JobStatus.PENDING
     with transaction.atomic():
         job = Job.objects.create(
             job_id=job_id,
@@ -75,12 +97,14 @@ def create_job(
             timeout=timeout,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             inline=inline,
-            status=JobStatus.RUNNING if inline else JobStatus.PENDING,
+            status=status,
             started_at=now,
             heartbeat_at=now,
         )
         job.servers.set(servers)
-        if enqueue and not inline:
+        if held:
+            open_request(job=job, verdict=verdict, via=via, requested_by=created_by)
+        elif enqueue and not inline:
             transaction.on_commit(lambda: enqueue_job(job_id=job_id, timeout=timeout))
     return job
 

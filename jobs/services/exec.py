@@ -19,6 +19,7 @@ def create_remote_exec_job(
     timeout: int | None = None,
     working_dir: str | None = None,
     created_by=None,
+    via: str = "",
     enqueue: bool = True,
     inline: bool = False,
 ) -> Job:
@@ -30,6 +31,7 @@ def create_remote_exec_job(
         params=params,
         timeout=timeout,
         created_by=created_by,
+        via=via,
         enqueue=enqueue,
         inline=inline,
     )
@@ -108,6 +110,7 @@ def create_fleet_exec_job(
     success: str = "all",
     targets: dict | None = None,
     created_by=None,
+    via: str = "",
     enqueue: bool = True,
 ) -> Job:
     """One remote_exec job on many servers (`forks` at a time). `targets` records what was asked
@@ -130,5 +133,6 @@ def create_fleet_exec_job(
         params=params,
         timeout=timeout,
         created_by=created_by,
+        via=via,
         enqueue=enqueue,
     )

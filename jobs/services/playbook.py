@@ -18,6 +18,7 @@ def create_playbook_job(
     timeout: int | float | None = None,
     check: bool = False,
     created_by=None,
+    via: str = "",
     enqueue: bool = True,
 ) -> Job:
     """A playbook job; `check` runs it in Ansible's check mode (with diffs): nothing changes."""
@@ -33,5 +34,6 @@ def create_playbook_job(
         params=params,
         timeout=seconds,
         created_by=created_by,
+        via=via,
         enqueue=enqueue,
     )

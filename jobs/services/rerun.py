@@ -26,14 +26,14 @@ def rerun_job(*, job: Job, created_by=None, via: str = "admin") -> Job:
     params = job.params if isinstance(job.params, dict) else {}
     # One transaction: the worker is handed the new job (on commit) with rerun_of already set.
     with transaction.atomic():
-        new = _create(job, servers, params, created_by)
+        new = _create(job, servers, params, created_by, via)
         new.params = {**new.params, RERUN_OF: job.job_id}
         Job.objects.filter(pk=new.pk).update(params=new.params)
         record_event(actor=created_by, action="job.rerun", target=new.job_id, via=via, rerun_of=job.job_id)
     return new
 
 
-def _create(job: Job, servers: list, params: dict, created_by) -> Job:
+def _create(job: Job, servers: list, params: dict, created_by, via: str) -> Job:
     if job.job_type == JobType.REMOTE_EXEC and is_fleet(job):
         # The same servers the original ran on (not its tags resolved again): a re-run repeats.
         return create_fleet_exec_job(
@@ -45,6 +45,7 @@ def _create(job: Job, servers: list, params: dict, created_by) -> Job:
             success=params.get("success", "all"),
             targets=params.get("targets"),
             created_by=created_by,
+            via=via,
         )
     if job.job_type == JobType.REMOTE_EXEC:
         return create_remote_exec_job(
@@ -53,6 +54,7 @@ def _create(job: Job, servers: list, params: dict, created_by) -> Job:
             timeout=job.timeout,
             working_dir=params.get("working_dir") or None,
             created_by=created_by,
+            via=via,
         )
     if job.job_type == JobType.PLAYBOOK:
         return create_playbook_job(
@@ -62,5 +64,6 @@ def _create(job: Job, servers: list, params: dict, created_by) -> Job:
             timeout=job.timeout,
             check=bool(params.get("check", False)),
             created_by=created_by,
+            via=via,
         )
     raise JobInputError(f"{job.job_id} cannot be re-run: unknown job type {job.job_type!r}.")

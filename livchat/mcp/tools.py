@@ -222,7 +222,7 @@ def _start_command(
             raise ToolError("Give server (one name), or servers and/or tags (list_servers shows them).")
         target = pages.find_server(user, server, Action.RUN)
         return services.create_remote_exec_job(
-            server=target, command=command, timeout=timeout_s, working_dir=working_dir, created_by=user
+            server=target, command=command, timeout=timeout_s, working_dir=working_dir, created_by=user, via="mcp"
         )
     pages.allowed(user, Action.RUN)
     names = ([server] if server else []) + list(fleet.servers or [])
@@ -236,6 +236,7 @@ def _start_command(
         success=fleet.success,
         targets={"servers": names, "tags": list(fleet.tags or [])},
         created_by=user,
+        via="mcp",
     )
 
 
@@ -245,7 +246,9 @@ def _start_playbook(ctx: Context, playbook: str, servers: list[str], extra_vars:
     if not servers:
         raise ToolError("servers must name at least one server (list_servers shows them).")
     targets: list[Server] = [pages.find_server(user, name, Action.RUN) for name in dict.fromkeys(servers)]
-    return create_playbook_job(playbook=playbook, servers=targets, extra_vars=extra_vars, check=check, created_by=user)
+    return create_playbook_job(
+        playbook=playbook, servers=targets, extra_vars=extra_vars, check=check, created_by=user, via="mcp"
+    )
 
 
 async def started(ctx: Context, job: Job, *, wait_s: float, tail: int, max_bytes: int) -> dict:

@@ -1,6 +1,6 @@
 // Small helpers shared by the page modules.
 
-export const FINAL_STATUSES = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+export const FINAL_STATUSES = new Set(["succeeded", "failed", "cancelled", "timed_out", "rejected"]);
 export const BACKOFF_MS = [500, 1000, 2000, 4000, 5000];
 
 export function statusLabel(status) {

@@ -147,6 +147,7 @@ def fleet_run(request):
                 success="any" if data["succeed_if_any"] else "all",
                 targets={"servers": data["servers"], "tags": data["tags"]},
                 created_by=request.user,
+                via="web",
             )
         except JobInputError as exc:
             form.add_error(None, str(exc))

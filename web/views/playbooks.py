@@ -33,6 +33,7 @@ def start_playbook(request, form: RunPlaybookForm, *, server: Server | None = No
                 timeout=data["timeout"],
                 check=data["check"],
                 created_by=request.user,
+                via="web",
             )
         except JobInputError as exc:
             form.add_error(None, str(exc))

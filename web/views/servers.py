@@ -59,7 +59,7 @@ def server_detail(request, name: str):
         check(request.user, Action.RUN, server=server)
         if form.is_valid():
             try:
-                job = create_remote_exec_job(server=server, created_by=request.user, **form.cleaned_data)
+                job = create_remote_exec_job(server=server, created_by=request.user, via="web", **form.cleaned_data)
             except JobInputError as exc:
                 form.add_error(None, str(exc))
             else:
