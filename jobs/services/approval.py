@@ -77,9 +77,7 @@ def _decide(*, job: Job, user, comment: str, via: str, approve: bool) -> Job:
         request = job.approval
         if ApprovalVote.objects.filter(request=request, user=user).exists():
             raise ApprovalConflict(f"You have already approved {job.job_id}; it needs another approver.")
-        ApprovalVote.objects.create(
-            request=request, user=user, username=_name(user), approve=approve, comment=comment
-        )
+        ApprovalVote.objects.create(request=request, user=user, username=_name(user), approve=approve, comment=comment)
         name = _name(user)
         action = "approval.approve" if approve else "approval.reject"
         record_event(
