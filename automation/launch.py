@@ -12,6 +12,7 @@ from automation import prompts as prompt_rules
 from automation.models import JobTemplate, NotifyOn, TemplateKind, TemplateRun
 from jobs import services as job_services
 from jobs.models import Job, JobStatus
+from jobs.policy.rules import Verdict, decide
 from jobs.services import JobInputError, create_playbook_job
 from servers.models import Server
 from servers.permissions import Action, check
@@ -39,6 +40,15 @@ def resolve_targets(*, template: JobTemplate) -> list[Server]:
     if len(targets) > MAX_TARGETS:
         raise JobInputError(f"Template {template.name!r} matches {len(targets)} servers; at most {MAX_TARGETS}.")
     return sorted(targets.values(), key=lambda s: s.name)
+
+
+def template_verdict(*, template: JobTemplate, values: dict, user, via: str) -> Verdict:
+    """What the policies would say to launching `template` with these (resolved) prompt values."""
+    targets = resolve_targets(template=template)
+    if template.kind == TemplateKind.PLAYBOOK:
+        return decide(servers=targets, user=user, via=via, playbook=template.playbook)
+    command = prompt_rules.render_command(template.command, values)
+    return decide(servers=targets, user=user, via=via, command=command)
 
 
 def launch_template(

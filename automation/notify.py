@@ -36,6 +36,7 @@ from automation.models import Channel, DeliveryAttempt, NotifyOn, TemplateRun, W
 from jobs.log.problems import last_problems
 from jobs.models import Job, JobStatus
 from jobs.outcome import host_results
+from jobs.services.asking import job_url
 from servers import crypto
 
 logger = logging.getLogger("automation.notify")
@@ -53,10 +54,6 @@ def should_notify(notify_on: str, status: str) -> bool:
     if notify_on == NotifyOn.FAILURE:
         return status != JobStatus.SUCCEEDED
     return False
-
-
-def job_url(job: Job) -> str:
-    return f"{settings.LIVCHAT_BASE_URL.rstrip('/')}/jobs/{job.job_id}/"
 
 
 def last_error_lines(job: Job, limit: int = ERROR_LINES) -> list[str]:

@@ -25,16 +25,22 @@ from django.utils import timezone
 
 from accounts.services import record_event
 from automation import access
-from automation.launch import launch_template
+from automation.launch import launch_template, template_verdict
 from automation.models import JobTemplate, OverlapPolicy, RunOutcome, ScheduledRun, TemplateRun, TemplateSchedule
 from automation.prompts import resolve_values
-from jobs.models import ACTIVE_STATUSES
+from jobs.models import ACTIVE_STATUSES, Decision, JobStatus
+from jobs.policy.rules import PolicyDenied
 from jobs.services import JobInputError
 from servers.permissions import NotPermitted
 
 logger = logging.getLogger("automation.schedules")
 Q_NAME = "livchat-template-schedule-{pk}"
 CRON = "C"  # django_q.models.Schedule.CRON
+
+
+# A run still waiting for approval counts as running: the next cron time skips or queues behind
+# it, never piles up a second request for the same work.
+BUSY_STATUSES = (*ACTIVE_STATUSES, JobStatus.AWAITING_APPROVAL)
 
 
 def clean_cron(cron: object) -> str:
@@ -94,6 +100,11 @@ def save_schedule(
     if not isinstance(enabled, bool):
         raise JobInputError("enabled must be true or false.")
     values = resolve_values(template.prompts or [], values)  # checked now, not at 3 a.m.
+    # The policies are asked now (a refusal is said to the person saving it, not at 3 a.m.) and
+    # again at each run (rules change); a run an `approve` rule holds waits for people.
+    verdict = template_verdict(template=template, values=values, user=user, via="schedule")
+    if verdict.decision == Decision.DENY:
+        raise PolicyDenied(verdict)
     created = schedule is None
     with transaction.atomic():
         if schedule is None:
@@ -105,7 +116,16 @@ def save_schedule(
         schedule.paused_reason = ""
         schedule.save()
         sync_q_schedule(schedule=schedule)
-    _audit(user, "schedule.create" if created else "schedule.update", schedule, via, cron=cron, timezone=tz)
+    _audit(
+        user,
+        "schedule.create" if created else "schedule.update",
+        schedule,
+        via,
+        cron=cron,
+        timezone=tz,
+        policy=verdict.rule_name or None,
+        decision=verdict.decision,
+    )
     return schedule
 
 
@@ -225,7 +245,7 @@ def fire(schedule_pk: int, wake_at: str | None = None) -> str:
 def start_scheduled_run(*, run: ScheduledRun) -> str:
     schedule = run.schedule
     template = schedule.template
-    busy = TemplateRun.objects.filter(template=template, job__status__in=ACTIVE_STATUSES).exclude(job=run.job_id)
+    busy = TemplateRun.objects.filter(template=template, job__status__in=BUSY_STATUSES).exclude(job=run.job_id)
     if busy.exists() and run.outcome == RunOutcome.LAUNCHED and run.job_id is None:
         previous = busy.select_related("job").first().job.job_id
         if schedule.overlap == OverlapPolicy.SKIP:
@@ -250,13 +270,16 @@ def start_scheduled_run(*, run: ScheduledRun) -> str:
         _set(run, RunOutcome.FAILED, str(exc)[:2000])
         logger.warning("Schedule %s could not launch %s: %s", schedule.pk, template.name, exc)
         return "failed"
-    ScheduledRun.objects.filter(pk=run.pk).update(job=job, outcome=RunOutcome.LAUNCHED, note="")
+    note = ""
+    if job.status == JobStatus.AWAITING_APPROVAL:
+        note = f"Waiting for approval by {job.approval.approvers} (policy {job.approval.rule_name!r})."
+    ScheduledRun.objects.filter(pk=run.pk).update(job=job, outcome=RunOutcome.LAUNCHED, note=note)
     return job.job_id
 
 
 def start_queued_runs(*, template_id: int) -> str | None:
     """After a run of the template ended: start the oldest run queued behind it, if any."""
-    if TemplateRun.objects.filter(template_id=template_id, job__status__in=ACTIVE_STATUSES).exists():
+    if TemplateRun.objects.filter(template_id=template_id, job__status__in=BUSY_STATUSES).exists():
         return None
     run = (
         ScheduledRun.objects.select_related("schedule__template", "schedule__created_by")

@@ -6,7 +6,7 @@ import logging
 
 from django.db import close_old_connections
 
-from automation import notify
+from automation import approvals, notify
 from automation.models import TemplateRun
 from automation.schedules import start_queued_runs
 
@@ -35,3 +35,9 @@ def job_finished(job_id: str) -> str:
         except Exception:  # noqa: BLE001
             logger.exception("Could not start the run queued behind %s", job_id)
     return ", ".join(done) or "nothing to do"
+
+
+def approval_requested(job_id: str) -> str:
+    """Queued by jobs/services/asking.py when a policy holds a job: tell its approvers."""
+    close_old_connections()
+    return ", ".join(approvals.notify_approvers(job_id)) or "nobody to tell"

@@ -55,21 +55,8 @@ def run_job(job_id: str) -> str:
             job=job, status=outcome.status, exit_code=outcome.exit_code, error=outcome.error, result=outcome.result
         )
     slots.release(job=job)
-    _after_finish(job)
+    services.after_finish(job=job)
     return job.status
-
-
-def _after_finish(job: Job) -> None:
-    """A template's run ended: its notifications and queued runs are a separate q2 task (by
-    dotted path: jobs never imports automation), so they never delay or change this job."""
-    if not (isinstance(job.params, dict) and job.params.get("template")):
-        return
-    try:
-        from django_q.tasks import async_task
-
-        async_task("automation.tasks.job_finished", job.job_id, task_name=f"notify-{job.job_id}", group="notify")
-    except Exception as exc:  # noqa: BLE001 - a notification must never fail the job
-        logger.warning("Could not queue the notifications of %s: %s", job.job_id, exc)
 
 
 def _log_outcome(outcome) -> None:

@@ -23,7 +23,7 @@ from jobs.services.approval import (
     reject_job,
     waiting_for,
 )
-from jobs.services.asking import AwaitingApproval
+from jobs.services.asking import AwaitingApproval, approval_info, job_url
 from jobs.services.base import (
     JobInputError,
     create_job,
@@ -34,7 +34,7 @@ from jobs.services.base import (
     validate_timeout,
     validate_working_dir,
 )
-from jobs.services.control import cancel_requested_by, finish_job, notify_status, request_cancel
+from jobs.services.control import after_finish, cancel_requested_by, finish_job, notify_status, request_cancel
 from jobs.services.exec import (
     DEFAULT_FORKS,
     MAX_FLEET_TARGETS,
@@ -49,11 +49,14 @@ from jobs.services.playbook import create_playbook_job
 from jobs.services.rerun import RERUN_OF, rerun_job
 
 __all__ = [
+    "after_finish",
     "ApprovalConflict",
     "ApprovalInputError",
     "AwaitingApproval",
     "PolicyDenied",
     "approval_denial",
+    "approval_info",
+    "job_url",
     "approve_job",
     "approvers_of",
     "expire_approvals",

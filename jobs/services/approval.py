@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.services import record_event
 from jobs.models import ApprovalOutcome, ApprovalRequest, ApprovalVote, Job, JobStatus
 from jobs.services.base import enqueue_job
-from jobs.services.control import notify_status
+from jobs.services.control import after_finish, notify_status
 from servers.permissions import Action, NotPermitted, denial
 
 logger = logging.getLogger("jobs.approval")
@@ -133,6 +133,7 @@ def _close(job: Job, request: ApprovalRequest, outcome: str, *, by: str, reason:
     )
     Job.objects.filter(pk=job.pk).update(status=JobStatus.REJECTED, finished_at=now, error=reason)
     job.status, job.finished_at, job.error = JobStatus.REJECTED, now, reason
+    transaction.on_commit(lambda: after_finish(job=job))  # a template's notifications, queued runs
 
 
 def expire_approvals(*, now=None) -> list[str]:

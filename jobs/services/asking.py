@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +25,46 @@ class AwaitingApproval(Exception):  # noqa: N818 - a state the caller reports, n
     def __init__(self, job: Job) -> None:
         super().__init__(f"{job.job_id} is waiting for approval.")
         self.job = job
+
+
+def job_url(job: Job) -> str:
+    """The job page's absolute address (notifications, approval requests, agents' answers)."""
+    return f"{settings.LIVCHAT_BASE_URL.rstrip('/')}/jobs/{job.job_id}/"
+
+
+def approval_info(job: Job) -> dict | None:
+    """A held (or once held) job's approval as the API, MCP and notifications tell it, or None."""
+    request = ApprovalRequest.objects.filter(job_id=job.pk).first()
+    if request is None:
+        return None
+    votes = list(request.votes.values("username", "approve", "comment", "at"))
+    approvals = sum(1 for v in votes if v["approve"])
+    count = request.approvals_needed
+    people = "one person" if count == 1 else f"{count} people"
+    why = f" ({request.rule_description.strip()})" if request.rule_description.strip() else ""
+    if request.outcome:
+        message = request.reason or f"{request.outcome.capitalize()} by {request.decided_by_name}."
+    else:
+        message = (
+            f"Job {job.job_id} waits for approval by {people} of {request.approvers}: policy "
+            f"{request.rule_name!r}{why}. Ask them to approve it at {job_url(job)}."
+        )
+    return {
+        "rule": request.rule_name,
+        "description": request.rule_description,
+        "approvers": request.approvers,
+        "approvals_needed": count,
+        "approvals": approvals,
+        "votes": [{**v, "at": v["at"].isoformat()} for v in votes],
+        "requested_by": request.requested_by_name,
+        "via": request.via,
+        "expires_at": request.expires_at.isoformat(),
+        "outcome": request.outcome,
+        "decided_by": request.decided_by_name,
+        "reason": request.reason,
+        "url": job_url(job),
+        "message": message,
+    }
 
 
 def open_request(*, job: Job, verdict: Verdict, via: str, requested_by) -> ApprovalRequest:

@@ -3,12 +3,16 @@ every runner polls for it), and the status push to live viewers."""
 
 from __future__ import annotations
 
+import logging
+
 from django.utils import timezone
 
 from accounts.services import record_event
 from jobs.live.push import send_status
 from jobs.models import FINAL_STATUSES, Job, JobStatus, status_payload
 from jobs.services.base import JobInputError
+
+logger = logging.getLogger("jobs.tasks")
 
 
 def finish_job(
@@ -34,7 +38,8 @@ def finish_job(
 
 
 def request_cancel(*, job: Job, requested_by: str, actor=None, via: str = "") -> Job:
-    """Pending jobs end now; running ones are stopped by their worker, which logs it.
+    """Pending jobs (and jobs still awaiting approval: withdrawn) end now; running ones are
+    stopped by their worker, which logs it.
 
     The one cancel service of every surface: each accepted request is an audit event
     ("job.cancel": `actor` (a user, or None for the command line), when, `via` which surface).
@@ -48,7 +53,8 @@ def request_cancel(*, job: Job, requested_by: str, actor=None, via: str = "") ->
     Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(
         cancel_requested_at=now, cancel_requested_by=requested_by[:150]
     )
-    pending = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+    waiting = (JobStatus.PENDING, JobStatus.AWAITING_APPROVAL)
+    pending = Job.objects.filter(pk=job.pk, status__in=waiting).update(
         status=JobStatus.CANCELLED, finished_at=now, error=f"Cancelled by {requested_by} before it started."
     )
     job.refresh_from_db()
@@ -64,6 +70,20 @@ def cancel_requested_by(job_pk: int) -> str | None:
     if row is None:
         return "deletion of the job"
     return (row[1] or "someone") if row[0] else None
+
+
+def after_finish(*, job: Job) -> None:
+    """A template's run ended (it ran, or was rejected before it could): its notifications and
+    queued runs are a separate q2 task (by dotted path: jobs never imports automation), so they
+    never delay or change this job."""
+    if not (isinstance(job.params, dict) and job.params.get("template")):
+        return
+    try:
+        from django_q.tasks import async_task
+
+        async_task("automation.tasks.job_finished", job.job_id, task_name=f"notify-{job.job_id}", group="notify")
+    except Exception as exc:  # noqa: BLE001 - a notification must never fail the job
+        logger.warning("Could not queue the notifications of %s: %s", job.job_id, exc)
 
 
 def notify_status(*, job: Job) -> None:

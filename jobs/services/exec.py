@@ -44,9 +44,12 @@ DEFAULT_FORKS = 10
 SUCCESS_MODES = ("all", "any")  # the job succeeds when every host did, or when at least one did
 
 
-def resolve_targets(*, user, servers: list[str] | None = None, tags: list[str] | None = None) -> list[Server]:
+def resolve_targets(
+    *, user, servers: list[str] | None = None, tags: list[str] | None = None, action: Action = Action.RUN
+) -> list[Server]:
     """The servers named, plus every server carrying one of `tags`: de-duplicated, sorted by
-    name, only those `user` may run on (None: a management command, every server).
+    name, only those `user` may run on (`action`: VIEW to ask what a policy would say; None: a
+    management command, every server).
 
     A name the user may not use reads as unknown (a server limited to other groups is not
     revealed); so does a tag only such servers carry."""
@@ -56,7 +59,7 @@ def resolve_targets(*, user, servers: list[str] | None = None, tags: list[str] |
     if not names and not wanted:
         raise JobInputError("Give at least one server or tag to run on.")
     if user is not None:
-        check(user, Action.RUN)
+        check(user, action)
     pool = (Server.objects.all() if user is None else usable_servers(user)).select_related("credential")
     found = {s.name: s for s in pool.filter(name__in=names)} if names else {}
     missing = [n for n in names if n not in found]
@@ -88,7 +91,7 @@ def resolve_targets(*, user, servers: list[str] | None = None, tags: list[str] |
     targets = [chosen[n] for n in sorted(chosen)]
     if user is not None:
         for server in targets:
-            check(user, Action.RUN, server=server)
+            check(user, action, server=server)
     return targets
 
 

@@ -16,6 +16,7 @@ from jobs.api.schemas import JOB_ID_PATTERN
 from jobs.log import filters, reader
 from jobs.log.problems import last_problems
 from jobs.models import Job, JobLogMark, JobStatus, JobType
+from jobs.services import approval_info, approvers_of
 from livchat.mcp import budget
 from servers.permissions import TOKEN_SCOPE_ATTR, Action, NotPermitted, check, usable_servers, visible_jobs
 
@@ -140,7 +141,18 @@ def _state(job: Job) -> dict:
         "summary": summary(job),
         "recap": recap(job),
         "failed_hosts": outcome.failed_hosts(job),
+        **_approval(job),
     }
+
+
+def _approval(job: Job) -> dict:
+    """`approval` for a job a policy held (absent otherwise: most jobs pay one indexed read)."""
+    info = approval_info(job)
+    if info is None:
+        return {}
+    info.pop("votes")
+    info["who_can_approve"] = approvers_of(job)[:20]
+    return {"approval": info}
 
 
 def page(*, job: Job, flt: filters.LineFilter, after: int | None, tail: int, max_bytes: int) -> dict:
@@ -227,7 +239,13 @@ def _assemble(
     data = _state(job)
     data.update(problems(job, after=problems_after) if reason_lines else {"problems": [], "problem_count": 0})
     hint = budget.omitted_hint(job.job_id, fitted)
-    if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
+    if job.status == JobStatus.AWAITING_APPROVAL:
+        more = (
+            f"A policy holds this job for people to approve: tell your human `approval.message`. "
+            f"wait_job(job_id={job.job_id!r}) waits through the decision; cancel_job withdraws it."
+        )
+        hint = f"{hint} {more}" if hint else more
+    elif job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         more = (
             f"The job is still {job.status}: wait_job(job_id={job.job_id!r}, after_seq={next_seq}) follows it; "
             f"cancel_job(job_id={job.job_id!r}) stops it."

@@ -45,6 +45,8 @@ def render_page(data: dict, *, said_lines: int = 0) -> str:
     ]
     if data.get("current_step") and data["status"] in (JobStatus.PENDING, JobStatus.RUNNING):
         head.append(f"Now: {data['current_step']} ({data['progress']} %).")
+    if data.get("approval"):
+        head.append(data["approval"]["message"])
     if data.get("recap"):
         counts = [f"{h} " + " ".join(f"{k}={v}" for k, v in c.items() if v) for h, c in data["recap"]["hosts"].items()]
         head.append("recap: " + "; ".join(counts))

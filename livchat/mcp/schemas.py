@@ -52,9 +52,39 @@ class Recap(BaseModel):
     failed_tasks: list[FailedTask]
 
 
+class Approval(BaseModel):
+    rule: str = Field(description="the policy that holds the job")
+    description: str
+    approvers: str = Field(description="the group whose members approve")
+    approvals_needed: int
+    approvals: int = Field(description="approvals so far")
+    who_can_approve: list[str] = Field(description="usernames who may approve (the first 20)")
+    requested_by: str
+    via: str
+    expires_at: str
+    outcome: str = Field(description="approved, rejected, expired, or empty while people decide")
+    decided_by: str
+    reason: str
+    url: str = Field(description="the job's page, where approvers decide")
+    message: str = Field(description="one sentence to pass to your human")
+
+
+class PolicyCheck(BaseModel):
+    decision: str = Field(description="allow, deny or approve (people must approve first)")
+    rule: str | None = Field(description="the policy that decided; null: none matched, the default decided")
+    description: str
+    approvers: str | None
+    approvals: int | None
+    message: str
+    servers: list[str] = Field(description="the servers the targets resolved to")
+
+
 class JobPage(BaseModel):
     job_id: str
-    status: str = Field(description="pending, running, succeeded, failed, cancelled or timed_out")
+    status: str = Field(
+        description="pending, running, succeeded, failed, cancelled, timed_out, awaiting_approval (a policy "
+        "holds it for people) or rejected (refused or expired before it ran)"
+    )
     exit_code: int | None
     error: str = Field(description="why the job failed, in words (empty when it did not)")
     current_step: str
@@ -78,6 +108,7 @@ class JobPage(BaseModel):
     )
     problem_count: int = Field(0, description="problem lines in that range (get_job(problems=true) reads them all)")
     hint: str | None = Field(None, description="what to call next to read what this answer left out")
+    approval: Approval | None = Field(None, description="a job a policy held for approval: who decides, and how")
 
 
 class ServerInfo(BaseModel):

@@ -19,8 +19,17 @@ from pydantic import Field
 
 from jobs.log import reader
 from jobs.models import JobStatus
-from livchat.mcp import render, resources, templates, tools
-from livchat.mcp.schemas import JobList, JobPage, PlaybookList, RecapResult, SearchResult, ServerList, TemplateList
+from livchat.mcp import policies, render, resources, templates, tools
+from livchat.mcp.schemas import (
+    JobList,
+    JobPage,
+    PlaybookList,
+    PolicyCheck,
+    RecapResult,
+    SearchResult,
+    ServerList,
+    TemplateList,
+)
 
 INSTRUCTIONS = """LivChat runs shell commands and Ansible playbooks on registered servers as background jobs and
 keeps every output line. Start work with run_command, run_playbook or launch_template: the answer is the job's
@@ -31,7 +40,9 @@ failed tasks). A job that failed or timed out always says why: its error and exi
 tasks, and its last problem lines in `problems`. To read more: get_job(job_id, problems=true) for every problem
 line, get_job(job_id, after_seq=...) or wait_job(..., lines=true) for lines in bulk, search_job_log to find
 lines. cancel_job stops a job. Answers respect max_bytes: left-out lines are counted in `omitted` and `hint`
-says how to read them."""
+says how to read them. Policies guard what runs: check_policy asks first; a job a policy holds answers status
+'awaiting_approval' with `approval` (the rule, who can approve, a sentence to pass to your human), and wait_job
+waits through the people's decision; a refusal is an error naming the rule and why."""
 
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -258,6 +269,23 @@ async def launch_template(
     return _page(await templates.launch_template(ctx, name, values, wait_s, tail, max_bytes))
 
 
+async def check_policy(
+    ctx: Context,
+    command: Annotated[str | None, Field(description="a shell command you would run", max_length=100_000)] = None,
+    playbook: Annotated[str | None, Field(description="or a playbook name from list_playbooks", max_length=200)] = None,
+    servers: Annotated[list[str] | None, Field(description="server names", max_length=1000)] = None,
+    tags: Annotated[list[str] | None, Field(description="and/or server tags", max_length=100)] = None,
+    via: Annotated[
+        Literal["mcp", "api", "web", "cli", "schedule"], Field(description="the surface to ask about")
+    ] = "mcp",
+) -> Annotated[CallToolResult, PolicyCheck]:
+    """Would this run, need a person's approval, or be refused? Answers the decision, the rule and why,
+    for a command or a playbook on servers and/or tags. Creates nothing."""
+    data = await policies.check_policy(ctx, command, playbook, servers, tags, via)
+    text = f"{data['decision']} on {', '.join(data['servers'])}: {data['message']}"
+    return _answer(PolicyCheck, data, text)
+
+
 TOOLS = (
     (list_servers, "list_servers", READ),
     (list_playbooks, "list_playbooks", READ),
@@ -273,6 +301,7 @@ TOOLS = (
     (get_job_status, "get-job-status", READ),
     (list_templates, "list_templates", READ),
     (launch_template, "launch_template", RUN),
+    (check_policy, "check_policy", READ),
 )
 ARGUMENTS = {name: set(inspect.signature(fn).parameters) - {"ctx"} for fn, name, _ in TOOLS}
 

@@ -24,12 +24,12 @@ from jobs import services
 from jobs.log import filters, reader
 from jobs.log.partial import PartialReader
 from jobs.log.pattern_guard import LogQueryError
-from jobs.models import FINAL_STATUSES, Job, JobType
+from jobs.models import FINAL_STATUSES, Job, JobStatus, JobType
 from jobs.runners.playbook.catalog import list_playbooks
 from jobs.services import create_playbook_job
 from livchat.mcp import budget, pages
 from servers.models import Server
-from servers.permissions import Action, usable_servers, visible_jobs
+from servers.permissions import Action, NotPermitted, usable_servers, visible_jobs
 
 TICK = 0.1  # seconds between two looks at a followed job
 PROGRESS_EVERY = 0.5  # at most 2 progress notifications a second
@@ -44,7 +44,8 @@ async def db(fn, /, *args, **kwargs):
     thread serves every page and handshake, and a long log read must not hold it."""
     try:
         return await sync_to_async(partial(fn, *args, **kwargs), thread_sensitive=False)()
-    except (services.JobInputError, LogQueryError) as exc:
+    except (services.JobInputError, LogQueryError, NotPermitted, services.ApprovalConflict) as exc:
+        # A policy's refusal is a NotPermitted naming the rule and why: the agent reads it.
         raise ToolError(str(exc)) from None
 
 
@@ -68,13 +69,31 @@ class Follower:
         self.sent_at = 0.0
         self.done = False
         self.partials = PartialReader(job.job_id)
+        self.held = job.status == JobStatus.AWAITING_APPROVAL
 
     def _round(self) -> None:
         """One look (sync, in a thread)."""
+        if self.held and self._still_held():
+            return
         if self.counting:
             self._read_rows()
         else:
             self._glance()
+
+    def _still_held(self) -> bool:
+        """While people decide, the progress says who and which rule; the job has no lines yet."""
+        status = Job.objects.filter(pk=self.job.pk).values_list("status", flat=True).first()
+        if status == JobStatus.AWAITING_APPROVAL:
+            if time.monotonic() - self.sent_at < PROGRESS_EVERY:
+                return True
+            info = services.approval_info(self.job) or {}
+            self.latest = (
+                f"waiting for approval by {info.get('approvers', '?')}, rule {info.get('rule', '?')} "
+                f"({info.get('approvals', 0)} of {info.get('approvals_needed', 1)})"
+            )
+            return True
+        self.held = False
+        return False
 
     def _glance(self) -> None:
         state = Job.objects.filter(pk=self.job.pk).values("status", "last_seq").first()
@@ -252,8 +271,9 @@ def _start_playbook(ctx: Context, playbook: str, servers: list[str], extra_vars:
 
 
 async def started(ctx: Context, job: Job, *, wait_s: float, tail: int, max_bytes: int) -> dict:
-    """After starting a job: follow it up to `wait_s`, then its page (finished, or still running)."""
-    if wait_s > 0:
+    """After starting a job: follow it up to `wait_s`, then its page (finished, or still running).
+    A job a policy holds answers at once: people decide, and the agent tells its human."""
+    if wait_s > 0 and job.status != JobStatus.AWAITING_APPROVAL:
         await Follower(ctx, job, 0).until(wait_s)
     return await db(pages.page, job=job, flt=filters.LineFilter(), after=None, tail=tail, max_bytes=max_bytes)
 
