@@ -34,6 +34,7 @@ PLAN: list[tuple[str, dict | None]] = [
     ("mcp.py", {}),
     ("schedules.py", {}),
     ("fleet.py", {}),
+    ("policies.py", {}),
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import F, Max
+from django.utils.timezone import now
 
 from accounts.services import record_event
 from jobs.log.pattern_guard import LogQueryError, compile_pattern
@@ -121,7 +122,7 @@ def create_policy(*, values: dict, actor=None, via: str = "") -> Policy:
         if "position" not in values or values.get("position") is None:
             data["position"] = (Policy.objects.aggregate(m=Max("position"))["m"] or 0) + 10
         else:  # taking a place moves the rules from there on down by one
-            Policy.objects.filter(position__gte=data["position"]).update(position=F("position") + 1)
+            Policy.objects.filter(position__gte=data["position"]).update(position=F("position") + 1, updated_at=now())
         policy = Policy.objects.create(**data)
         record_event(actor=actor, action="policy.create", target=policy.name, via=via, decision=policy.decision)
     return policy
@@ -132,7 +133,7 @@ def update_policy(*, policy: Policy, values: dict, actor=None, via: str = "") ->
     with transaction.atomic():
         if data["position"] != policy.position:
             Policy.objects.filter(position__gte=data["position"]).exclude(pk=policy.pk).update(
-                position=F("position") + 1
+                position=F("position") + 1, updated_at=now()
             )
         for field, value in data.items():
             setattr(policy, field, value)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from django.conf import settings
+from django.db import connection
 
 from jobs.log.pattern_guard import compile_pattern
 from jobs.models import Decision, Policy
@@ -85,12 +86,60 @@ def decide(
     rules: list[Policy] | None = None,
 ) -> Verdict:
     """The verdict for running `command` (or `playbook`) on `servers`, asked by `user` via `via`."""
-    rules = list(Policy.objects.all()) if rules is None else rules
-    if not rules:
+    prepared = current_rules() if rules is None else _prepare(rules)
+    walk = prepared.commands if command is not None else prepared.playbooks if playbook is not None else []
+    if not walk:
         return _default()
     who = _Asker(user=user, via=ADMIN_VIA.get(via, via))
-    verdicts = [_first_match(rules, server=s, who=who, command=command, playbook=playbook) for s in servers or [None]]
+    what = command if command is not None else playbook
+    kind = {"what": what, "playbook": command is None}
+    verdicts = [_first_match(walk, server=s, who=who, **kind) for s in servers or [None]]
     return max(verdicts, key=lambda v: _STRICTNESS[v.decision])
+
+
+class _Rule:
+    """A policy made ready to match: its lists as sets (None: any), its pattern compiled."""
+
+    __slots__ = ("policy", "via", "scopes", "groups", "servers", "tags", "pattern", "glob")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.via = frozenset(policy.via) or None
+        self.scopes = frozenset(policy.scopes) or None
+        self.groups = frozenset(policy.groups) or None
+        targets = bool(policy.servers or policy.tags)
+        self.servers = frozenset(policy.servers) if targets else None
+        self.tags = frozenset(policy.tags) if targets else None
+        self.pattern = _compile(policy.command_regex) if policy.command_regex else None
+        self.glob = policy.playbook
+
+
+class _Prepared:
+    def __init__(self, rules: list[_Rule]) -> None:
+        self.commands = [r for r in rules if r.pattern is not None]  # a command meets only these
+        self.playbooks = [r for r in rules if r.glob]
+
+
+def _prepare(rules: list[Policy]) -> _Prepared:
+    return _Prepared([_Rule(r) for r in rules])
+
+
+_loaded: tuple[tuple, _Prepared] = ((), _Prepared([]))
+_VERSION_SQL = f"SELECT COUNT(*), MAX(updated_at) FROM {Policy._meta.db_table}"
+
+
+def current_rules() -> _Prepared:
+    """The rules in order, kept in this process while they are unchanged: one small query a
+    decision instead of loading every rule (100 rules loaded each time made creating a job
+    4.8x slower; bench/policies.py). Every change goes through edit.py, which moves
+    `updated_at`; a deletion changes the count."""
+    global _loaded
+    with connection.cursor() as cursor:  # the ORM's aggregate cost more than the query itself
+        cursor.execute(_VERSION_SQL)
+        key = tuple(cursor.fetchone())
+    if key != _loaded[0]:
+        _loaded = (key, _prepare(list(Policy.objects.all())))
+    return _loaded[1]
 
 
 def _default() -> Verdict:
@@ -105,48 +154,54 @@ class _Asker:
         self.via = via
         known = user is not None and getattr(user, "is_authenticated", False)
         self.scope = (token_scope(user) or SESSION_SCOPE) if known else None
-        self.groups = set(user.groups.values_list("name", flat=True)) if known else set()
+        self.groups = _group_names(user) if known else frozenset()
 
 
-def _first_match(rules: list[Policy], *, server: Server | None, who: _Asker, command, playbook) -> Verdict:
+def _group_names(user) -> frozenset[str]:
+    """Read once a request: the user object carries them (as the permission rule's caches)."""
+    names = getattr(user, "_livchat_group_names", None)
+    if names is None:
+        names = frozenset(user.groups.values_list("name", flat=True))
+        user._livchat_group_names = names
+    return names
+
+
+def _first_match(rules: list[_Rule], *, server: Server | None, who: _Asker, what: str, playbook: bool) -> Verdict:
+    tags = frozenset(server.tags or []) if server is not None else frozenset()
+    name = server.name if server is not None else None
     for rule in rules:
-        if _matches(rule, server=server, who=who, command=command, playbook=playbook):
-            return Verdict(rule.decision, rule)
+        if rule.via is not None and who.via not in rule.via:
+            continue
+        if rule.scopes is not None and who.scope not in rule.scopes:
+            continue
+        if rule.groups is not None and rule.groups.isdisjoint(who.groups):
+            continue
+        if rule.servers is not None and name not in rule.servers and rule.tags.isdisjoint(tags):
+            continue
+        if _hits(rule, what, playbook=playbook):
+            return Verdict(rule.policy.decision, rule.policy)
     return _default()
 
 
-def _matches(rule: Policy, *, server: Server | None, who: _Asker, command, playbook) -> bool:
-    if rule.via and who.via not in rule.via:
-        return False
-    if rule.scopes and who.scope not in rule.scopes:
-        return False
-    if rule.groups and not who.groups.intersection(rule.groups):
-        return False
-    if rule.servers or rule.tags:
-        if server is None:
-            return False
-        if server.name not in rule.servers and not set(server.tags or []).intersection(rule.tags):
-            return False
-    if command is not None:
-        return bool(rule.command_regex) and _search(rule, command)
-    if playbook is not None:
-        return bool(rule.playbook) and fnmatchcase(playbook, rule.playbook)
-    return False
+def _hits(rule: _Rule, what: str, *, playbook: bool) -> bool:
+    if playbook:
+        return fnmatchcase(what, rule.glob)
+    try:
+        return rule.pattern.search(what, timeout=MATCH_BUDGET_SECONDS) is not None
+    except TimeoutError:
+        # Undecidable in time: a rule that refuses or asks counts as matching (fail closed);
+        # one that allows does not.
+        return rule.policy.decision != Decision.ALLOW
 
 
 _compiled: dict[str, object] = {}
 
 
-def _search(rule: Policy, command: str) -> bool:
-    pattern = _compiled.get(rule.command_regex)
-    if pattern is None:
-        pattern = compile_pattern(rule.command_regex, field="command_regex")
+def _compile(pattern: str):
+    found = _compiled.get(pattern)
+    if found is None:
+        found = compile_pattern(pattern, field="command_regex")
         if len(_compiled) > 1000:
             _compiled.clear()
-        _compiled[rule.command_regex] = pattern
-    try:
-        return pattern.search(command, timeout=MATCH_BUDGET_SECONDS) is not None
-    except TimeoutError:
-        # Undecidable in time: a rule that refuses or asks counts as matching (fail closed);
-        # one that allows does not.
-        return rule.decision != Decision.ALLOW
+        _compiled[pattern] = found
+    return found

@@ -107,7 +107,7 @@ def test_a_denied_job_is_never_created_and_the_refusal_is_audited(fleet, house_r
 
 def test_approve_after_enough_approvals_the_job_is_pending(fleet, house_rules, settings):
     op, admin1, admin2 = make_user("op", role="Operators"), make_user("a1"), make_user("a2")
-    Policy.objects.filter(name="prod-writes").update(approvals=2)
+    update_policy(policy=Policy.objects.get(name="prod-writes"), values={"approvals": 2})
     job = create_fleet_exec_job(servers=[fleet["web1"], fleet["db1"]], command="reboot", created_by=op, via="mcp")
     assert job.status == JobStatus.AWAITING_APPROVAL
     request = ApprovalRequest.objects.get(job=job)
