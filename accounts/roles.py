@@ -25,6 +25,10 @@ ADMIN_PERMS = OPERATOR_PERMS + [
     "automation.change_jobtemplate",
     "automation.delete_jobtemplate",
     "automation.view_jobtemplate",
+    "jobs.add_policy",
+    "jobs.change_policy",
+    "jobs.delete_policy",
+    "jobs.view_policy",
 ]
 ROLES: dict[str, list[str]] = {"Viewers": VIEWER_PERMS, "Operators": OPERATOR_PERMS, "Admins": ADMIN_PERMS}
 

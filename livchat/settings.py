@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -128,6 +129,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.approvals",
             ],
             # `{% clock value %}` on every page without a `{% load %}`: one clock everywhere.
             "builtins": ["livchat.templatetags.clock"],
@@ -240,7 +242,11 @@ INLINE_EXEC_MAX_TIMEOUT = 120
 INLINE_EXEC_MAX_BYTES = 1024 * 1024
 # Guardrails (jobs/policy/): the decision when no policy matches; `allow` keeps an installation
 # without rules as it was. Approval requests are announced to this webhook too (if set).
-POLICY_DEFAULT_DECISION = os.environ.get("LIVCHAT_POLICY_DEFAULT", "allow")
+POLICY_DEFAULT_DECISION = os.environ.get("LIVCHAT_POLICY_DEFAULT", "allow").strip().lower()
+if POLICY_DEFAULT_DECISION not in ("allow", "deny", "approve"):  # a typo must not quietly allow
+    raise ImproperlyConfigured(
+        f"LIVCHAT_POLICY_DEFAULT must be allow, deny or approve (it is {POLICY_DEFAULT_DECISION!r})."
+    )
 APPROVAL_WEBHOOK_URL = os.environ.get("LIVCHAT_APPROVAL_WEBHOOK_URL", "")
 HEARTBEAT_STALE_SECONDS = int(os.environ.get("LIVCHAT_HEARTBEAT_STALE_SECONDS", "60"))
 

@@ -42,6 +42,7 @@ class Action(StrEnum):
     MANAGE_CREDENTIALS = "manage_credentials"  # attach and change SSH secrets
     MANAGE_TOKENS = "manage_tokens"  # create and revoke API tokens (one's own)
     MANAGE_TEMPLATES = "manage_templates"  # create and change job templates, schedules, notifications
+    MANAGE_POLICIES = "manage_policies"  # create, change, reorder and delete policies (guardrails)
 
 
 ACTION_PERMISSION = {
@@ -52,6 +53,7 @@ ACTION_PERMISSION = {
     Action.MANAGE_CREDENTIALS: "servers.change_credential",
     Action.MANAGE_TOKENS: "accounts.add_apitoken",
     Action.MANAGE_TEMPLATES: "automation.change_jobtemplate",
+    Action.MANAGE_POLICIES: "jobs.change_policy",
 }
 ACTION_WORDS = {
     Action.VIEW: "see servers and jobs",
@@ -61,6 +63,7 @@ ACTION_WORDS = {
     Action.MANAGE_CREDENTIALS: "manage credentials",
     Action.MANAGE_TOKENS: "manage API tokens",
     Action.MANAGE_TEMPLATES: "manage job templates",
+    Action.MANAGE_POLICIES: "manage policies",
 }
 ROLE_FOR_ACTION = {
     Action.VIEW: "Viewers",
@@ -70,6 +73,7 @@ ROLE_FOR_ACTION = {
     Action.MANAGE_CREDENTIALS: "Admins",
     Action.MANAGE_TOKENS: "Viewers",
     Action.MANAGE_TEMPLATES: "Admins",
+    Action.MANAGE_POLICIES: "Admins",
 }
 READ_ACTIONS = frozenset({Action.VIEW})
 

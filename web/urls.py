@@ -1,13 +1,14 @@
 """Every page's URL, in one place: where is `/servers/<name>/`? Here.
 
 The URL names keep the namespaces templates and code reverse (`jobs:detail`, `jobs:server`,
-`servers:edit`, `automation:detail`, `accounts:tokens`): each list below is one namespace.
+`servers:edit`, `automation:detail`, `accounts:tokens`, `policies:list`, `approvals:list`): each
+list below is one namespace.
 livchat/urls.py includes this file at the root, next to the admin, the API and Django's login.
 """
 
 from django.urls import include, path
 
-from web.views import dashboard, jobs, playbooks, servers, templates, tokens
+from web.views import approvals, dashboard, jobs, playbooks, policies, servers, templates, tokens
 
 # `jobs`: the dashboard, the job pages, the playbooks page and the server list and server page
 # (they count, list and start jobs).
@@ -19,6 +20,8 @@ job_pages = [
     path("jobs/run/", jobs.fleet_run, name="fleet_run"),
     path("jobs/<str:job_id>/", jobs.job_detail, name="detail"),
     path("jobs/<str:job_id>/rerun/", jobs.rerun, name="rerun"),
+    path("jobs/<str:job_id>/approve/", approvals.approve, name="approve"),
+    path("jobs/<str:job_id>/reject/", approvals.reject, name="reject"),
     path("jobs/<str:job_id>/row/", jobs.job_row, name="row"),
     path("playbooks/", playbooks.playbook_list, name="playbooks"),
     path("servers/", servers.server_list, name="servers"),
@@ -50,10 +53,28 @@ token_pages = [
     path("accounts/tokens/<int:pk>/revoke", tokens.token_revoke, name="token-revoke"),
 ]
 
+# `policies`: the guardrails' rules (every signed-in user reads them; Admins change them).
+policy_pages = [
+    path("policies/", policies.policy_list, name="list"),
+    path("policies/new/", policies.policy_new, name="new"),
+    path("policies/<int:pk>/edit/", policies.policy_edit, name="edit"),
+    path("policies/<int:pk>/delete/", policies.policy_delete, name="delete"),
+    path("policies/<int:pk>/move/", policies.policy_move, name="move"),
+]
+
+# `approvals`: the jobs policies hold for people; the live part of the page; the nav bar's count.
+approval_pages = [
+    path("approvals/", approvals.approval_list, name="list"),
+    path("approvals/live/", approvals.approval_live, name="live"),
+    path("approvals/count", approvals.approval_count, name="count"),
+]
+
 urlpatterns = [
     # `servers` before `jobs`: /servers/add/ would otherwise be the server page of a server named "add".
     path("", include((server_pages, "servers"))),
     path("", include((template_pages, "automation"))),
     path("", include((token_pages, "accounts"))),
+    path("", include((policy_pages, "policies"))),
+    path("", include((approval_pages, "approvals"))),
     path("", include((job_pages, "jobs"))),
 ]

@@ -22,7 +22,7 @@ from accounts.services import record_event
 from jobs.models import ApprovalOutcome, ApprovalRequest, ApprovalVote, Job, JobStatus
 from jobs.services.base import enqueue_job
 from jobs.services.control import after_finish, notify_status
-from servers.permissions import Action, NotPermitted, denial
+from servers.permissions import Action, NotPermitted, denial, may, visible_jobs
 
 logger = logging.getLogger("jobs.approval")
 
@@ -169,10 +169,12 @@ def _duration(delta: timedelta) -> str:
 
 
 def waiting_for(user) -> QuerySet[Job]:
-    """The jobs awaiting approval `user` could decide on (the nav bar's count, /approvals/)."""
+    """The jobs awaiting approval `user` could decide on (the nav bar's count, /approvals/): in
+    their approvers group, not their own, not voted on yet, on servers they may use, with RUN."""
     jobs = Job.objects.filter(status=JobStatus.AWAITING_APPROVAL).select_related("approval", "created_by")
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None or not getattr(user, "is_authenticated", False) or not may(user, Action.RUN):
         return jobs.none()
+    jobs = visible_jobs(user, jobs)
     if not user.is_superuser:
         groups = list(user.groups.values_list("name", flat=True))
         jobs = jobs.filter(approval__approvers__in=groups)

@@ -69,3 +69,11 @@ export function whenJobEnded(jobId, callback) {
   };
   document.addEventListener(JOB_ENDED, listener);
 }
+
+// The job page says each new status of its job with a `livchat:job-status` CustomEvent on the
+// document, detail {jobId, status} (the approval panel listens).
+export const JOB_STATUS = "livchat:job-status";
+
+export function announceJobStatus(jobId, status) {
+  document.dispatchEvent(new CustomEvent(JOB_STATUS, { detail: { jobId, status } }));
+}

@@ -12,6 +12,7 @@ import { localizeClocks } from "./clock.js";
 
 export const ROWS_CHANGED = "livchat:rows-changed";
 const ACTIVITY_URL = "/jobs/activity/";
+const AWAITING = "awaiting_approval"; // held by a policy: neither active nor ended
 const ACTIVITY_DEBOUNCE_MS = 400;
 
 const rowSelector = (jobId) => `tr[data-job-id="${CSS.escape(jobId)}"]`;
@@ -67,7 +68,9 @@ class LiveTable {
 
   holdsStatus(status) {
     if (this.holds === "any") return true;
-    return (this.holds === "final") === FINAL_STATUSES.has(status);
+    if (this.holds === "awaiting") return status === AWAITING;
+    if (this.holds === "final") return FINAL_STATUSES.has(status);
+    return !FINAL_STATUSES.has(status) && status !== AWAITING; // "active": pending or running
   }
 
   onStatus(job) {

@@ -13,7 +13,8 @@
 //   lv-partial.js  PartialLine: the line being redrawn with \r, under the last row
 // The parts never read each other's fields: they call methods, or the callbacks given to
 // their constructors. When the job ends, onEnded(jobId, status) is called once (jobpage.js
-// turns it into the `livchat:job-ended` event).
+// turns it into the `livchat:job-ended` event); onStatusChange(jobId, status) on each new
+// status (the `livchat:job-status` event).
 import { offsetLabel } from "./clock.js";
 import { FINAL_STATUSES, csrfToken, setConn } from "./common.js";
 import { Api } from "./lv-api.js";
@@ -48,7 +49,7 @@ function remember(key, on) {
 }
 
 export class LogViewer {
-  constructor(root, { onEnded = () => {} } = {}) {
+  constructor(root, { onEnded = () => {}, onStatusChange = () => {} } = {}) {
     this.root = root;
     this.fit = "fit" in root.dataset; // the job page: the pane fills the window
     const elements = {};
@@ -60,6 +61,8 @@ export class LogViewer {
     this.countedUpTo = boot.last_seq; // the page's problem count covers the lines up to here
     this.jobId = boot.job_id;
     this.onEnded = onEnded;
+    this.onStatusChange = onStatusChange; // (jobId, status) on each new status (jobpage.js)
+    this.shownStatus = null;
     this.endAnnounced = false;
     this.selectedSeq = 0;
     this.api = new Api(this.jobId, csrfToken(root));
@@ -218,6 +221,10 @@ export class LogViewer {
     this.statusBar.show(state);
     this.statusBar.showLineCount(this.full.lastSeq());
     if (!state.status) return;
+    if (state.status !== this.shownStatus) {
+      this.shownStatus = state.status;
+      this.onStatusChange(this.jobId, state.status);
+    }
     const final = FINAL_STATUSES.has(state.status);
     this.rowWindow.setFollowLabel(final ? "↓ Jump to bottom" : "↓ Follow");
     if (final && !this.endAnnounced) {

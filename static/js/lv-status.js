@@ -99,6 +99,7 @@ export class StatusBar {
     // A pending job says why it waits (jobs/slots.py writes the reason as its step).
     let step = this.step;
     if (status === "pending" && !step) step = "Queued: waiting for a worker to start it.";
+    if (status === "awaiting_approval" && !step) step = "Waiting for approval: it runs once approved.";
     this.stepText.textContent = step;
     this.stepText.title = step;
   }
@@ -140,6 +141,7 @@ export class StatusBar {
 
   cancelQuestion() {
     if (this.current === "pending") return `Cancel ${this.jobId}? It has not started yet: it will not run.`;
+    if (this.current === "awaiting_approval") return `Withdraw ${this.jobId}? It is waiting for approval: it will not run.`;
     return this.commandLike
       ? `Cancel ${this.jobId}? The remote command will be killed.`
       : `Cancel ${this.jobId}? The playbook will be stopped and its remote commands killed.`;

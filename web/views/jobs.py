@@ -21,12 +21,21 @@ from jobs.log.reader import count_problems
 from jobs.models import Job, JobType
 from jobs.runners.fleet import fleet_host_rows
 from jobs.runners.playbook.events import recap_table
-from jobs.services import RERUN_OF, JobInputError, create_fleet_exec_job, is_fleet, rerun_job, resolve_targets
+from jobs.services import (
+    RERUN_OF,
+    JobInputError,
+    PolicyDenied,
+    create_fleet_exec_job,
+    is_fleet,
+    rerun_job,
+    resolve_targets,
+)
 from jobs.viewer import viewer_boot
 from servers.permissions import Action, check, may, usable_servers, visible_jobs
 from web.decorators import permission_required
 from web.forms.jobs import FleetRunForm, JobFilterForm
-from web.views.shared import filtered_jobs, jobs_for
+from web.views.approvals import held_job
+from web.views.shared import filtered_jobs, job_started, jobs_for
 
 PAGE_SIZE = 50
 MAX_RERUNS_LISTED = 20
@@ -80,10 +89,12 @@ def job_row(request, job_id: str):
 
 @permission_required(Action.VIEW)
 def job_detail(request, job_id: str):
-    job = get_object_or_404(Job.objects.select_related("server", "created_by"), job_id=job_id)
+    job = get_object_or_404(Job.objects.select_related("server", "created_by", "approval"), job_id=job_id)
     check(request.user, Action.VIEW, job=job)
     context = {"nav": "jobs", "job": job, "boot": viewer_boot(job, request.user), "servers": job.servers.all()}
     context.update(job_page_context(job, request.user, boot=context["boot"]))
+    if getattr(job, "approval", None) is not None:  # a job a policy held (or holds) for people
+        context["held"] = held_job(job, request.user)
     if is_fleet(job):  # one command on many servers: a row per host, host filter (jobs/runners/fleet.py)
         context["fleet_hosts"], context["fleet_summary"] = fleet_host_rows(job)
         context["boot"]["hosts"] = [row["host"] for row in context["fleet_hosts"]]
@@ -122,10 +133,10 @@ def rerun(request, job_id: str):
     check(request.user, Action.RUN, job=job)
     try:
         new = rerun_job(job=job, created_by=request.user, via="web")
-    except JobInputError as exc:
+    except (JobInputError, PolicyDenied) as exc:  # a policy refuses: its sentence names the rule
         messages.error(request, str(exc))
         return redirect("jobs:detail", job_id=job.job_id)
-    return redirect("jobs:detail", job_id=new.job_id)
+    return job_started(request, new)
 
 
 @permission_required(Action.RUN)
@@ -149,9 +160,9 @@ def fleet_run(request):
                 created_by=request.user,
                 via="web",
             )
-        except JobInputError as exc:
+        except (JobInputError, PolicyDenied) as exc:
             form.add_error(None, str(exc))
         else:
-            return redirect("jobs:detail", job_id=job.job_id)
+            return job_started(request, job)
     context = {"nav": "servers", "form": form}
     return render(request, "jobs/fleet_run.html", context, status=400 if posted else 200)

@@ -4,16 +4,16 @@ playbook form uses too. Starting is jobs.services.create_playbook_job."""
 
 from __future__ import annotations
 
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 
 from jobs.models import JobType
 from jobs.runners.playbook.catalog import playbook_dirs
-from jobs.services import JobInputError, create_playbook_job
+from jobs.services import JobInputError, PolicyDenied, create_playbook_job
 from servers.models import Server
 from servers.permissions import Action, check, may, usable_servers
 from web.decorators import permission_required
 from web.forms.playbooks import PlaybookRunForm, RunPlaybookForm
-from web.views.shared import jobs_for
+from web.views.shared import job_started, jobs_for
 
 
 def start_playbook(request, form: RunPlaybookForm, *, server: Server | None = None):
@@ -35,10 +35,10 @@ def start_playbook(request, form: RunPlaybookForm, *, server: Server | None = No
                 created_by=request.user,
                 via="web",
             )
-        except JobInputError as exc:
+        except (JobInputError, PolicyDenied) as exc:  # a policy's refusal names its rule
             form.add_error(None, str(exc))
         else:
-            return redirect("jobs:detail", job_id=job.job_id)
+            return job_started(request, job)
     return None
 
 

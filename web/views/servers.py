@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from jobs.runners.playbook.catalog import password_only
-from jobs.services import JobInputError, create_remote_exec_job
+from jobs.services import JobInputError, PolicyDenied, create_remote_exec_job
 from servers import probe, services
 from servers.models import Server
 from servers.permissions import Action, NotPermitted, check, may, usable_servers
@@ -26,7 +26,7 @@ from web.forms.jobs import RunCommandForm
 from web.forms.playbooks import RunPlaybookForm
 from web.forms.servers import RepinForm, ServerForm
 from web.views.playbooks import start_playbook
-from web.views.shared import filtered_jobs, servers_with_activity
+from web.views.shared import filtered_jobs, job_started, servers_with_activity
 
 SERVER_RECENT = 20
 PLAYBOOK_PREFIX = "pb"  # the server page holds two forms that both have a `timeout`
@@ -60,10 +60,10 @@ def server_detail(request, name: str):
         if form.is_valid():
             try:
                 job = create_remote_exec_job(server=server, created_by=request.user, via="web", **form.cleaned_data)
-            except JobInputError as exc:
+            except (JobInputError, PolicyDenied) as exc:  # a policy's refusal names its rule
                 form.add_error(None, str(exc))
             else:
-                return redirect("jobs:detail", job_id=job.job_id)
+                return job_started(request, job)
         status = 400
     context = {
         "nav": "servers",

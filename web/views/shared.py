@@ -1,12 +1,15 @@
 """The reads several pages share: the jobs a user may see (every job table), the job list's
 filters (the list page, its live rows, the server page's recent jobs), the servers a user may
-use with their active-job counts (dashboard, server list)."""
+use with their active-job counts (dashboard, server list); and `job_started`, the answer of
+every form that starts a job."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.db.models import Count, Q
+from django.shortcuts import redirect
 
-from jobs.models import ACTIVE_STATUSES, Job
+from jobs.models import ACTIVE_STATUSES, ApprovalRequest, Job, JobStatus
 from servers.models import Server
 from servers.permissions import usable_servers, visible_jobs
 
@@ -36,3 +39,18 @@ def servers_with_activity(user):
     """The servers `user` may use, each with its count of active jobs."""
     active = Count("all_jobs", filter=Q(all_jobs__status__in=ACTIVE_STATUSES), distinct=True)
     return usable_servers(user, Server.objects.all()).annotate(active_jobs=active).order_by("name")
+
+
+def job_started(request, job: Job):
+    """The redirect to a job a form just asked for; a job a policy holds for people says so,
+    naming who must approve it and the rule."""
+    if job.status == JobStatus.AWAITING_APPROVAL:
+        asked = ApprovalRequest.objects.filter(job=job).first()
+        if asked is not None:
+            count = asked.approvals_needed
+            who = asked.approvers if count == 1 else f"{count} of {asked.approvers}"
+            messages.info(
+                request,
+                f"Waiting for approval by {who} (policy {asked.rule_name}): {job.job_id} runs once approved.",
+            )
+    return redirect("jobs:detail", job_id=job.job_id)

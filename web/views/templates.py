@@ -26,6 +26,7 @@ from servers.permissions import Action, NotPermitted, may, visible_jobs
 from web.decorators import permission_required
 from web.forms.template_edit import TemplateForm
 from web.forms.templates import LaunchForm, ScheduleForm, viewer_zone, worded
+from web.views.shared import job_started
 
 
 def _template_or_404(request, name: str) -> JobTemplate:
@@ -65,8 +66,8 @@ def template_detail(request, name: str):
                     notify_on=form.cleaned_data.get("notify") or None,
                     via="web",
                 )
-                return redirect("jobs:detail", job_id=job.job_id)
-            except (JobInputError, NotPermitted) as exc:
+                return job_started(request, job)
+            except (JobInputError, NotPermitted) as exc:  # NotPermitted: a policy's refusal too
                 form.add_error(None, str(exc))
         status = 400
     return _render_detail(request, template, form=form, status=status)
