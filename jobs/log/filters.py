@@ -12,6 +12,7 @@ import regex
 from django.db.models import Q
 
 from jobs.log import pattern_guard
+from jobs.log.lines import visible
 from jobs.log.pattern_guard import LogQueryError, compile_pattern, search
 from jobs.models import IMPORTANT_LEVELS, LEVEL_ORDER, Stream
 
@@ -56,7 +57,8 @@ class LineFilter:
         if self.pattern is None:
             return out
         deadline = time.monotonic() + pattern_guard.REGEX_BUDGET_SECONDS  # read at call time: tests shorten it
-        return [r for r in out if search(self.pattern, r["message"], 0, deadline) is not None]
+        # Matched against what a person sees printed: colour codes neither hide nor fake a match.
+        return [r for r in out if search(self.pattern, visible(r["message"]), 0, deadline) is not None]
 
 
 def is_problem(row: dict) -> bool:

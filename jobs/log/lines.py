@@ -7,8 +7,23 @@ two reads stays intact because the incomplete tail waits for the next chunk.
 
 from __future__ import annotations
 
+import re
+
 MAX_LINE_BYTES = 64 * 1024
 NUL_REPLACEMENT = "\u2400"  # ␀: PostgreSQL text cannot hold NUL, and it must stay visible
+
+
+# What a terminal does not print: CSI sequences (colours, cursor moves), OSC strings (titles,
+# links), charset designations (ESC ( B: `tput sgr0`), and the two-byte escapes: Fe (ESC @..._),
+# Fp (ESC 7/8 save/restore, ESC =/> keypad) and Fs (ESC c reset). Never a newline: stripping
+# joined lines keeps line N line N.
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[()*+][ -~]|\x1b[0-?@-Z\\-_`-~]")
+
+
+def visible(text: str) -> str:
+    """The text as a person sees it printed: escape sequences out. A search matches this (a
+    stored line keeps its escapes, to be shown in colour)."""
+    return ANSI.sub("", text) if "\x1b" in text else text
 
 
 def split_text(text: str) -> list[str]:

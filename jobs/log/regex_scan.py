@@ -28,6 +28,7 @@ from django.db.models.functions import Length
 
 from jobs.log import logfile, pattern_guard
 from jobs.log.filters import LineFilter
+from jobs.log.lines import visible
 from jobs.log.pattern_guard import search
 from jobs.models import Job, JobLogLine
 
@@ -114,7 +115,7 @@ def _search_range(job: Job, qs, flt: LineFilter, lo: int, hi: int, deadline: flo
     text, count = _range_text(job.pk, lo, hi) if flt.joined is not None else (None, -1)
     if count != hi - lo + 1:  # line-sensitive pattern, or a hole in seq: row by row
         return _search_rows(qs.filter(seq__gte=lo, seq__lte=hi), flt.pattern, deadline)
-    candidates = _matching_line_numbers(text or "", flt.joined, flt.pattern, deadline)
+    candidates = _matching_line_numbers(visible(text or ""), flt.joined, flt.pattern, deadline)
     return _narrowed(qs, flt, [lo + i for i in candidates], lo, hi)
 
 
@@ -168,7 +169,7 @@ def _search_rows(qs, pattern: regex.Pattern, deadline: float) -> list[int]:
     return [
         seq
         for seq, message in qs.order_by("seq").values_list("seq", "message")
-        if search(pattern, message, 0, deadline)
+        if search(pattern, visible(message), 0, deadline)
     ]
 
 
@@ -348,6 +349,7 @@ def _search_file_chunk(text: str, flt: LineFilter, first: int, lo: int, hi: int,
     """The seqs in [lo, hi] of this chunk (its first line is seq `first`) whose message the
     pattern matches, each verified on its message alone."""
     joined, pattern = flt.joined, flt.pattern
+    text = visible(text)  # escapes never hold a newline: line N stays line N
     found: list[int] = []
     pos, seq, counted_to, misses = 0, first, 0, 0
     size = len(text)

@@ -7,13 +7,10 @@ the answer says how many were omitted and how to read them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-# CSI sequences (colours, cursor moves), OSC sequences (titles, links) and the two-byte escapes.
-# CSI sequences, OSC strings, charset designations (ESC ( B: `tput sgr0`), and the two-byte
-# escapes: Fe (ESC @..._), Fp (ESC 7/8 save/restore, ESC =/> keypad) and Fs (ESC c reset).
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()*+][ -~]|\x1b[0-?@-Z\\-_`-~]")
+from jobs.log.lines import visible
+
 LINE_OVERHEAD = 60  # what one line costs besides its text in the JSON answer (keys, seq, level)
 PAGE_OVERHEAD = 1200  # the page's other fields and the short text rendering's header
 HEAD_SHARE = 3  # when lines are omitted, a third of the room goes to the head, the rest to the tail
@@ -21,8 +18,7 @@ MIN_LINE_CUT = 200
 MAX_LINE_CUT = 8 << 10
 
 
-def strip_ansi(text: str) -> str:
-    return ANSI.sub("", text) if "\x1b" in text else text
+strip_ansi = visible  # lines reach an agent as a person sees them printed (jobs/log/lines.py)
 
 
 def line_cut(max_bytes: int) -> int:

@@ -1,7 +1,8 @@
 """The regex search reads the job's log file where it can (file line N is seq N) and rows
 where it cannot; either way the answer is the one a line-by-line check of the stored rows
 gives. Varied content: unicode, lines cut at 64 KiB, NULs, `\r` redraws, tabs, and lines
-that contain the file's own `[..] LEVEL stream:` prefix text. Runs on SQLite and PostgreSQL."""
+that contain the file's own `[..] LEVEL stream:` prefix text, colour codes (a search matches what a
+person sees printed, never the codes). Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import regex
 
 from jobs.log import filters, logfile, pattern_guard, reader, regex_scan
-from jobs.log.lines import LineSplitter
+from jobs.log.lines import LineSplitter, visible
 from jobs.log.sink import JobSink
 from jobs.models import Job, JobLogLine
 from jobs.services import new_job_id
@@ -40,6 +41,9 @@ PATTERNS = [
     r"\s$",
     r"[^ -~]",  # any non-ASCII or control character
     r": $",
+    "red normal",  # visible text split by colour codes
+    "31m",  # only inside an escape code: never a match
+    "bold needle",
 ]
 
 
@@ -56,6 +60,8 @@ def _content() -> list[tuple[str, str, list[str]]]:
         "[2024-01-01 00:00:00] INFO stdout: looks like a prefix\n"
         "ends with colon space: \n"
         "trailing space \n"
+        "\x1b[31mred\x1b[0m normal text\n"
+        "\x1b]0;window title\x07\x1b[1mbold\x1b[22m needle\n"
         "\n"
     ).encode()
     first = splitter.feed(raw)
@@ -95,7 +101,7 @@ def _truth(job: Job, q: str, flt_kwargs: dict) -> list[int]:
     pattern = regex.compile(q, regex.V0)
     flt = filters.parse_filter(**flt_kwargs)
     rows = JobLogLine.objects.filter(job=job).order_by("seq").values("seq", "level", "stream", "message", "host")
-    return [r["seq"] for r in flt.select(list(rows)) if pattern.search(r["message"])]
+    return [r["seq"] for r in flt.select(list(rows)) if pattern.search(visible(r["message"]))]
 
 
 def _search(job: Job, q: str, *, tail: int = 10_000, after: int | None = None, **flt_kwargs) -> list[int]:
@@ -127,6 +133,13 @@ def test_file_scan_equals_the_row_by_row_answer(job, q, monkeypatch):
     before = [s for s in truth if s < middle]
     assert hits == before[-4:]
     assert exhausted == (len(before) <= 4)
+
+
+def test_colour_codes_neither_hide_nor_fake_a_match(job):
+    (red,) = _search(job, "red normal")
+    assert JobLogLine.objects.get(job=job, seq=red).message == "\x1b[31mred\x1b[0m normal text"  # kept as sent
+    assert _search(job, "31m") == [] and _search(job, "window title") == []
+    assert len(_search(job, "bold needle")) == 1
 
 
 @pytest.mark.parametrize("q", ["needle", "ERROR", "🚀", "INFO"])
