@@ -17,7 +17,7 @@ from automation import schedules as schedule_rules
 from automation.launch import launch_template
 from automation.models import JobTemplate
 from core.api_errors import Declare, Line, error_responses
-from jobs.api.schemas import COMMAND_PATTERN, job_accepted
+from jobs.api.schemas import COMMAND_PATTERN, HELD_NOTE, JobAccepted, job_accepted
 from jobs.runners.playbook.catalog import MAX_NAME_LENGTH as PLAYBOOK_NAME_LENGTH
 from jobs.runners.playbook.catalog import NAME_RE as PLAYBOOK_NAME_RE
 from servers.permissions import Action, check
@@ -111,12 +111,6 @@ class ScheduleIn(Schema):
     enabled: bool = True
 
 
-class Accepted(Schema):
-    job_id: str
-    status: str
-    urls: dict
-
-
 def _template(request, name: str) -> JobTemplate:
     try:
         return services.get_template(name, user=request.auth)  # hidden and unknown: the same 404
@@ -175,9 +169,10 @@ def get_template(request, name: str):
 
 @router.post(
     "{name}/launch",
-    response={202: Accepted, **error_responses(400, 404, 422)},
+    response={202: JobAccepted, **error_responses(400, 404, 422)},
+    exclude_unset=True,
     summary="Launch a template as a job",
-    description="Prompt values are checked like a survey; command placeholders receive them shell-quoted.",
+    description="Prompt values are checked like a survey; command placeholders receive them shell-quoted. " + HELD_NOTE,
 )
 def launch(request, name: str, payload: LaunchIn):
     check(request.auth, Action.RUN)

@@ -8,9 +8,12 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from automation.api import router as templates_router
+from jobs.api.approvals import approvals_router, job_approval_router
 from jobs.api.jobs import fleet_router, jobs_router, server_exec_router
 from jobs.api.playbooks import playbooks_router
-from jobs.services import JobInputError
+from jobs.api.policies import policies_router
+from jobs.policy.edit import PolicyInputError
+from jobs.services import ApprovalConflict, ApprovalInputError, JobInputError
 from livchat.api_auth import AUTH_REQUIRED, api_auth, api_login_view
 from livchat.middleware import too_big_message
 from servers.api import router as servers_router
@@ -37,6 +40,9 @@ api.add_router("/servers/", servers_router)
 api.add_router("/servers/", server_exec_router)
 api.add_router("/playbooks/", playbooks_router)
 api.add_router("/jobs/", jobs_router)
+api.add_router("/jobs/", job_approval_router)
+api.add_router("/policies/", policies_router)
+api.add_router("/approvals/", approvals_router)
 api.add_router("/templates/", templates_router)
 api.add_router("/", fleet_router)
 
@@ -82,6 +88,17 @@ def _not_found(request, exc):
 @api.exception_handler(ServerInputError)
 def _bad_input(request, exc):
     return _error(request, str(exc), 400)
+
+
+@api.exception_handler(PolicyInputError)
+@api.exception_handler(ApprovalInputError)
+def _bad_value(request, exc):
+    return _error(request, str(exc), 422)
+
+
+@api.exception_handler(ApprovalConflict)
+def _conflict(request, exc):
+    return _error(request, str(exc), 409)
 
 
 @api.exception_handler(NotPermitted)

@@ -20,6 +20,7 @@ from ninja.renderers import JSONRenderer
 from core.api_errors import error_responses
 from jobs import services
 from jobs.api.schemas import (
+    HELD_NOTE,
     JOB_ID_PATTERN,
     LOGS_DESCRIPTION,
     MAX_SEQ,
@@ -82,12 +83,13 @@ def _username(request) -> str:
 @server_exec_router.post(
     "{name}/exec",
     response={200: ExecOut, 202: JobAccepted, **error_responses(400, 404, 413, 422)},
+    exclude_unset=True,
     summary="Run a shell command (inline or as a job)",
     description=(
         "Inline (the default) waits for the command and answers 200 with its output and exit code; a "
         "command that cannot run (server unreachable, authentication refused, timeout) is still a 200, "
         "with success false and the reason in `error`. With `use_job: true` it answers 202 at once with "
-        "the new job's id and URLs."
+        "the new job's id and URLs. " + HELD_NOTE
     ),
 )
 def exec_command(request, name: str, payload: ExecIn):
@@ -111,13 +113,17 @@ def exec_command(request, name: str, payload: ExecIn):
             f"Invalid input: timeout: an inline command may run at most {settings.INLINE_EXEC_MAX_TIMEOUT} s; "
             'send "use_job": true to run a longer one as a job.',
         )
-    outcome = run_inline_command(
-        server=server,
-        command=services.validate_command(payload.command),
-        working_dir=services.validate_working_dir(payload.working_dir),
-        timeout=payload.timeout or INLINE_DEFAULT_TIMEOUT,
-        created_by=getattr(request, "auth", None),  # an inline run is a job too: on record
-    ).outcome
+    try:
+        outcome = run_inline_command(
+            server=server,
+            command=services.validate_command(payload.command),
+            working_dir=services.validate_working_dir(payload.working_dir),
+            timeout=payload.timeout or INLINE_DEFAULT_TIMEOUT,
+            created_by=getattr(request, "auth", None),  # an inline run is a job too: on record
+            via="api",
+        ).outcome
+    except services.AwaitingApproval as held:  # a policy holds it: a job that waits, not a result
+        return job_accepted(held.job)
     result = outcome.result
     return Status(
         200,
@@ -136,6 +142,7 @@ def exec_command(request, name: str, payload: ExecIn):
 @fleet_router.post(
     "exec",
     response={202: JobAccepted, **error_responses(400, 422)},
+    exclude_unset=True,
     summary="Run one command on many servers (names and/or tags) as one job",
     description=(
         "Targets are the servers named plus every server carrying one of `tags`, de-duplicated and "
@@ -143,7 +150,7 @@ def exec_command(request, name: str, payload: ExecIn):
         "202 at once; every line of the job carries its `host` (filter with `host=` on the logs URL), and "
         "the finished job's `result` holds per host its status (ok, failed, unreachable, timed_out, "
         "cancelled), exit_code, duration_s and error, plus a summary. The job succeeds when every server "
-        'did, or with `success: "any"` when at least one did.'
+        'did, or with `success: "any"` when at least one did. ' + HELD_NOTE
     ),
 )
 def fleet_exec(request, payload: FleetExecIn):

@@ -14,7 +14,7 @@ from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
 from core.api_errors import Line, error_responses, whole_number
-from jobs.api.schemas import job_accepted
+from jobs.api.schemas import HELD_NOTE, JobAccepted, job_accepted
 from jobs.runners.playbook.catalog import (
     MAX_NAME_LENGTH,
     MAX_SERVERS,
@@ -47,12 +47,6 @@ class PlaybookRunIn(Schema):
     check: bool = Field(False, strict=True, description="Ansible check mode with diffs: report, change nothing")
 
 
-class PlaybookAccepted(Schema):
-    job_id: str
-    status: str
-    urls: dict
-
-
 @playbooks_router.get("", response={200: list[PlaybookOut], **error_responses()}, summary="List runnable playbooks")
 def list_available(request):
     check(request.auth, Action.VIEW)
@@ -61,11 +55,13 @@ def list_available(request):
 
 @playbooks_router.post(
     "run",
-    response={202: PlaybookAccepted, **error_responses(400, 404, 422)},
+    response={202: JobAccepted, **error_responses(400, 404, 422)},
+    exclude_unset=True,
     summary="Run a playbook on servers as a job",
     description=(
         "Answers 202 at once with the new job's id and URLs; follow its lines with the job's logs URL "
-        "or websocket. Each line of a playbook carries the `host`, `task` and Ansible `event` it belongs to."
+        "or websocket. Each line of a playbook carries the `host`, `task` and Ansible `event` it belongs to. "
+        + HELD_NOTE
     ),
 )
 def run_playbook(request, payload: PlaybookRunIn):

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, ConfigDict
 from core.api_errors import Declare, Line, Text, whole_number
 from jobs.log import pattern_guard, reader
 from jobs.models import LEVEL_ORDER, Job, JobStatus, JobType, Stream
+from jobs.services import approval_info
 
 # Cursors and offsets end up in SQL; both SQLite and PostgreSQL stop at a signed 64-bit int.
 MAX_SEQ = 2**63 - 1
@@ -31,8 +32,13 @@ def job_urls(job_id: str) -> dict:
 
 
 def job_accepted(job: Job) -> Status:
-    """The 202 answer for a job just queued (JobAccepted): its id, status and URLs."""
-    return Status(202, {"job_id": job.job_id, "status": job.status, "urls": job_urls(job.job_id)})
+    """The 202 answer for a job just queued (JobAccepted): its id, status and URLs, and for a
+    job a policy holds (status awaiting_approval) its `approval`. Routes answering it set
+    `exclude_unset=True`, so a job that runs at once carries no `approval` key at all."""
+    answer = {"job_id": job.job_id, "status": job.status, "urls": job_urls(job.job_id)}
+    if job.status == JobStatus.AWAITING_APPROVAL:
+        answer["approval"] = approval_info(job)
+    return Status(202, answer)
 
 
 # What str.strip() removes (Python's whitespace), spelt so ECMA and Python regexes read it alike.
@@ -132,10 +138,48 @@ class ExecOut(Schema):
     error: str = Field(description="why it did not succeed (connection, timeout, exit code); empty on success")
 
 
+HELD_NOTE = (
+    "A policy may refuse the job (403, the message names the rule) or hold it for approval: then the "
+    "answer is a 202 with `status: awaiting_approval` and an `approval` saying which rule holds it and "
+    "who must approve it; nothing runs until they do."
+)
+
+
+class VoteOut(Schema):
+    username: str
+    approve: bool
+    comment: str
+    at: datetime
+
+
+class ApprovalOut(Schema):
+    """A held (or once held) job's approval request: jobs.services.approval_info."""
+
+    rule: str = Field(description="the policy that asked for approval")
+    description: str = Field(description="the policy's description")
+    approvers: str = Field(description="the group whose members approve")
+    approvals_needed: int
+    approvals: int = Field(description="approvals given so far")
+    votes: list[VoteOut]
+    requested_by: str
+    via: str = Field(description="the surface the job was asked for through: web, api, cli, mcp, schedule")
+    expires_at: datetime = Field(description="unless approved by then, the job ends rejected (expired)")
+    outcome: str = Field(description="approved, rejected, expired, or empty while it waits")
+    decided_by: str
+    reason: str
+    url: str = Field(description="the job's page, where approvers approve or reject it")
+    message: str = Field(description="one sentence for a person: who must approve, or how it ended")
+
+
 class JobAccepted(Schema):
     job_id: str
-    status: str
+    status: str = Field(description="pending, or awaiting_approval when a policy holds the job for people")
     urls: dict
+    approval: ApprovalOut | None = Field(
+        None,
+        description="only when status is awaiting_approval: the rule that holds the job and who must approve it "
+        "(POST /api/jobs/{job_id}/approve); the job runs once approved",
+    )
 
 
 LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]

@@ -21,10 +21,11 @@ from operator import itemgetter
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.services import get_user_by_name
 from jobs.log import logfile
 from jobs.management.follow import follow_job
-from jobs.models import IMPORTANT_LEVELS, Job, JobStatus
-from jobs.services import JobInputError, validate_timeout
+from jobs.models import IMPORTANT_LEVELS, ApprovalRequest, Job, JobStatus
+from jobs.services import JobInputError, job_url, validate_timeout
 from servers.models import Server
 
 EXIT_TIMED_OUT = 124  # like timeout(1)
@@ -98,6 +99,14 @@ def get_server(name: str) -> Server:
         hint = f" Known servers: {', '.join(known)}." if known else " Add one with `manage.py add_server`."
         raise CommandError(f"No server named {name!r}.{hint}")
     return server
+
+
+def get_user(name: str):
+    """The active LivChat user NAME (--user): a command run as a person, their rights apply."""
+    user = get_user_by_name(name)
+    if user is None or not user.is_active:
+        raise CommandError(f"No active user named {name!r} (create one in /admin/).")
+    return user
 
 
 def parse_timeout(text: str | None) -> int:
@@ -307,9 +316,41 @@ def quiet_console_logging(verbosity: int):
             h.removeFilter(only_critical)
 
 
+def waiting_line(job: Job) -> str:
+    """What a command says about a job a policy holds: who must approve it, and how."""
+    request = ApprovalRequest.objects.filter(job_id=job.pk).first()
+    if request is None:  # cannot happen for a held job; say the least that is true
+        return f"Job {job.job_id} is waiting for approval: see {job_url(job)}"
+    count = request.approvals_needed
+    who = request.approvers if count == 1 else f"{count} people of {request.approvers}"
+    # The command line may not approve what the command line asked for: a person must.
+    as_whom = " --user NAME" if job.created_by_id is None else ""
+    return (
+        f"Waiting for approval by {who} (policy {request.rule_name}): approve with "
+        f"`manage.py approve_job {job.job_id}{as_whom}` or at {job_url(job)}"
+    )
+
+
+def report_held(command: BaseCommand, job: Job, *, follow: bool = False, print_id: bool = True) -> None:
+    """A job a policy holds: its id on stdout (as for any new job), the waiting line on
+    stderr; never followed (it may wait for hours), so the command ends with 0 at once."""
+    if print_id:
+        command.stdout.write(job.job_id)
+    command.stderr.write(waiting_line(job))
+    if follow:
+        command.stderr.write(
+            f"Not following: job {job.job_id} runs once approved; follow it then with "
+            f"`manage.py job_logs {job.job_id} --follow`."
+        )
+
+
 def print_or_follow(command: BaseCommand, job: Job, *, follow: bool, verbosity: int) -> None:
     """After creating a job: print its id, or stream its lines until it ends and exit with
-    the job's code (remote_exec --job --follow, run_playbook --follow)."""
+    the job's code (remote_exec --job --follow, run_playbook --follow). A job a policy holds
+    for approval is reported (report_held), not followed."""
+    if job.status == JobStatus.AWAITING_APPROVAL:
+        report_held(command, job, follow=follow, print_id=not follow)
+        return
     if not follow:
         command.stdout.write(job.job_id)
         return

@@ -36,6 +36,7 @@ MAX_APPROVALS = 3
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 86_400
 MAX_LIST_ITEMS = 200
+RESERVED_NAMES = ("check",)  # /api/policies/check is the dry run
 
 
 class PolicyInputError(ValueError):
@@ -60,6 +61,8 @@ def clean(values: dict, *, current: Policy | None = None) -> dict:
         data[field] = value.strip() if field != "description" else value
     if not data["name"] or len(data["name"]) > 100:
         raise PolicyInputError("name is required (at most 100 characters).")
+    if "/" in data["name"] or data["name"] in RESERVED_NAMES:  # it names the rule in /api/policies/<name>
+        raise PolicyInputError(f"name may not contain '/' nor be {' or '.join(map(repr, RESERVED_NAMES))}.")
     clash = Policy.objects.filter(name=data["name"]).exclude(pk=current.pk if current else None)
     if clash.exists():
         raise PolicyInputError(f"A policy named {data['name']!r} already exists.")

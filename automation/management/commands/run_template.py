@@ -9,12 +9,15 @@ from automation.models import JobTemplate
 from automation.services import TemplateNotFound, get_template
 from jobs.management import helpers
 from jobs.services import JobInputError
+from servers.permissions import NotPermitted
 
 
 class Command(helpers.JobCommand):
     help = (
         "Launch the job template NAME with prompt values (-e name=value, repeat) and print the job id. "
-        "With --follow, stream its lines until it ends and exit with its exit code (124 on timeout)."
+        "With --follow, stream its lines until it ends and exit with its exit code (124 on timeout). A launch a "
+        "policy refuses exits with 1 and the rule's reason; one it holds for approval prints the job id and who "
+        "must approve it, and exits with 0 without following."
     )
 
     def add_arguments(self, parser):
@@ -43,6 +46,6 @@ class Command(helpers.JobCommand):
         try:
             template = get_template(name)
             job = launch_template(template=template, values=parsed, notify_on=notify, via="cli")
-        except (TemplateNotFound, JobInputError) as exc:
+        except (TemplateNotFound, JobInputError, NotPermitted) as exc:  # NotPermitted: a policy refuses it
             raise CommandError(str(exc)) from None
         helpers.print_or_follow(self, job, follow=follow, verbosity=verbosity)

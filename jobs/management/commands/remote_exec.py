@@ -10,6 +10,7 @@ from jobs.models import JobStatus
 from jobs.runners.inline import run_inline_command
 from jobs.services import (
     MAX_FORKS,
+    AwaitingApproval,
     JobInputError,
     create_fleet_exec_job,
     create_remote_exec_job,
@@ -17,6 +18,7 @@ from jobs.services import (
     validate_command,
     validate_working_dir,
 )
+from servers.permissions import NotPermitted
 
 
 class Command(helpers.JobCommand):
@@ -25,7 +27,9 @@ class Command(helpers.JobCommand):
         "exit code (124 on timeout, 255 when SSH fails). With --job it becomes a background job and "
         "its id is printed; --follow also streams its output until it ends. On many servers: "
         "remote_exec --server A --server B --tag web [--forks N] [--succeed-if-any] --follow 'cmd' "
-        "(always a job; --follow prefixes each line with its host and exits non-zero when a host failed)."
+        "(always a job; --follow prefixes each line with its host and exits non-zero when a host failed). "
+        "A command a policy refuses exits with 1 and the rule's reason; one a policy holds for approval is "
+        "not run: its job id and who must approve it are printed and the command exits with 0 at once."
     )
 
     def add_arguments(self, parser):
@@ -83,10 +87,11 @@ class Command(helpers.JobCommand):
                 forks=helpers.parse_count(forks, option="--forks", minimum=1, maximum=MAX_FORKS),
                 success="any" if succeed_if_any else "all",
                 targets={"servers": list(servers or []), "tags": list(tags or [])},
+                via="cli",
             )
-        except JobInputError as exc:
+        except (JobInputError, NotPermitted) as exc:  # NotPermitted: a policy refuses it (PolicyDenied)
             raise CommandError(str(exc)) from None
-        if verbosity >= 1 and follow:
+        if verbosity >= 1 and follow and job.status != JobStatus.AWAITING_APPROVAL:
             self.stderr.write(
                 f"Running on {len(targets)} server{'s' if len(targets) != 1 else ''}: "
                 + ", ".join(s.name for s in targets[:20])
@@ -96,8 +101,10 @@ class Command(helpers.JobCommand):
 
     def _as_job(self, server, command, working_dir, timeout, *, follow: bool, verbosity: int) -> None:
         try:
-            job = create_remote_exec_job(server=server, command=command, timeout=timeout, working_dir=working_dir)
-        except JobInputError as exc:
+            job = create_remote_exec_job(
+                server=server, command=command, timeout=timeout, working_dir=working_dir, via="cli"
+            )
+        except (JobInputError, NotPermitted) as exc:
             raise CommandError(str(exc)) from None
         helpers.print_or_follow(self, job, follow=follow, verbosity=verbosity)
 
@@ -115,9 +122,13 @@ class Command(helpers.JobCommand):
                     stop_reason=output.stop_reason,
                     interrupt_by=f"cli:{helpers.os_user()}",
                     tail_bytes=4096,  # the output was already printed: keep little of it
+                    via="cli",
                 )
-        except JobInputError as exc:
+        except (JobInputError, NotPermitted) as exc:
             raise CommandError(str(exc)) from None
+        except AwaitingApproval as held:  # made a job that waits: nothing ran, nothing to wait for here
+            helpers.report_held(self, held.job, print_id=False)
+            return
         if run.pinned_fingerprint and verbosity >= 1:
             self.stderr.write(f"Pinned the host key of {server.name} on first contact: {run.pinned_fingerprint}")
         outcome = run.outcome

@@ -7,13 +7,16 @@ from django.core.management.base import CommandError
 from jobs.management import helpers
 from jobs.runners.playbook.catalog import list_playbooks, parse_extra_var_args
 from jobs.services import JobInputError, create_playbook_job
+from servers.permissions import NotPermitted
 
 
 class Command(helpers.JobCommand):
     help = (
         "Run PLAYBOOK (a name from the built-in playbooks/ folder or LIVCHAT_PLAYBOOK_DIR) on one or more "
         "servers as a background job and print its id. With --follow, stream its lines until it ends and exit "
-        "with 0 when it succeeded, Ansible's exit code when a host failed, 124 on timeout."
+        "with 0 when it succeeded, Ansible's exit code when a host failed, 124 on timeout. A run a policy "
+        "refuses exits with 1 and the rule's reason; one it holds for approval prints its job id and who must "
+        "approve it, and exits with 0 without following."
     )
 
     def add_arguments(self, parser):
@@ -55,7 +58,8 @@ class Command(helpers.JobCommand):
                 extra_vars=parse_extra_var_args(extra_vars),
                 timeout=seconds,
                 check=check,
+                via="cli",
             )
-        except JobInputError as exc:
+        except (JobInputError, NotPermitted) as exc:  # NotPermitted: a policy refuses it (PolicyDenied)
             raise CommandError(str(exc)) from None
         helpers.print_or_follow(self, job, follow=follow, verbosity=verbosity)

@@ -187,6 +187,8 @@ def test_a_playbook_held_by_the_default_setting(fleet, settings):
         ({"name": "x", "command_regex": "a", "decision": "deny", "via": ["email"]}, "via must list"),
         ({"name": "x", "command_regex": "a", "decision": "deny", "scopes": "admin"}, "scopes must list"),
         ({"name": "", "command_regex": "a", "decision": "deny"}, "name is required"),
+        ({"name": "check", "command_regex": "a", "decision": "deny"}, "may not contain"),
+        ({"name": "a/b", "command_regex": "a", "decision": "deny"}, "may not contain"),
         ({"name": "x", "command_regex": "a", "decision": "deny", "colour": "red"}, "Unknown field"),
     ],
 )
