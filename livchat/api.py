@@ -12,6 +12,7 @@ from jobs.api.approvals import approvals_router, job_approval_router
 from jobs.api.jobs import fleet_router, jobs_router, server_exec_router
 from jobs.api.playbooks import playbooks_router
 from jobs.api.policies import policies_router
+from jobs.api.search import search_router
 from jobs.policy.edit import PolicyInputError
 from jobs.services import ApprovalConflict, ApprovalInputError, JobInputError
 from livchat.api_auth import AUTH_REQUIRED, api_auth, api_login_view
@@ -45,6 +46,7 @@ api.add_router("/policies/", policies_router)
 api.add_router("/approvals/", approvals_router)
 api.add_router("/templates/", templates_router)
 api.add_router("/", fleet_router)
+api.add_router("/logs/", search_router)
 
 
 def _error(request, message: str, status: int):

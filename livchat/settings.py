@@ -248,6 +248,9 @@ if POLICY_DEFAULT_DECISION not in ("allow", "deny", "approve"):  # a typo must n
         f"LIVCHAT_POLICY_DEFAULT must be allow, deny or approve (it is {POLICY_DEFAULT_DECISION!r})."
     )
 APPROVAL_WEBHOOK_URL = os.environ.get("LIVCHAT_APPROVAL_WEBHOOK_URL", "")
+# Searching every job's log (jobs/log/search_jobs.py): past this, a page answers what it found
+# with `partial` and a cursor to go on from.
+LOG_SEARCH_BUDGET_SECONDS = float(os.environ.get("LIVCHAT_LOG_SEARCH_BUDGET_SECONDS", "5"))
 HEARTBEAT_STALE_SECONDS = int(os.environ.get("LIVCHAT_HEARTBEAT_STALE_SECONDS", "60"))
 
 # Notifications (automation/notify.py): mail from the environment, the console by default.
