@@ -69,6 +69,24 @@ class Approval(BaseModel):
     message: str = Field(description="one sentence to pass to your human")
 
 
+class FoundJob(BaseModel):
+    job_id: str
+    status: str
+    created_at: str
+    servers: list[str]
+    match_count: int = Field(description="lines of this job that match")
+    lines: list[Line] = Field(description="its first matching lines")
+    url: str = Field(description="the job's page at the first matching line")
+
+
+class FoundJobs(BaseModel):
+    jobs: list[FoundJob] = Field(description="newest job first")
+    partial: bool = Field(description="the search's time budget ran out: pass cursor to go on")
+    cursor: str | None = Field(description="pass back as cursor to read on; null: nothing more")
+    omitted_jobs: int = Field(description="matching jobs left out to respect max_bytes")
+    hint: str | None = None
+
+
 class PolicyCheck(BaseModel):
     decision: str = Field(description="allow, deny or approve (people must approve first)")
     rule: str | None = Field(description="the policy that decided; null: none matched, the default decided")

@@ -19,8 +19,9 @@ from pydantic import Field
 
 from jobs.log import reader
 from jobs.models import JobStatus
-from livchat.mcp import policies, render, resources, templates, tools
+from livchat.mcp import policies, render, resources, search, templates, tools
 from livchat.mcp.schemas import (
+    FoundJobs,
     JobList,
     JobPage,
     PlaybookList,
@@ -286,6 +287,36 @@ async def check_policy(
     return _answer(PolicyCheck, data, text)
 
 
+async def search_logs(
+    ctx: Context,
+    pattern: Annotated[str, Field(description="what to find: a literal substring", min_length=1, max_length=500)],
+    regex: Annotated[bool, Field(description="pattern is a regular expression")] = False,
+    since: Annotated[str | None, Field(description="only jobs since 24h, 7d … ago, or a date", max_length=40)] = None,
+    server: Annotated[str | None, Field(description="only jobs on this server", max_length=100)] = None,
+    tag: Annotated[str | None, Field(description="only jobs on servers with this tag", max_length=100)] = None,
+    status: Annotated[str | None, Field(description="only jobs with this status, e.g. failed", max_length=20)] = None,
+    level: Annotated[
+        str | None, Field(description="only lines of this level or worse, e.g. ERROR", max_length=10)
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=50, description="jobs at most")] = 10,
+    cursor: Annotated[str | None, Field(description="cursor of a previous answer", max_length=100)] = None,
+    max_bytes: MaxBytes = 8000,
+) -> Annotated[CallToolResult, FoundJobs]:
+    """Did this happen before? Searches every job's lines you may see (running ones too), newest job first:
+    each job with how many lines match, its first matching lines and a link. What a person sees printed is
+    searched (colour codes out)."""
+    data = await search.search_logs(ctx, pattern, regex, since, server, tag, status, level, limit, cursor, max_bytes)
+    text = "\n".join(
+        f"{j['job_id']} {j['status']} {j['created_at'][:16]} on {', '.join(j['servers']) or '-'}: "
+        f"{j['match_count']} matching line(s)" + (f", first: {j['lines'][0]['text'][:200]}" if j["lines"] else "")
+        for j in data["jobs"]
+    )
+    text = text or "No job you may see has a matching line."
+    if data.get("hint"):
+        text += "\n" + data["hint"]
+    return _answer(FoundJobs, data, text)
+
+
 TOOLS = (
     (list_servers, "list_servers", READ),
     (list_playbooks, "list_playbooks", READ),
@@ -302,6 +333,7 @@ TOOLS = (
     (list_templates, "list_templates", READ),
     (launch_template, "launch_template", RUN),
     (check_policy, "check_policy", READ),
+    (search_logs, "search_logs", READ),
 )
 ARGUMENTS = {name: set(inspect.signature(fn).parameters) - {"ctx"} for fn, name, _ in TOOLS}
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 READS = {
     "list_servers", "list_playbooks", "list_jobs", "get_job", "wait_job", "search_job_log", "get_playbook_recap",
-    "list_templates", "check_policy",
+    "list_templates", "check_policy", "search_logs",
 }  # fmt: skip
 WRITES = {"run_command", "run_playbook", "cancel_job", "remote-bash", "launch_template"}
 

@@ -1,0 +1,47 @@
+"""MCP search_logs: an agent asks "did this happen before?" over the jobs its user may see,
+within the answer's byte budget."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from jobs.log.sink import JobSink
+from jobs.models import Job
+from jobs.services import new_job_id
+from servers.models import Server
+from tests.helpers import make_user
+from tests.mcp_helpers import call, size, text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _job(server, messages):
+    job = Job.objects.create(job_id=new_job_id("remote_exec"), job_type="remote_exec", status="running", server=server)
+    job.servers.set([server])
+    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
+    sink.write_lines("stderr", messages, level="ERROR")
+    sink.close()
+    Job.objects.filter(pk=job.pk).update(status="failed")
+    return job
+
+
+def test_an_agent_finds_earlier_failures_it_may_see_within_its_budget():
+    web = Server.objects.create(name="web1", host="127.0.0.1", username="u")
+    vault = Server.objects.create(name="vault", host="127.0.0.1", username="u")
+    vault.allowed_groups.add(Group.objects.create(name="vault-team"))
+    seen = [_job(web, [f"E: Unable to locate package foo{i} " + "x" * 300]) for i in range(30)]
+    _job(vault, ["E: Unable to locate package secret"])
+    agent = make_user("agent", role="Operators")
+    result = call(agent, "search_logs", {"pattern": "Unable to locate package", "limit": 50, "max_bytes": 4000})
+    data = result.structured_content
+    assert not result.is_error and size(result) <= 4000
+    shown = [j["job_id"] for j in data["jobs"]]
+    assert shown and shown == [j.job_id for j in reversed(seen)][: len(shown)]  # newest first, vault never
+    assert data["omitted_jobs"] == 30 - len(shown) and "did not fit" in data["hint"]
+    assert data["jobs"][0]["lines"][0]["text"].startswith("E: Unable to locate package foo29")
+    assert "matching line" in text(result)
+    nothing = call(agent, "search_logs", {"pattern": "secret"})
+    assert nothing.structured_content["jobs"] == [] and "No job you may see" in text(nothing)
+    bad = call(agent, "search_logs", {"pattern": "(x", "regex": True})
+    assert bad.is_error and "regular expression" in text(bad)
