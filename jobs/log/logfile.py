@@ -12,6 +12,7 @@ Nothing here imports from jobs: models, sink and reader all import this module.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,12 @@ def log_dir() -> Path:
 
 
 def path_for(job_id: str) -> Path:
-    return log_dir() / f"{job_id}{SUFFIX}"
+    return Path(path_text(job_id))
+
+
+def path_text(job_id: str) -> str:
+    """path_for as a plain string (searching thousands of files: pathlib costs more than a read)."""
+    return os.path.join(settings.JOB_LOG_DIR, f"{job_id}{SUFFIX}")
 
 
 def job_id_of(path: Path) -> str | None:

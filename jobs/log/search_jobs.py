@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import regex
 from django.conf import settings
@@ -35,7 +37,7 @@ from jobs.log import logfile, pattern_guard, reader, regex_scan
 from jobs.log.filters import LineFilter, is_problem, parse_filter
 from jobs.log.lines import visible
 from jobs.log.pattern_guard import LogQueryError
-from jobs.models import Job, JobLogLine, JobStatus, JobType
+from jobs.models import FINAL_STATUSES, Job, JobLogLine, JobStatus, JobType
 from servers.models import Server
 from servers.permissions import visible_jobs
 
@@ -161,23 +163,23 @@ def search_jobs(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise SearchInputError(f"limit must be a whole number from 1 to {MAX_LIMIT}.")
     flt = query.line_filter()
-    needle = _literal_bytes(query)
     budget = settings.LOG_SEARCH_BUDGET_SECONDS if budget_s is None else budget_s
     deadline = time.monotonic() + budget
     before = decode_cursor(cursor)
     page = SearchPage()
     candidates = jobs.filter(logs_expired_at__isnull=True, last_seq__gt=0).order_by("-id")
     while True:
-        batch = list((candidates.filter(id__lt=before) if before else candidates)[:PAGE_JOBS])
+        # Plain tuples: a Job object costs more to build than its file costs to search.
+        found = (candidates.filter(id__lt=before) if before else candidates)[:PAGE_JOBS]
+        batch = [_Candidate(*row) for row in found.values_list("id", "job_id", "status", "last_seq")]
         if not batch:
             return page
-        trusted = _trusted_files(batch, flt)
         for job in batch:
             if time.monotonic() > deadline:
                 page.partial, page.cursor = True, encode_cursor(before) if before else None
                 return page
             try:
-                hits = _search_one(job, flt, needle, trusted.get(job.pk), deadline)
+                hits = _search_one(job, flt, deadline)
             except LogQueryError:
                 if time.monotonic() < deadline - 0.05 and not page.scanned:
                     raise  # the pattern itself, on the first job: say so
@@ -193,85 +195,212 @@ def search_jobs(
                     return page
 
 
-def _literal_bytes(query: Query) -> bytes | None:
-    """A literal searched as bytes (no decoding): only when case and escapes cannot differ."""
-    if query.regex:
-        return None
-    return query.text.encode("utf-8")
+@dataclass(frozen=True)
+class _Candidate:
+    pk: int
+    job_id: str
+    status: str
+    last_seq: int
 
 
-def _trusted_files(batch: list[Job], flt: LineFilter) -> dict[int, str]:
-    """{job pk: file path} for the finished jobs whose whole log file stands in for their rows:
-    its last line is the job's last row (one query for the batch, never one a job)."""
-    if flt.host or flt.joined is None or regex_scan._anchors_at_line_start(flt.pattern.pattern):
-        return {}
-    wanted = {j.pk: j for j in batch if j.is_final}
-    if not wanted:
-        return {}
-    condition = Q()
-    for job in wanted.values():
-        condition |= Q(job_id=job.pk, seq=job.last_seq)
-    last_rows = {
-        job_pk: (level, stream, message)
-        for job_pk, level, stream, message in JobLogLine.objects.filter(condition).values_list(
-            "job_id", "level", "stream", "message"
-        )
-    }
-    trusted = {}
-    for pk, job in wanted.items():
-        path = logfile.path_for(job.job_id)
-        row = last_rows.get(pk)
-        if row is None:
-            continue
-        tail = _last_line(path)
-        if tail is not None and tail.endswith("] {} {}: {}".format(*row).encode()):
-            trusted[pk] = str(path)
-    return trusted
-
-
-def _last_line(path) -> bytes | None:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            if size == 0 or size > MAX_FILE_BYTES:
-                return None
-            window = min(size, 64 << 10)
-            fh.seek(size - window)
-            data = fh.read(window)
-    except OSError:
-        return None
-    if not data.endswith(b"\n"):
-        return None
-    start = data.rfind(b"\n", 0, len(data) - 1) + 1
-    if start == 0 and window < size:
-        return None  # a last line longer than the window: not worth it
-    return data[start:-1]
-
-
-def _search_one(job: Job, flt: LineFilter, needle: bytes | None, path: str | None, deadline: float) -> JobHits | None:
-    if path is not None:
-        found = _search_file(path, flt, needle, deadline)
+def _search_one(job: _Candidate, flt: LineFilter, deadline: float) -> JobHits | None:
+    whole_file = job.status in FINAL_STATUSES and not flt.host and flt.joined is not None
+    if whole_file and not _anchored(flt.pattern.pattern):
+        found = _search_file(job, flt, deadline)
         if found is not None:
             seqs, count = found
-            return _hits(job, seqs, count) if count else None
-    seqs, _ = regex_scan.scan(job, reader._base(job, flt), flt, tail=1_000_000, after=0)
-    return _hits(job, seqs[:FIRST_LINES], len(seqs)) if seqs else None
+            return _hits(job.pk, seqs, count) if count else None
+    full = Job.objects.get(pk=job.pk)  # rows: a running job, or a file that cannot stand in
+    seqs, _ = regex_scan.scan(full, reader._base(full, flt), flt, tail=1_000_000, after=0)
+    return _hits(job.pk, seqs[:FIRST_LINES], len(seqs)) if seqs else None
 
 
-def _search_file(path: str, flt: LineFilter, needle: bytes | None, deadline: float) -> tuple[list[int], int] | None:
-    """(the first matching seqs, how many lines match) from the whole file; None: use rows."""
+@lru_cache(maxsize=64)
+def _anchored(pattern: str) -> bool:
+    return regex_scan._anchors_at_line_start(pattern)
+
+
+def _search_file(job: _Candidate, flt: LineFilter, deadline: float) -> tuple[list[int], int] | None:
+    """(the first matching seqs, how many lines match) from the job's whole file, or None when
+    the file cannot stand in for its rows. Absence needs no more than the file: a finished
+    job's file holds every row (the sink appends each batch after it commits; the reaper
+    repairs the file of a job whose worker died). Matches need line N to be seq N: the file
+    must hold exactly last_seq lines (an old file with a stray newline has more) and be UTF-8."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(logfile.path_text(job.job_id), os.O_RDONLY)
     except OSError:
         return None
-    if needle is not None and b"\x1b" not in data and data.find(needle) < 0:
-        return [], 0  # the common case: absent, found out without decoding a byte
     try:
-        text = visible(data.decode("utf-8"))
+        size = os.fstat(fd).st_size
+        if size > MAX_FILE_BYTES:
+            return None
+        data = os.read(fd, size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        return None
+    if data and not data.endswith(b"\n"):
+        return None
+    plain = b"\x1b" not in data  # escape codes would split what a person sees: decode and strip them
+    literal = _literal(flt)
+    if plain and literal is not None:
+        needle = literal.encode("utf-8")
+        if data.find(needle) < 0:
+            # Absent from a finished job's file is absent from its rows: the sink appends every
+            # batch after it commits, the reaper repairs the file of a job whose worker died.
+            return [], 0
+        if data.count(b"\n") != job.last_seq:
+            return None
+        return _count_lines(data, flt, needle, deadline)
+    prefilter = _bytes_superset(flt.pattern.pattern) if plain else None
+    if prefilter is not None and prefilter.search(data) is None:
+        return [], 0  # no match even for the wider bytes pattern: none without decoding a byte
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    text = text if plain else visible(text)
+    if pattern_guard.search(flt.joined, text, 0, deadline) is None:
+        return [], 0
+    if data.count(b"\n") != job.last_seq:
+        return None
+    if _line_safe(flt.pattern.pattern):
+        return _count_lines(text, flt, flt.pattern.pattern, deadline)
+    return _each_line(text, flt, deadline)
+
+
+_WIDER = {  # a class as bytes, widened to any run of non-ASCII bytes (one character of the text)
+    "d": rb"(?:[0-9]|[\x80-\xff]+)",
+    "w": rb"(?:[0-9A-Za-z_]|[\x80-\xff]+)",
+    "s": rb"(?:[\t\n\v\f\r\x1c-\x1f ]|[\x80-\xff]+)",
+}
+
+
+@lru_cache(maxsize=64)
+def _bytes_superset(pattern: str):
+    """A bytes pattern that matches wherever `pattern` matches the decoded text (and maybe more),
+    to rule a file out without decoding it; None when the pattern is not one this can widen
+    (only ASCII literals, escaped punctuation, \\d \\w \\s, `.`, plain classes, quantifiers)."""
+    if not pattern.isascii() or "(?" in pattern:
+        return None
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= len(pattern):
+                return None
+            n = pattern[i + 1]
+            if n in _WIDER:
+                out.append(_WIDER[n])
+            elif not n.isalnum():
+                out.append(b"\\" + n.encode())
+            else:
+                return None  # \\b, \\W, \\x41 …: not widened
+            i += 2
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            inner = pattern[i + 1 : end]
+            if end < 0 or inner.startswith("^") or "\\" in inner or "[" in inner:
+                return None
+            out.append(pattern[i : end + 1].encode())
+            i = end + 1
+        elif c == ".":
+            out.append(rb"(?:[^\n\x80-\xff]|[\x80-\xff]+)")
+            i += 1
+        else:
+            out.append(c.encode())
+            i += 1
+    try:
+        return regex.compile(b"".join(out), regex.V0 | regex.MULTILINE)
+    except regex.error:
+        return None
+
+
+def _literal(flt: LineFilter) -> str | None:
+    return _literal_text(flt.pattern.pattern)
+
+
+@lru_cache(maxsize=64)
+def _literal_text(pattern: str) -> str | None:
+    """The text of a literal search (Query escapes it), or None for a regex."""
+    unescaped = regex.sub(r"\\(.)", r"\1", pattern)
+    return unescaped if regex.escape(unescaped, special_only=True) == pattern else None
+
+
+# Tokens that can match a newline: a pattern holding one is checked line by line instead.
+_NEWLINE_TOKENS = ("\\s", "\\n", "\\W", "\\D", "\\R", "\\v", "\\p", "\\P", "\\X", "\\x", "\\0", "\\u",
+                   "\\U", "\\N", "\\c", "\\h", "[^", "(?", "\n")  # fmt: skip
+
+
+def _line_safe(pattern: str) -> bool:
+    return not any(token in pattern for token in _NEWLINE_TOKENS)
+
+
+_PREFIX = {
+    bytes: re.compile(rb"^\[[^\]\n]*\] [A-Z]+ [a-z]+: ", re.MULTILINE),
+    str: re.compile(r"^\[[^\]\n]*\] [A-Z]+ [a-z]+: ", re.MULTILINE),
+}
+
+
+# The shapes of a line's prefix `[YYYY-MM-DD HH:MM:SS] LEVEL stream: ` (`#` is any digit).
+_PREFIX_SHAPES = [
+    f"[####-##-## ##:##:##] {level} {stream}: "
+    for level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    for stream in ("stdout", "stderr", "system")
+]
+
+
+@lru_cache(maxsize=64)
+def _may_start_in_a_prefix(needle: str) -> bool:
+    """Whether `needle` could begin inside some line's prefix (then run on into the message)."""
+    for shape in _PREFIX_SHAPES:
+        for i in range(len(shape)):
+            tail = shape[i:]
+            n = min(len(tail), len(needle))
+            if all(
+                p == c or (p == "#" and c.isdigit() and c.isascii()) for p, c in zip(tail[:n], needle[:n], strict=True)
+            ):
+                return True
+    return False
+
+
+def _count_lines(text, flt: LineFilter, body: str | bytes, deadline: float) -> tuple[list[int], int] | None:
+    """Count the matching lines in C: the lines' prefixes are cut out first (so a match is in a
+    message, never in `[time] LEVEL stream: `), then `body` plus the rest of its line is found
+    again and again: one match a matching line. Filters on level or stream need the prefixes:
+    line by line."""
+    if flt.level or flt.stream or flt.problems:
+        return _each_line(text if isinstance(text, str) else text.decode("utf-8"), flt, deadline)
+    if isinstance(body, bytes) and not _may_start_in_a_prefix(body.decode("utf-8")):
+        messages = text  # no line's prefix can hold the start of it: no need to cut them out
+    else:
+        messages = _PREFIX[type(text)].sub(b"" if isinstance(text, bytes) else "", text)
+    if isinstance(body, bytes):
+        line = re.compile(re.escape(body) + rb"[^\n]*")
+        count, matches = len(line.findall(messages)), line.finditer(messages)
+    else:
+        line = regex.compile("(?:" + body + ")[^\n]*", regex.V0 | regex.MULTILINE)
+        left = max(0.001, deadline - time.monotonic())
+        try:
+            count, matches = len(line.findall(messages, timeout=left)), line.finditer(messages, timeout=left)
+        except TimeoutError:
+            raise LogQueryError(pattern_guard.too_slow()) from None
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    first, seq, counted_to = [], 1, 0
+    for match in matches:
+        if len(first) >= FIRST_LINES:
+            break
+        seq += messages.count(newline, counted_to, match.start())
+        counted_to = match.start()
+        first.append(seq)
+    return first, count
+
+
+def _each_line(text: str, flt: LineFilter, deadline: float) -> tuple[list[int], int] | None:
+    """Line by line, each candidate checked on its message alone (patterns that could cross a
+    newline in the joined text: \\s, [^x] …)."""
     found: list[int] = []
     count = 0
     pos, seq, counted_to = 0, 1, 0
@@ -311,7 +440,8 @@ def _prefix_wanted(text: str, start: int, body: int, flt: LineFilter) -> bool:
     return not flt.problems or is_problem({"level": level, "stream": stream})
 
 
-def _hits(job: Job, seqs: list[int], count: int) -> JobHits:
+def _hits(job_pk: int, seqs: list[int], count: int) -> JobHits:
+    job = Job.objects.get(pk=job_pk)
     rows = JobLogLine.objects.filter(job=job, seq__in=seqs[:FIRST_LINES]).order_by("seq")
     lines = [
         {

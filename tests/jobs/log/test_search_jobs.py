@@ -78,6 +78,11 @@ def test_counts_every_matching_line_and_filters(corpus):
     assert [j["job_id"] for j in errors["jobs"]] == [corpus["old"].job_id]
     regex = _search(corpus["alice"], q=r"timed out ?(after|:) ?\w+", regex=True)
     assert len(regex["jobs"]) == 2
+    # \s could cross a newline in a whole file: such patterns are checked line by line
+    crossing = _search(corpus["alice"], q=r"out\safter|\d\sall\sfine\s*$", regex=True)
+    assert [(j["job_id"], j["match_count"]) for j in crossing["jobs"]] == [
+        (corpus["newest"].job_id, 5), (corpus["colour"].job_id, 200), (corpus["old"].job_id, 201)
+    ]  # fmt: skip
     assert _search(corpus["alice"], q="timed out", server="vault")["jobs"] == []
     assert _search(corpus["alice"], q="timed out", tag="web", status="succeeded")["jobs"]
 
@@ -133,3 +138,20 @@ def test_bad_input_is_a_400_or_422_saying_what_to_fix(corpus, params, message):
     response = token_api(corpus["alice"]).get("/api/logs/search", params)
     text = assert_error(response, 400 if response.status_code == 400 else 422)
     assert message.lower() in text.lower(), text
+
+
+@pytest.mark.django_db(transaction=False)
+@pytest.mark.parametrize(
+    "pattern", [r"timeout after \d+ retries", r"x.y", r"caf\w", r"\d{3}", r"[A-Z]{2}\s\w+", r"a\.b|é?z", "plain"]
+)
+def test_the_bytes_prefilter_never_misses_what_the_text_pattern_finds(pattern):
+    import regex as engine
+
+    from jobs.log.search_jobs import _bytes_superset
+
+    texts = ["xéy", "café au lait", "١٢٣ digits", "AB\u2003word", "timeout after ٣ retries", "a.b", "plain", "z"]
+    wider = _bytes_superset(pattern)
+    exact = engine.compile(pattern, engine.V0)
+    for text in texts:
+        if wider is not None and exact.search(text):
+            assert wider.search(text.encode()), (pattern, text)
