@@ -35,6 +35,8 @@ PLAN: list[tuple[str, dict | None]] = [
     ("schedules.py", {}),
     ("fleet.py", {}),
     ("policies.py", {}),
+    ("search.py", {}),
+    ("search.py", {"DATABASE_URL": PG}),
 ]
 
 

@@ -9,6 +9,7 @@ livchat/urls.py includes this file at the root, next to the admin, the API and D
 from django.urls import include, path
 
 from web.views import approvals, dashboard, jobs, playbooks, policies, servers, templates, tokens
+from web.views import search as search_views
 
 # `jobs`: the dashboard, the job pages, the playbooks page and the server list and server page
 # (they count, list and start jobs).
@@ -24,6 +25,7 @@ job_pages = [
     path("jobs/<str:job_id>/reject/", approvals.reject, name="reject"),
     path("jobs/<str:job_id>/row/", jobs.job_row, name="row"),
     path("playbooks/", playbooks.playbook_list, name="playbooks"),
+    path("search/", search_views.search_page, name="search"),
     path("servers/", servers.server_list, name="servers"),
     path("servers/<slug:name>/", servers.server_detail, name="server"),
 ]
