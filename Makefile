@@ -32,7 +32,7 @@ SCALEOUT_TESTS := tests/jobs/runners/test_remote_exec_pipeline.py tests/jobs/liv
 	tests/jobs/test_job_control.py tests/jobs/test_worker_e2e.py tests/jobs/log/test_selectors.py tests/livchat/test_scaleout.py \
 	tests/jobs/live/test_flow_control.py tests/jobs/log/test_log_bounds.py tests/jobs/log/test_sink_backpressure.py \
 	tests/jobs/log/test_copy_ingest.py tests/jobs/log/test_regex_file_scan.py tests/jobs/log/test_partial_lines.py \
-	tests/jobs/log/test_search_jobs.py \
+	tests/jobs/log/test_search_jobs.py tests/jobs/log/test_job_diff.py \
 	tests/jobs/live/test_fanout.py tests/jobs/log/test_recent_json.py tests/jobs/test_job_selectors.py
 
 # The inner loop, under a minute: the fast tier (pure code) plus the permission table, the

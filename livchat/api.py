@@ -9,6 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from automation.api import router as templates_router
 from jobs.api.approvals import approvals_router, job_approval_router
+from jobs.api.diff import job_diff_router
 from jobs.api.jobs import fleet_router, jobs_router, server_exec_router
 from jobs.api.playbooks import playbooks_router
 from jobs.api.policies import policies_router
@@ -47,6 +48,7 @@ api.add_router("/approvals/", approvals_router)
 api.add_router("/templates/", templates_router)
 api.add_router("/", fleet_router)
 api.add_router("/logs/", search_router)
+api.add_router("/jobs/", job_diff_router)
 
 
 def _error(request, message: str, status: int):
