@@ -87,6 +87,37 @@ class FoundJobs(BaseModel):
     hint: str | None = None
 
 
+class DiffLine(BaseModel):
+    seq: int
+    text: str
+
+
+class DiffSide(BaseModel):
+    count: int = Field(description="lines on this side of the change")
+    from_seq: int | None = Field(description="the side's first seq (null: nothing on this side)")
+    lines: list[DiffLine] = Field(description="the first lines of this side")
+
+
+class DiffHunk(BaseModel):
+    host: str | None = None
+    removed: DiffSide = Field(description="in the other run (against)")
+    added: DiffSide = Field(description="in this run")
+    after_seq: dict[str, int]
+
+
+class JobDiff(BaseModel):
+    job_id: str
+    against: str
+    same: bool
+    summary: dict[str, int] = Field(description="added, removed, unchanged lines")
+    hosts: dict[str, dict[str, int]] = Field(description="many-server jobs: the summary per host")
+    hunk_count: int
+    hunks: list[DiffHunk]
+    cursor: str | None = Field(description="pass back as cursor for the next changes")
+    omitted_hunks: int = 0
+    hint: str | None = None
+
+
 class PolicyCheck(BaseModel):
     decision: str = Field(description="allow, deny or approve (people must approve first)")
     rule: str | None = Field(description="the policy that decided; null: none matched, the default decided")

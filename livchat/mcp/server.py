@@ -19,9 +19,10 @@ from pydantic import Field
 
 from jobs.log import reader
 from jobs.models import JobStatus
-from livchat.mcp import policies, render, resources, search, templates, tools
+from livchat.mcp import diff, policies, render, resources, search, templates, tools
 from livchat.mcp.schemas import (
     FoundJobs,
+    JobDiff,
     JobList,
     JobPage,
     PlaybookList,
@@ -317,6 +318,33 @@ async def search_logs(
     return _answer(FoundJobs, data, text)
 
 
+async def diff_job(
+    ctx: Context,
+    job_id: JobId,
+    against: Annotated[
+        str, Field(description="another job id, or previous (the last run of the same)", max_length=100)
+    ] = "previous",
+    cursor: Annotated[str | None, Field(description="cursor of a previous answer", max_length=100)] = None,
+    max_bytes: MaxBytes = 8000,
+) -> Annotated[CallToolResult, JobDiff]:
+    """What changed since the last run (or another run)? Lines compared after normalising timestamps,
+    durations, ids and PIDs, host by host; answers a summary (added, removed, unchanged) and the changes
+    with both sides' seqs."""
+    data = await diff.diff_job(ctx, job_id, against, cursor, max_bytes)
+    s = data["summary"]
+    text = f"{data['job_id']} against {data['against']}: " + (
+        "the same." if data["same"] else f"{s['added']} added, {s['removed']} removed, {s['unchanged']} unchanged."
+    )
+    for hunk in data["hunks"][:10]:
+        where = f"[{hunk['host']}] " if hunk.get("host") else ""
+        gone = " / ".join(x["text"][:100] for x in hunk["removed"]["lines"][:2])
+        came = " / ".join(x["text"][:100] for x in hunk["added"]["lines"][:2])
+        text += f"\n{where}- {gone or '(nothing)'}  + {came or '(nothing)'}"
+    if data.get("hint"):
+        text += "\n" + data["hint"]
+    return _answer(JobDiff, data, text)
+
+
 TOOLS = (
     (list_servers, "list_servers", READ),
     (list_playbooks, "list_playbooks", READ),
@@ -334,6 +362,7 @@ TOOLS = (
     (launch_template, "launch_template", RUN),
     (check_policy, "check_policy", READ),
     (search_logs, "search_logs", READ),
+    (diff_job, "diff_job", READ),
 )
 ARGUMENTS = {name: set(inspect.signature(fn).parameters) - {"ctx"} for fn, name, _ in TOOLS}
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 READS = {
     "list_servers", "list_playbooks", "list_jobs", "get_job", "wait_job", "search_job_log", "get_playbook_recap",
-    "list_templates", "check_policy", "search_logs",
+    "list_templates", "check_policy", "search_logs", "diff_job",
 }  # fmt: skip
 WRITES = {"run_command", "run_playbook", "cancel_job", "remote-bash", "launch_template"}
 
@@ -216,9 +216,9 @@ def test_a_server_of_other_groups_is_unknown_or_not_permitted(make_server):
         ("get_job", {"job_id": "../../etc/passwd"}, "Unknown or not permitted job"),
         ("get_job", {"job_id": "JOB", "tail": 10001}, "less than or equal to 10000"),
         ("get_job", {"job_id": "JOB", "tail": "many"}, "tail"),
-        ("get_job", {"job_id": "JOB", "grep": "(unclosed"}, "not a valid regular expression"),
+        ("get_job", {"job_id": "JOB", "grep": "(unclosed"}, "Not a valid regular expression"),
         ("get_job", {"job_id": "JOB", "level": "LOUD"}, "level must be one of"),
-        ("search_job_log", {"job_id": "JOB", "pattern": "[z-a]"}, "not a valid regular expression"),
+        ("search_job_log", {"job_id": "JOB", "pattern": "[z-a]"}, "Not a valid regular expression"),
         ("run_command", {"server": "nope", "command": "true"}, "Unknown or not permitted server 'nope'"),
         ("run_command", {"server": "test", "command": 42}, "command"),
         ("run_command", {"server": "test"}, "command"),

@@ -45,3 +45,20 @@ def test_an_agent_finds_earlier_failures_it_may_see_within_its_budget():
     assert nothing.structured_content["jobs"] == [] and "No job you may see" in text(nothing)
     bad = call(agent, "search_logs", {"pattern": "(x", "regex": True})
     assert bad.is_error and "regular expression" in text(bad)
+
+
+def test_an_agent_asks_what_changed_since_the_last_run():
+    web = Server.objects.create(name="web1", host="127.0.0.1", username="u")
+    old = _job(web, ["pkg a 1.0", "pkg b 2.0 took 1.5s"])
+    new = _job(web, ["pkg a 1.0", "pkg b 2.1 took 3.0s"])
+    Job.objects.filter(pk__in=[old.pk, new.pk]).update(params={"command": "apt list"})
+    old.servers.set([web])
+    agent = make_user("agent", role="Operators")
+    result = call(agent, "diff_job", {"job_id": new.job_id})
+    data = result.structured_content
+    assert not result.is_error and data["against"] == old.job_id
+    assert data["summary"] == {"added": 1, "removed": 1, "unchanged": 1}
+    assert data["hunks"][0]["added"]["lines"] == [{"seq": 2, "text": "pkg b 2.1 took 3.0s"}]
+    assert "1 added, 1 removed" in text(result)
+    first = call(agent, "diff_job", {"job_id": old.job_id})
+    assert first.is_error and "no earlier finished run" in text(first)
