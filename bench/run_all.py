@@ -37,6 +37,7 @@ PLAN: list[tuple[str, dict | None]] = [
     ("policies.py", {}),
     ("search.py", {}),
     ("search.py", {"DATABASE_URL": PG}),
+    ("diff.py", {}),
 ]
 
 

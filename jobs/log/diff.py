@@ -1,11 +1,12 @@
 """Diff a run against another ("what changed since yesterday's run?").
 
-Lines are compared as a person reads them (escape codes out), after normalising what always
-differs between two runs (NORMALISE: timestamps, durations, hex ids of 8+ digits, UUIDs,
-PIDs, Ansible's elapsed times), host by host for jobs on many servers. The comparison itself
-is GNU diff (diffutils, on every Linux machine), fed the two normalised texts: a C Myers
+Lines are compared as a person reads them (escape codes out), host by host for jobs on many
+servers. The comparison itself is GNU diff (diffutils, on every Linux machine): a C Myers
 diff with heuristics that keep it fast on runs that share nothing (Python's difflib is
-quadratic there). Its hunks are mapped back to each side's seqs.
+quadratic there). What always differs between two runs (NORMALISE: timestamps, durations,
+hex ids of 8+ digits, UUIDs, PIDs, Ansible's elapsed times) is then taken out of the changes
+it found: only changed stretches are normalised, never the whole runs (_settled). Its hunks
+are mapped back to each side's seqs.
 
 `previous`: the last finished run of the same template; without a template, the last finished
 run of the same command (or playbook) on the same servers.
@@ -99,8 +100,6 @@ def _lines_by_host(job: Job) -> dict[str, Side]:
                 side.seqs.append(seq)
                 side.texts.append(text[:MESSAGE_CHARS])
                 side.keys.append(text)
-    for side in sides.values():
-        side.keys = normalise("\n".join(side.keys)).split("\n") if side.keys else []
     return sides
 
 
@@ -140,6 +139,46 @@ def _gnu_diff(a: list[str], b: list[str]) -> list[tuple[int, int, int, int]]:
     return ranges
 
 
+NORMALISE_MAX = 5000  # a change longer than this (each side) is shown as it is, not normalised
+
+
+def _settled(a: Side, b: Side, ranges: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """The raw changes, with what normalising explains taken out. Only changed stretches are
+    normalised (the regexes cost ~1 s a 100,000 lines): a stretch equal once normalised is no
+    change; one of equal lengths on both sides keeps only its lines that still differ."""
+    out = []
+    for a1, a2, b1, b2 in ranges:
+        if max(a2 - a1, b2 - b1) > NORMALISE_MAX:
+            out.append((a1, a2, b1, b2))
+            continue
+        left = normalise("\n".join(a.keys[a1:a2])).split("\n") if a2 > a1 else []
+        right = normalise("\n".join(b.keys[b1:b2])).split("\n") if b2 > b1 else []
+        if left == right:
+            continue
+        # What normalising makes equal at either end is no change: trim it.
+        head = 0
+        while head < min(len(left), len(right)) and left[head] == right[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(left), len(right)) - head and left[-1 - tail] == right[-1 - tail]:
+            tail += 1
+        a1, a2, b1, b2 = a1 + head, a2 - tail, b1 + head, b2 - tail
+        left, right = left[head : len(left) - tail], right[head : len(right) - tail]
+        if len(left) != len(right):
+            out.append((a1, a2, b1, b2))
+            continue
+        start = None
+        for k, (x, y) in enumerate(zip(left, right, strict=True)):
+            if x != y and start is None:
+                start = k
+            elif x == y and start is not None:
+                out.append((a1 + start, a1 + k, b1 + start, b1 + k))
+                start = None
+        if start is not None:
+            out.append((a1 + start, a2, b1 + start, b2))
+    return out
+
+
 def _cursor(index: int) -> str:
     return base64.urlsafe_b64encode(f"h{index}".encode()).decode().rstrip("=")
 
@@ -166,7 +205,7 @@ def diff_jobs(*, job: Job, against: Job, cursor: str | None = None) -> dict:
     hosts, hunks = {}, []
     for host in sorted(set(old) | set(new)):
         a, b = old.get(host, Side([], [], [])), new.get(host, Side([], [], []))
-        ranges = _gnu_diff(a.keys, b.keys)
+        ranges = _settled(a, b, _gnu_diff(a.keys, b.keys))
         removed = sum(a2 - a1 for a1, a2, _, _ in ranges)
         added = sum(b2 - b1 for _, _, b1, b2 in ranges)
         hosts[host or "-"] = {"added": added, "removed": removed, "unchanged": len(a.keys) - removed}
