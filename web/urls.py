@@ -9,6 +9,7 @@ livchat/urls.py includes this file at the root, next to the admin, the API and D
 from django.urls import include, path
 
 from web.views import approvals, dashboard, jobs, playbooks, policies, servers, templates, tokens
+from web.views import diff as diff_views
 from web.views import search as search_views
 
 # `jobs`: the dashboard, the job pages, the playbooks page and the server list and server page
@@ -21,6 +22,7 @@ job_pages = [
     path("jobs/run/", jobs.fleet_run, name="fleet_run"),
     path("jobs/<str:job_id>/", jobs.job_detail, name="detail"),
     path("jobs/<str:job_id>/rerun/", jobs.rerun, name="rerun"),
+    path("jobs/<str:job_id>/diff/", diff_views.job_diff_page, name="diff"),
     path("jobs/<str:job_id>/approve/", approvals.approve, name="approve"),
     path("jobs/<str:job_id>/reject/", approvals.reject, name="reject"),
     path("jobs/<str:job_id>/row/", jobs.job_row, name="row"),
