@@ -58,8 +58,21 @@ TEMPLATE_NAME_RULES = {
 }
 
 
+# What /api/docs shows and "Try it out" sends: real bodies, the same on every load.
+TEMPLATE_EXAMPLE = {
+    "name": "disk-report",
+    "kind": "command",
+    "description": "How full the disks are",
+    "command": "df -h {{ path }}",
+    "tags": ["web"],
+    "timeout": 60,
+    "prompts": [{"name": "path", "label": "Path", "type": "text", "required": False, "default": "/"}],
+    "notify_on": "failure",
+}
+
+
 class TemplateIn(Schema):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=KIND_RULES)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={**KIND_RULES, "examples": [TEMPLATE_EXAMPLE]})
 
     # Declared only: clean_name and clean_tags refuse (400) what these patterns exclude, in words.
     name: Annotated[Line, Declare(**TEMPLATE_NAME_RULES)] = Field(
@@ -93,7 +106,9 @@ class TemplateIn(Schema):
 
 
 class LaunchIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"values": {"path": "/var"}, "notify": "failure"}]}
+    )
 
     values: dict[str, Any] = Field(default_factory=dict, description="prompt name → value")
     notify: Literal["never", "failure", "success", "always"] | None = Field(
@@ -102,13 +117,26 @@ class LaunchIn(Schema):
 
 
 class ScheduleIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "cron": "0 3 * * *",
+                    "timezone": "Europe/Paris",
+                    "values": {"path": "/"},
+                    "overlap": "skip",
+                    "enabled": True,
+                }
+            ]
+        },
+    )
 
     cron: str = Field(..., description="minute hour day month weekday, e.g. '0 3 * * *'")
     timezone: str = "UTC"
     values: dict[str, Any] = Field(default_factory=dict)
     overlap: Literal["skip", "queue"] = "skip"
-    enabled: bool = True
+    enabled: bool = Field(True, strict=True)  # 0 or "yes" is refused, not read as a boolean
 
 
 def _template(request, name: str) -> JobTemplate:

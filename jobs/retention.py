@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from jobs.log import logfile
 from jobs.models import FINAL_STATUSES, Job, JobLogLine, JobLogMark
+from jobs.runners.playbook import results
 
 logger = logging.getLogger("jobs.retention")
 
@@ -89,10 +90,11 @@ def cleanup_scheduled() -> str:
 
 def _expire_job(pk: int, job_id: str, *, batch_size: int, report: CleanupReport) -> None:
     report.rows += _delete_rows(pk, batch_size)
-    size = _unlink(logfile.path_for(job_id), report)
-    if size is not None:
-        report.files += 1
-        report.bytes_freed += size
+    for path in (logfile.path_for(job_id), results.path_for(job_id)):  # the log, a playbook's results
+        size = _unlink(path, report)
+        if size is not None:
+            report.files += 1
+            report.bytes_freed += size
     # Marked last: if anything above is interrupted, the next run finds the job again.
     Job.objects.filter(pk=pk, logs_expired_at__isnull=True).update(logs_expired_at=timezone.now())
     report.jobs += 1
@@ -118,19 +120,22 @@ def _delete_in_batches(lines, batch_size: int) -> int:
 
 
 def _remove_orphan_files(log_dir: Path, report: CleanupReport) -> None:
-    """Old `<job_id>.log` files whose job is gone (deleted) or whose logs already expired."""
+    """Old `<job_id>.log` (and `.results`) files whose job is gone (deleted) or whose logs
+    already expired."""
     if not log_dir.is_dir():
         return
     cutoff = report.cutoff.timestamp()
-    old: dict[str, Path] = {}
+    old: dict[str, list[Path]] = {}
     try:
         for path in log_dir.iterdir():
             job_id = logfile.job_id_of(path)
+            if job_id is None and path.name.endswith(results.SUFFIX):
+                job_id = path.name[: -len(results.SUFFIX)]
             if job_id is None or path.is_symlink() or not path.is_file():
                 continue
             try:
                 if path.stat().st_mtime < cutoff:
-                    old[job_id] = path
+                    old.setdefault(job_id, []).append(path)
             except FileNotFoundError:
                 continue
     except OSError as exc:
@@ -144,10 +149,11 @@ def _remove_orphan_files(log_dir: Path, report: CleanupReport) -> None:
         for name in chunk:
             if name in keep:
                 continue
-            size = _unlink(old[name], report)
-            if size is not None:
-                report.orphan_files += 1
-                report.bytes_freed += size
+            for path in old[name]:
+                size = _unlink(path, report)
+                if size is not None:
+                    report.orphan_files += 1
+                    report.bytes_freed += size
 
 
 def _unlink(path: Path, report: CleanupReport) -> int | None:

@@ -1,11 +1,13 @@
 """The JSON API: one NinjaAPI, routers from the apps, errors always `{"error": "..."}`."""
 
+import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.docs import render_template
 
 from automation.api import router as templates_router
 from jobs.api.approvals import approvals_router, job_approval_router
@@ -24,18 +26,57 @@ from servers.services import ServerInputError
 
 logger = logging.getLogger("livchat.api")
 
-api = NinjaAPI(
+# Markdown (Swagger UI renders it): the placeholder sits in backticks, or `<token>` would be
+# taken for an HTML tag and vanish.
+DESCRIPTION = """Run shell commands and Ansible playbooks on servers and read their output live.
+
+**Authentication.** Send `Authorization: Bearer <token>` with an API token: create one on the
+[Tokens page](/accounts/tokens/) (or `manage.py create_token USER`), then press **Authorize**
+here and paste it. Logged in to LivChat, this page also works with your session: "Try it out"
+sends the `X-CSRFToken` header that a session needs on POST, PATCH and DELETE.
+
+Errors are `{"error": "..."}` with a 4xx status."""
+
+
+class SwaggerWithCsrf(Swagger):
+    """Swagger UI whose "Try it out" sends the session's CSRF token as X-CSRFToken.
+
+    Ninja adds the token only when an auth class checks CSRF itself; LivChat's SessionAuth checks
+    it on its own terms (livchat.api_auth: only for requests a session authenticates), so the
+    docs page asks for it here. A bearer token sent through "Authorize" needs none and ignores it."""
+
+    def render_page(self, request, api, **kwargs):
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api, "add_csrf": True}
+        return render_template(request, self.template, self.template_cdn, context)
+
+
+# Request bodies whose schema class does not carry its own example yet (its module is not the
+# docs'); each schema class should hold its own, as servers/api.py and jobs/api/schemas.py do.
+FALLBACK_EXAMPLES = {
+    "PlaybookRunIn": {"playbook": "uptime.yml", "servers": ["web-1"], "check": False},
+}
+
+
+class LivChatAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.get("components", {}).get("schemas", {})
+        for name, example in FALLBACK_EXAMPLES.items():
+            if name in components:
+                components[name].setdefault("examples", [example])
+        return schema
+
+
+api = LivChatAPI(
     title="LivChat API",
     version="1.0",
-    description=(
-        "Run shell commands and Ansible playbooks on servers and read their output live. "
-        "Authenticate with 'Authorization: Bearer <token>' (manage.py create_token USER) or a "
-        'session (unsafe methods then need the X-CSRFToken header). Errors are {"error": "..."}.'
-    ),
+    description=DESCRIPTION,
     auth=api_auth,
     urls_namespace="api",
     openapi_url="/schema",
     docs_url="/docs",
+    docs=SwaggerWithCsrf(settings={"persistAuthorization": True}),
     docs_decorator=api_login_view,
 )
 api.add_router("/servers/", servers_router)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
@@ -100,14 +101,22 @@ def user_for_request(request):
     raise AuthenticationError(message=AUTH_REQUIRED)
 
 
+DOCS_URL_NAME = "openapi-view"  # ninja's name for the Swagger UI page (the schema is "openapi-json")
+
+
 def api_login_view(view):
-    """Protect a plain Django view (the OpenAPI document) with the API's authentication."""
+    """Protect a plain Django view (the OpenAPI document, the docs page) with the API's
+    authentication. Logged out, the docs page (a page people open) sends them to the login page
+    and back; the schema (read by programs) answers its JSON 401."""
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         try:
             request.auth = user_for_request(request)
         except HttpError as exc:
+            match = getattr(request, "resolver_match", None)
+            if exc.status_code == 401 and match is not None and match.url_name == DOCS_URL_NAME:
+                return redirect_to_login(request.get_full_path())
             response = JsonResponse({"error": exc.message}, status=exc.status_code)
             if exc.status_code == 401:
                 response["WWW-Authenticate"] = 'Bearer realm="api"'

@@ -83,8 +83,28 @@ class ServerOut(Schema):
         return obj.credential_id is not None
 
 
+# What /api/docs shows and "Try it out" sends: real bodies, the same on every load (without them
+# Swagger UI draws random text from each field's pattern).
+SERVER_IN_EXAMPLE = {
+    "name": "web-1",
+    "host": "10.0.0.5",
+    "port": 22,
+    "username": "deploy",
+    "password": "correct-horse-battery-staple",
+    "tags": ["web", "prod"],
+    "description": "Front web server, rack 2",
+    "max_concurrent_jobs": 4,
+}
+SERVER_PATCH_EXAMPLE = {
+    "description": "Front web server, moved to rack 4",
+    "tags": ["web", "prod"],
+    "max_concurrent_jobs": 8,
+}
+
+
 class ServerIn(Schema):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+    # extra="forbid": a misspelt field is an error, not silently ignored
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SERVER_IN_EXAMPLE]})
 
     name: str = Field(
         ..., min_length=1, max_length=100, pattern=SERVER_NAME_PATTERN, description="letters, digits, - and _"
@@ -107,6 +127,7 @@ def _no_null_defaults(schema: dict[str, Any]) -> None:
     for prop in schema.get("properties", {}).values():
         if prop.get("default", ...) is None:
             del prop["default"]
+    schema["examples"] = [SERVER_PATCH_EXAMPLE]
 
 
 class ServerPatch(Schema):

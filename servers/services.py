@@ -343,6 +343,51 @@ def create_or_update_server(*, name: str, host: str, port: int = 22, username: s
     return update_server(server=server, host=host, port=port, username=username, **fields), False
 
 
+# Job statuses that still hold a server (jobs.models.ACTIVE_STATUSES and awaiting_approval),
+# spelt here because servers sits below jobs and reads them only through the reverse relation.
+_BUSY_JOB_STATUSES = ("pending", "running", "awaiting_approval")
+
+
+def delete_server(*, server: Server, actor=None, via: str = "") -> dict:
+    """Delete a server. Its jobs and their logs stay (Job.server is SET_NULL, the many-server
+    link is dropped): they list without a server. Templates aimed at it lose it as a target. Its
+    credential goes too when no other server uses it. Refused while one of its jobs is active or
+    waiting for approval: those would lose their target mid-way. Returns what changed."""
+    if actor is not None:
+        check(actor, Action.MANAGE_SERVERS, server=server)
+    with transaction.atomic():
+        current = Server.objects.select_for_update().filter(pk=server.pk).first()
+        if current is None:
+            raise ServerInputError(f"Server {server.name!r} no longer exists.")
+        busy = current.all_jobs.filter(status__in=_BUSY_JOB_STATUSES).count()
+        if busy:
+            raise ServerInputError(
+                f"{busy} job{'s' if busy != 1 else ''} on {current.name} {'is' if busy == 1 else 'are'} still "
+                "running or waiting: cancel or finish them first, then delete the server."
+            )
+        impact = deletion_impact(server=current)
+        credential_id = current.credential_id
+        current.delete()
+        orphan = credential_id is not None and not Server.objects.filter(credential_id=credential_id).exists()
+        if orphan:
+            Credential.objects.filter(pk=credential_id).delete()
+    audit(actor, "server.delete", server.name, via, **impact, credential_deleted=orphan or None)
+    return {**impact, "credential_deleted": orphan}
+
+
+def deletion_impact(*, server: Server) -> dict:
+    """What deleting `server` touches in its own history: its jobs (kept, without a server)."""
+    return {"jobs": server.all_jobs.count()}
+
+
+def record_contact(*, server_name: str, logged_in: bool, error: str = "", actor=None, via: str = "") -> None:
+    """A connection test's outcome, kept as a `server.check` audit event: with the jobs that ran
+    there, it is what the pages say about a server's last reachability (web/views/reachability.py)."""
+    record_event(
+        actor=actor, action="server.check", target=server_name, via=via, ok=logged_in, error=error[:500] or None
+    )
+
+
 def fingerprints_of(host_key: str) -> set[str]:
     """The fingerprints of pinned key line(s); an unreadable line counts as no key."""
     found = set()

@@ -193,8 +193,16 @@ NO_SECRET_MESSAGE = (
 )
 
 
+SERVER_NAME_MAX = 100
+SERVER_NAME_PATTERN = r"^[-a-zA-Z0-9_]+$"
+_SERVER_NAME = re.compile(SERVER_NAME_PATTERN)
+SERVER_NAME_HELP = "letters, digits, - and _ only (no spaces or dots), as in web-1"
+
+
 def check_server_name(value: str) -> str:
-    if (value or "").lower() in RESERVED_SERVER_NAMES:
+    if not isinstance(value, str) or not _SERVER_NAME.fullmatch(value) or len(value) > SERVER_NAME_MAX:
+        raise FieldError(f"{_shown(str(value))} is not a valid server name: a name may hold {SERVER_NAME_HELP}.")
+    if value.lower() in RESERVED_SERVER_NAMES:
         raise FieldError(f"{_shown(value)} is reserved for a page of LivChat: choose another server name.")
     return value
 

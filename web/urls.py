@@ -23,6 +23,11 @@ job_pages = [
     path("jobs/<str:job_id>/", jobs.job_detail, name="detail"),
     path("jobs/<str:job_id>/rerun/", jobs.rerun, name="rerun"),
     path("jobs/<str:job_id>/diff/", diff_views.job_diff_page, name="diff"),
+    path("jobs/<str:job_id>/relaunch-failed/", jobs.relaunch_failed, name="relaunch-failed"),
+    path("jobs/<str:job_id>/rerun-with-changes/", jobs.rerun_with_changes, name="rerun-with-changes"),
+    path("jobs/<str:job_id>/facts/", jobs.job_facts, name="facts"),
+    path("jobs/<str:job_id>/plays/", jobs.job_plays, name="plays"),
+    path("jobs/<str:job_id>/plays/<int:n>/", jobs.job_play_result, name="play-result"),
     path("jobs/<str:job_id>/approve/", approvals.approve, name="approve"),
     path("jobs/<str:job_id>/reject/", approvals.reject, name="reject"),
     path("jobs/<str:job_id>/row/", jobs.job_row, name="row"),
@@ -37,6 +42,8 @@ server_pages = [
     path("servers/add/", servers.add, name="add"),
     path("servers/<slug:name>/edit/", servers.edit, name="edit"),
     path("servers/<slug:name>/repin/", servers.repin, name="repin"),
+    path("servers/<slug:name>/delete/", servers.delete, name="delete"),
+    path("servers/<slug:name>/test/", servers.server_test, name="test"),
 ]
 
 # `automation`: the template pages.

@@ -64,7 +64,10 @@ class ApprovalEntryOut(Schema):
 
 
 class DecisionIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+    # `examples`: what /api/docs shows and "Try it out" sends.
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"comment": "Checked with the on-call engineer: go ahead."}]}
+    )
 
     comment: Text = Field(
         "", max_length=2000, description="why; a rejection's comment is shown to the person who asked"

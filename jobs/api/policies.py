@@ -87,8 +87,21 @@ RULE_SHAPE = {
 }
 
 
+# What /api/docs shows and "Try it out" sends: real bodies, the same on every load.
+POLICY_EXAMPLE = {
+    "name": "prod-reboots",
+    "description": "Reboots of production need a second person",
+    "command_regex": r"\breboot\b",
+    "tags": ["prod"],
+    "decision": "approve",
+    "approvers": "Admins",
+    "approvals": 1,
+    "expires_in": 86400,
+}
+
+
 class PolicyIn(Schema):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=RULE_SHAPE)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={**RULE_SHAPE, "examples": [POLICY_EXAMPLE]})
 
     name: PolicyName = Field(..., description=FIELD_HELP["name"])
     description: Text = Field("", max_length=10_000, description=FIELD_HELP["description"])
@@ -109,7 +122,10 @@ class PolicyIn(Schema):
 class PolicyPatch(Schema):
     """Only the fields to change; null leaves a field as it is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "Reboots of production need two people", "approvals": 2}]},
+    )
 
     name: PolicyName | None = Field(None, description=FIELD_HELP["name"])
     description: Text | None = Field(None, max_length=10_000, description=FIELD_HELP["description"])
@@ -172,7 +188,10 @@ CHECK_SHAPE = {
 
 
 class PolicyCheckIn(Schema):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=CHECK_SHAPE)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={**CHECK_SHAPE, "examples": [{"command": "sudo reboot", "tags": ["prod"], "via": "api"}]},
+    )
 
     command: Annotated[Text, Declare(pattern=COMMAND_PATTERN)] | None = Field(
         None, min_length=1, max_length=100_000, description="a shell command (give command or playbook)"

@@ -51,7 +51,9 @@ class ExecIn(Schema):
     model_config = ConfigDict(
         extra="forbid",  # a misspelt field is an error, not silently ignored
         # The inline cap, declared: either `use_job: true`, or a timeout of at most the inline maximum.
+        # `examples`: what /api/docs shows and "Try it out" sends (a real body, the same on every load).
         json_schema_extra={
+            "examples": [{"command": "uptime", "timeout": 30}],
             "anyOf": [
                 {"properties": {"use_job": {"const": True}}, "required": ["use_job"]},
                 {
@@ -64,7 +66,7 @@ class ExecIn(Schema):
                         }
                     }
                 },
-            ]
+            ],
         },
     )
 
@@ -102,10 +104,11 @@ class FleetExecIn(Schema):
         # At least one target, declared: jobs.services.resolve_targets refuses a request with
         # neither (400, "Give at least one server or tag"), so the schema says so too.
         json_schema_extra={
+            "examples": [{"command": "uptime", "tags": ["web"], "forks": 10, "success": "all"}],
             "anyOf": [
                 {"properties": {"servers": {"type": "array", "minItems": 1}}, "required": ["servers"]},
                 {"properties": {"tags": {"type": "array", "minItems": 1}}, "required": ["tags"]},
-            ]
+            ],
         },
     )
 

@@ -12,9 +12,11 @@ from core.api_errors import error_responses
 from jobs import services
 from jobs.api.schemas import job_urls
 from jobs.log import search_jobs
+from jobs.models import JobStatus
 from servers.permissions import Action, check
 
 search_router = Router(tags=["search"])
+JobStatusName = Literal[tuple(JobStatus.values)]  # the statuses, from their one definition
 
 
 class SearchFilters(Schema):
@@ -24,10 +26,12 @@ class SearchFilters(Schema):
     tag: str | None = Field(None, max_length=100, description="jobs on a server with this tag")
     template: str | None = Field(None, max_length=100, description="runs of this template")
     type: Literal["remote_exec", "playbook"] | None = None
-    status: str | None = Field(None, max_length=20, description="e.g. failed")
+    status: JobStatusName | None = Field(None, description="e.g. failed")
     since: str | None = Field(None, max_length=40, description="24h, 7d, or a date such as 2026-12-01")
     until: str | None = Field(None, max_length=40, description="24h (that long ago), or a date")
-    level: str | None = Field(None, max_length=10, description="this level or worse, e.g. ERROR")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
+        None, description="this level or worse, e.g. ERROR"
+    )
     stream: Literal["stdout", "stderr", "system"] | None = None
     host: str | None = Field(None, max_length=255, description="lines of this host (many-server and playbook jobs)")
     limit: int = Field(20, ge=1, le=search_jobs.MAX_LIMIT, description="jobs a page")

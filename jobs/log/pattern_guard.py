@@ -74,29 +74,60 @@ def compile_pattern(q: str, *, multiline: bool = False, field: str = "q") -> reg
     try:
         return regex.compile(q, flags, cache_pattern=False)
     except (regex.error, ValueError, TypeError, RecursionError) as exc:
-        raise LogQueryError(f"{field} is not a valid regular expression: {exc}") from None
+        raise LogQueryError(_invalid(field, str(exc))) from None
 
 
 def check_pattern(q: str, *, field: str = "q") -> None:
     """Raise LogQueryError when compiling `q` could take more than a few MB (see the module doc)."""
     if len(q) > MAX_PATTERN_LENGTH:
-        raise LogQueryError(f"{field} is longer than {MAX_PATTERN_LENGTH} characters.")
-    found = estimate(q)
+        raise LogQueryError(_too_long(field))
+    try:
+        found = estimate(q)
+    except LogQueryError as exc:
+        raise LogQueryError(_turns_on(field, str(exc))) from None
     if found.largest_count > ENGINE_MAX_COUNT:
         # The engine's own refusal, said before it is asked.
-        raise LogQueryError(
-            f"{field} is not a valid regular expression: repeat count too big ({found.largest_count:,})."
-        )
+        raise LogQueryError(_invalid(field, f"repeat count too big ({found.largest_count:,})."))
     if found.depth > MAX_DEPTH:
-        raise LogQueryError(f"{field} is too complex: its groups nest {found.depth} deep (at most {MAX_DEPTH}).")
+        raise LogQueryError(_too_complex(field, f"its groups nest {found.depth} deep (at most {MAX_DEPTH})."))
     if found.largest_count > MAX_REPEAT:
-        raise LogQueryError(
-            f"{field} is too complex: a repeat count of {found.largest_count:,} is above {MAX_REPEAT:,}."
-        )
+        raise LogQueryError(_too_complex(field, f"a repeat count of {found.largest_count:,} is above {MAX_REPEAT:,}."))
     if found.items > MAX_ITEMS:
         raise LogQueryError(
-            f"{field} is too complex: its repeats expand to about {found.items:,} items (at most {MAX_ITEMS:,})."
+            _too_complex(field, f"its repeats expand to about {found.items:,} items (at most {MAX_ITEMS:,}).")
         )
+
+
+# The messages. A log search (field "q": the API's parameter, the job page's search box, MCP's
+# grep and pattern) speaks to a person who never saw the name `q`: its messages name no field
+# ("Not a valid regular expression: missing ) at position 6"). Other callers name the field
+# the person filled in ("command_regex is not a valid regular expression: ...").
+SEARCH_FIELD = "q"
+
+
+def _invalid(field: str, reason: str) -> str:
+    if field == SEARCH_FIELD:
+        return f"Not a valid regular expression: {reason}"
+    return f"{field} is not a valid regular expression: {reason}"
+
+
+def _too_complex(field: str, reason: str) -> str:
+    if field == SEARCH_FIELD:
+        return f"Too complex a regular expression: {reason}"
+    return f"{field} is too complex: {reason}"
+
+
+def _too_long(field: str) -> str:
+    if field == SEARCH_FIELD:
+        return f"Too long a regular expression: more than {MAX_PATTERN_LENGTH} characters."
+    return f"{field} is longer than {MAX_PATTERN_LENGTH} characters."
+
+
+def _turns_on(field: str, what: str) -> str:
+    """`what` is estimate's refusal ("turns on verbose mode ..."), said of the pattern or the field."""
+    if field == SEARCH_FIELD:
+        return f"The regular expression {what}"
+    return f"{field} {what}"
 
 
 class _Frame:
@@ -322,11 +353,12 @@ def _flag_set(q: str, k: int) -> tuple[str, int]:
 
 
 def _refusal(flags_on: str) -> str:
+    # Said of nobody: check_pattern puts the pattern's name in front (_turns_on).
     if "x" in flags_on:
-        return "q turns on verbose mode ((?x)), which a search does not accept: write the pattern without it."
+        return "turns on verbose mode ((?x)), which a search does not accept: write the pattern without it."
     if "V1" in flags_on:
-        return "q turns on version 1 syntax ((?V1)), which a search does not accept: write the pattern without it."
-    return "q turns on full case-folding ((?f)), which a search does not accept: use (?i) instead."
+        return "turns on version 1 syntax ((?V1)), which a search does not accept: write the pattern without it."
+    return "turns on full case-folding ((?f)), which a search does not accept: use (?i) instead."
 
 
 def search(pattern: regex.Pattern, text: str, pos: int, deadline: float):
@@ -341,4 +373,4 @@ def search(pattern: regex.Pattern, text: str, pos: int, deadline: float):
 
 def too_slow() -> str:
     """The one message for a regular expression over its time budget (API, pages and CLI)."""
-    return f"q took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler expression."
+    return f"The regular expression took longer than {REGEX_BUDGET_SECONDS:g} s to search this log; use a simpler one."

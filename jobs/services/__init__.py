@@ -4,7 +4,7 @@ create_* below), started (enqueue_job), re-run, cancelled and finished.
     base.py      the input error, shared checks, create_job, enqueue_job, is_fleet
     exec.py      a command on one server, or on many as one job (targets by name and tag)
     playbook.py  a playbook from the catalog
-    rerun.py     the same job again
+    rerun.py     the same job again, or again on only its failed hosts
     control.py   final status, cancel requests, the status push to live viewers
     asking.py    a job a policy holds (jobs/policy/): its approval request, the word to approvers
     approval.py  approving, rejecting and expiring held jobs; who may decide
@@ -46,7 +46,7 @@ from jobs.services.exec import (
     validate_forks,
 )
 from jobs.services.playbook import create_playbook_job
-from jobs.services.rerun import RERUN_OF, rerun_job
+from jobs.services.rerun import RERUN_HOSTS, RERUN_OF, relaunch_failed_hosts, rerun_job
 
 __all__ = [
     "after_finish",
@@ -65,6 +65,7 @@ __all__ = [
     "DEFAULT_FORKS",
     "MAX_FLEET_TARGETS",
     "MAX_FORKS",
+    "RERUN_HOSTS",
     "RERUN_OF",
     "SUCCESS_MODES",
     "JobInputError",
@@ -78,6 +79,7 @@ __all__ = [
     "is_fleet",
     "new_job_id",
     "notify_status",
+    "relaunch_failed_hosts",
     "request_cancel",
     "rerun_job",
     "resolve_targets",

@@ -1,16 +1,19 @@
-"""Run a job again with the same parameters (the admin's "re-run", the job page's "Re-run")."""
+"""Run a job again with the same parameters (the admin's "re-run", the job page's "Re-run"), or
+only on the hosts that did not succeed (the job page's "Relaunch on failed hosts", AWX's habit)."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
 from accounts.services import record_event
+from jobs.host_states import unsuccessful_hosts
 from jobs.models import Job, JobType
 from jobs.services.base import JobInputError, is_fleet
 from jobs.services.exec import create_fleet_exec_job, create_remote_exec_job
 from jobs.services.playbook import create_playbook_job
 
 RERUN_OF = "rerun_of"  # the params key naming the job a re-run repeats
+RERUN_HOSTS = "rerun_hosts"  # "failed": a relaunch on the hosts of RERUN_OF that did not succeed
 
 
 def rerun_job(*, job: Job, created_by=None, via: str = "admin") -> Job:
@@ -30,6 +33,37 @@ def rerun_job(*, job: Job, created_by=None, via: str = "admin") -> Job:
         new.params = {**new.params, RERUN_OF: job.job_id}
         Job.objects.filter(pk=new.pk).update(params=new.params)
         record_event(actor=created_by, action="job.rerun", target=new.job_id, via=via, rerun_of=job.job_id)
+    return new
+
+
+def relaunch_failed_hosts(*, job: Job, created_by=None, via: str = "admin") -> Job:
+    """A new job like `job` (same command or playbook, variables, timeout, forks) on only the
+    hosts that did not succeed in it (jobs/host_states.py: failed, unreachable, timed out,
+    cancelled, never started). For a job on many servers (a fleet command, a playbook) that
+    has ended; the policies decide on it like on any job (the create_* services ask them).
+
+    Its params name the original (`rerun_of`) and say `rerun_hosts: "failed"`. Recorded as the
+    audit event "job.rerun" with `hosts` (the names it runs on)."""
+    if job.job_type != JobType.PLAYBOOK and not is_fleet(job):
+        raise JobInputError(f"{job.job_id} ran on one server: re-run it instead.")
+    if not job.is_final:
+        raise JobInputError(f"{job.job_id} has not ended yet: relaunch on its failed hosts once it has.")
+    names = unsuccessful_hosts(job)
+    if not names:
+        raise JobInputError(f"{job.job_id} has no failed hosts: every server succeeded.")
+    servers = [s for s in job.servers.all() if s.name in names]
+    if not servers:
+        raise JobInputError(f"{job.job_id} cannot be relaunched: its failed servers no longer exist.")
+    params = job.params if isinstance(job.params, dict) else {}
+    if is_fleet(job):
+        # What was asked is now these servers by name (not the tags again: a relaunch repeats).
+        params = {**params, "targets": {"servers": [s.name for s in servers], "tags": []}}
+    with transaction.atomic():
+        new = _create(job, servers, params, created_by, via)
+        new.params = {**new.params, RERUN_OF: job.job_id, RERUN_HOSTS: "failed"}
+        Job.objects.filter(pk=new.pk).update(params=new.params)
+        hosts = [s.name for s in servers]
+        record_event(actor=created_by, action="job.rerun", target=new.job_id, via=via, rerun_of=job.job_id, hosts=hosts)
     return new
 
 

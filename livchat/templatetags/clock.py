@@ -31,6 +31,16 @@ def zone_label(value: datetime) -> str:
     return f"UTC{sign}{hours:02d}:{rest:02d}"
 
 
+JUST_NOW = "just now"
+
+
+def ago_text(value: datetime, now: datetime | None = None) -> str:
+    """'3\xa0minutes ago', or 'just now' under a minute (never '0 minutes ago'); clock.js words
+    it the same."""
+    since = timesince(value, now)
+    return JUST_NOW if since == timesince(value, value) else f"{since} ago"
+
+
 @register.simple_tag
 def clock(value: datetime | None, mode: str = "datetime", empty: str = "—"):
     """A `<time data-clock="mode">`; `mode` is datetime (date and time), time, or ago."""
@@ -42,7 +52,7 @@ def clock(value: datetime | None, mode: str = "datetime", empty: str = "—"):
     local = timezone.localtime(value)
     iso = utc.isoformat(timespec="seconds").replace("+00:00", "Z")
     if mode == "ago":
-        text = f"{timesince(value)} ago"
+        text = ago_text(value)
     elif mode == "time":
         text = f"{local:%H:%M:%S} {zone_label(local)}"
     else:

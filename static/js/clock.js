@@ -64,11 +64,17 @@ export function since(date, now = new Date()) {
   return nextCount ? `${word(count, name)}, ${word(nextCount, next[0])}` : word(count, name);
 }
 
+// "3 minutes ago"; under a minute "just now", never "0 minutes ago" (clock.py's ago_text).
+export function agoText(date, now = new Date()) {
+  const words = since(date, now);
+  return words === since(now, now) ? "just now" : `${words} ago`;
+}
+
 // The text a <time data-clock=mode> shows for `iso`.
 export function clockText(iso, mode = "datetime") {
   const date = parse(iso);
   if (!date) return "—";
-  if (mode === "ago") return `${since(date)} ago`;
+  if (mode === "ago") return agoText(date);
   if (mode === "time") return `${localTime(date)} ${offsetLabel(date)}`;
   return `${localDay(date)} ${localTime(date)} ${offsetLabel(date)}`;
 }
@@ -78,8 +84,10 @@ function render(el) {
   if (!date) return;
   const mode = el.dataset.clock || "datetime";
   el.textContent = clockText(el.getAttribute("datetime"), mode);
+  // The tooltip names the moment: local time and UTC, once when they are the same.
   const local = `${localDay(date)} ${localTime(date)} ${offsetLabel(date)}`;
-  el.title = mode === "ago" ? `${local} (${utcText(date)})` : utcText(date);
+  const utc = utcText(date);
+  el.title = mode === "ago" && local !== utc ? `${local} (${utc})` : utc;
 }
 
 // Set (or clear, with a null iso) the time an element shows; used for fields that change live.

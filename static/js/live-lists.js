@@ -41,6 +41,8 @@ function setField(row, field, value) {
 }
 
 // Counters that only grow: a message older than the fetched row must not move them back.
+// A command's row has no progress cell (jobs/_job_row.html: a command has no steps to count),
+// so only a playbook's percentage moves here.
 function updateCounters(row, job) {
   for (const field of ["progress", "line_count"]) {
     const el = row.querySelector(`[data-field="${field}"]`);

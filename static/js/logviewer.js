@@ -26,7 +26,7 @@ import { RowWindow } from "./lv-scroll.js";
 import { LogSearch } from "./lv-search.js";
 import { JobSocket } from "./lv-socket.js";
 import { PartialLine } from "./lv-partial.js";
-import { FullSource, LineCache, isProblem } from "./lv-sources.js";
+import { FullSource, LineCache, isProblem, isSevere } from "./lv-sources.js";
 import { Notice, StatusBar } from "./lv-status.js";
 
 const TAIL_ON_OPEN = 2000; // a finished job opens with its last lines; older ones load on scroll
@@ -177,14 +177,16 @@ export class LogViewer {
   // ---- incoming ------------------------------------------------------------------------
   onLines(lines) {
     let problems = 0;
+    let severe = false;
     for (const line of lines) {
       this.cache.put(line);
       if (line.seq > this.countedUpTo) {
         this.countedUpTo = line.seq;
         if (isProblem(line)) problems += 1;
+        severe = severe || isSevere(line);
       }
     }
-    if (problems) this.statusBar.addProblems(problems);
+    if (problems) this.statusBar.addProblems(problems, severe);
     this.partial.linesArrived(lines);
     this.filters.offer(lines); // the filtered list and the search take those that match
     const last = lines[lines.length - 1].seq;

@@ -3,6 +3,10 @@
 // calls a method of the filters (LogFilters) or of the viewer; the pane, the detail panel
 // and the status strip wire their own controls.
 
+// The search runs as you type, once typing pauses this long (not on every key: each search
+// is a request to the logs API); Enter runs it at once.
+export const SEARCH_DEBOUNCE_MS = 250;
+
 // The line a #L<seq> link names, 0 for none.
 export function lineFromHash() {
   const match = location.hash.match(/^#L(\d+)$/);
@@ -43,22 +47,38 @@ export function bindControls({ elements, filters, viewer }) {
       showProblems();
     });
   }
+  let typing = 0;
+  const searchNow = (delta) => {
+    clearTimeout(typing);
+    filters.searchOrStep(queryInput.value.trim(), delta);
+  };
   elements["search-form"].addEventListener("submit", (event) => {
     event.preventDefault();
-    filters.searchOrStep(queryInput.value.trim(), 1);
+    searchNow(1);
   });
   queryInput.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && event.shiftKey) {
       event.preventDefault();
-      filters.searchOrStep(queryInput.value.trim(), -1);
+      searchNow(-1);
     }
   });
-  queryInput.addEventListener("search", () => {
-    if (!queryInput.value) filters.clearSearch();
+  queryInput.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => filters.searchAsTyped(queryInput.value.trim()), SEARCH_DEBOUNCE_MS);
   });
-  elements.prev.addEventListener("click", () => filters.step(-1));
-  elements.next.addEventListener("click", () => filters.step(1));
-  elements.only.addEventListener("change", () => filters.setOnlyMatches(elements.only.checked));
+  queryInput.addEventListener("search", () => {
+    if (!queryInput.value) {
+      clearTimeout(typing);
+      filters.clearSearch();
+    }
+  });
+  // ↑/↓ right after typing search what is typed (as Enter does), then move between matches.
+  elements.prev.addEventListener("click", () => searchNow(-1));
+  elements.next.addEventListener("click", () => searchNow(1));
+  elements.only.addEventListener("change", () => {
+    clearTimeout(typing);
+    filters.setOnlyMatches(elements.only.checked, queryInput.value.trim());
+  });
   elements["goto-form"].addEventListener("submit", (event) => {
     event.preventDefault();
     const seq = parseInt(elements.goto.value, 10);

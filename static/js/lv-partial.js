@@ -2,7 +2,7 @@
 // place under the last stored line, styled as pending. It comes from `partial` messages
 // (jobs/log/partial.py: stream, host, text, after = the seq of the line it follows), is never
 // cached as a line, and goes away when the real line of its stream arrives or the job ends.
-const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g; // colours and cursor moves: the row shows plain text
+import { plainText } from "./lv-render.js"; // the row shows the text a person sees, escapes out
 
 function part(tag, className) {
   const el = document.createElement(tag);
@@ -68,7 +68,7 @@ export class PartialLine {
   // The text shown now ("" when none): for tests and window.livchatViewer.stats().
   text() {
     const last = this._last();
-    return last ? last.text.replace(ANSI, "") : "";
+    return last ? plainText(last.text) : "";
   }
 
   _last() {

@@ -17,7 +17,33 @@ const ANSI_STYLE_RE = /<span style="/g;
 // leak from one line into the next: every line starts from this state.
 const ANSI_FRESH_STATE = { fg: null, bg: null, bold: false, faint: false, italic: false, underline: false, _buffer: "" };
 
+// The escape sequences a person does not see: the server's rule (jobs/log/lines.py ANSI),
+// character for character, so the browser matches the same text the logs API's `q` does.
+const ANSI_SOURCE =
+  "\\x1b\\[[0-?]*[ -/]*[@-~]|\\x1b\\][^\\x07\\x1b\\n]*(?:\\x07|\\x1b\\\\)?|\\x1b[()*+][ -~]|\\x1b[0-?@-Z\\\\-_`-~]";
+const ANSI_RE = new RegExp(ANSI_SOURCE, "g");
+
+// The text of a line as a person sees it (and as a search matches it): escapes out.
+export function plainText(message) {
+  return message.includes("\x1b") ? message.replace(ANSI_RE, "") : message;
+}
+
+// What ansi_up is given: only the colour codes (SGR) and whole OSC 8 links it renders, in the
+// shape it parses them. Everything else the server strips goes first, and so do stray ESCs:
+// left to ansi_up, some would show as text ("]0;title", "(B") or eat the next characters,
+// and the row's text would no longer be the text a search matched (highlights go wrong).
+const LINK_SOURCE =
+  "\\x1b\\]8;[\\x20-\\x3a\\x3c-\\x7e]*;[\\x21-\\x7e]{0,512}(?:\\x1b\\\\|\\x07)[\\x20-\\x7e]+\\x1b\\]8;;(?:\\x1b\\\\|\\x07)";
+const RENDER_RE = new RegExp(`(${LINK_SOURCE})|${ANSI_SOURCE}|\\x1b`, "g");
+const SGR_RE = /^\x1b\[[0-9;]*m$/;
+
+function renderable(text) {
+  if (!text.includes("\x1b")) return text;
+  return text.replace(RENDER_RE, (sequence, link) => (link || SGR_RE.test(sequence) ? sequence : ""));
+}
+
 export function ansiToHtml(text) {
+  text = renderable(text);
   Object.assign(ansi, ANSI_FRESH_STATE);
   // Bold, 256-colour and truecolor spans come with a style attribute, which the page's
   // Content-Security-Policy (style-src 'self') blocks in markup; applyAnsiStyles() sets the
@@ -63,44 +89,10 @@ export function isTruncated(line) {
   return line.message.length > MAX_ROW_CHARS;
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
-export function plainText(message) {
-  return message.replace(ANSI_RE, "");
-}
-
-// The server uses Python's `regex`; most expressions mean the same in JavaScript. Inline
-// flags like (?i) are translated; anything else JavaScript rejects gets no highlight.
-export function toJsRegex(q) {
-  if (!q) return null;
-  let flags = "g";
-  let source = q;
-  const inline = source.match(/^\(\?([aiLmsux]+)\)/);
-  if (inline) {
-    source = source.slice(inline[0].length);
-    if (inline[1].includes("i")) flags += "i";
-    if (inline[1].includes("m")) flags += "m";
-    if (inline[1].includes("s")) flags += "s";
-  }
-  try {
-    return new RegExp(source, flags + "u");
-  } catch {
-    try {
-      return new RegExp(source, flags);
-    } catch {
-      return null;
-    }
-  }
-}
-
-export function testLine(re, message) {
-  if (!re) return false;
-  re.lastIndex = 0;
-  return re.test(plainText(message));
-}
-
-// Wrap every match of `re` in <mark>, across the text nodes ansi_up produced. The task tag
-// is not part of the message the server searched, so it gets no highlight.
+// Wrap every match of `re` in <mark>, across the text nodes ansi_up produced: their text
+// joined is the line's visible text (renderable() above), so a match that starts inside a
+// colour span and ends outside it ("red normal") is marked in both. The task tag is not
+// part of the message the server searched, so it gets no highlight.
 const SKIP_TAGS = {
   acceptNode: (node) =>
     node.parentNode.classList?.contains("lv-task") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,

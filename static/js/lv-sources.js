@@ -5,7 +5,10 @@
 //    blocks, filled by the websocket (the tail and everything live) and, for older rows,
 //    by /api/jobs/<id>/logs?after=<block start>&tail=1000 on demand.
 //  ListSource: an exact filtered list (level/stream/regex) from the logs API, extended
-//    live with new lines that pass the same filter, and backwards on demand.
+//    live with new lines that pass the same filter, and backwards on demand. A pattern the
+//    browser cannot run (lv-pattern.js) is left to the server for live lines too (lv-catchup.js).
+import { ServerCatchUp } from "./lv-catchup.js";
+import { testLine } from "./lv-pattern.js";
 
 export const BLOCK = 1000;
 export const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
@@ -185,17 +188,27 @@ export function levelIndex(level) {
 
 // The problems view (jobs/log/reader.py is_problem): WARNING and above, or stderr.
 export function isProblem(line) {
-  return levelIndex(line.level) >= levelIndex("WARNING") || line.stream === "stderr";
+  return isSevere(line) || line.stream === "stderr";
+}
+
+// A problem whatever the job's outcome (stderr alone is not: see lv-status.js).
+export function isSevere(line) {
+  return levelIndex(line.level) >= levelIndex("WARNING");
 }
 
 export class ListSource {
-  // filter: {level, stream, problems, q, re, host}; `re` is the browser's version of q (null when the
-  // expression only works server-side, then live lines are not added).
+  // filter: {level, stream, problems, q, re, host}; `re` is the browser's version of q (null when
+  // only the server can run the expression: then the server is asked about live lines).
   // onGrew(prepended): earlier lines were loaded in front of the list.
-  constructor({ api, filter, onGrew }) {
+  // onAppended(): lines the server found were added at the end (a server-only pattern).
+  constructor({ api, filter, onGrew, onAppended = () => {} }) {
     this.api = api;
     this.filter = filter;
     this.onGrew = onGrew;
+    this.onAppended = onAppended;
+    this.catchUp = null; // a ServerCatchUp while the server decides which live lines match
+    this.stopped = false;
+    this.lastOffered = 0; // the newest live line offered (a server-only pattern asks about it)
     this.lines = [];
     this.seqs = new Set();
     this.pending = [];
@@ -240,9 +253,6 @@ export class ListSource {
     const count = this.lines.length;
     let text = `${count.toLocaleString()} matching line${count === 1 ? "" : "s"}`;
     if (!this.exhausted) text += " · scroll up to load earlier ones";
-    if (this.filter.q && !this.filter.re) {
-      text += " · new lines are not filtered live (expression unsupported by the browser)";
-    }
     return this.error ? { text: `${text} · ${this.error}`, kind: "error" } : { text, kind: "info" };
   }
 
@@ -263,12 +273,12 @@ export class ListSource {
     if (level && levelIndex(line.level) < levelIndex(level)) return false;
     if (stream && line.stream !== stream) return false;
     if (problems && !isProblem(line)) return false;
-    if (q) {
-      if (!re) return false;
-      re.lastIndex = 0;
-      if (!re.test(line.message)) return false;
-    }
-    return true;
+    return !q || testLine(re, line.message);
+  }
+
+  // Only the server can tell which lines match (a pattern the browser cannot run).
+  serverOnly() {
+    return Boolean(this.filter.q) && !this.filter.re;
   }
 
   params() {
@@ -283,6 +293,7 @@ export class ListSource {
       this._merge(res.lines);
       this.exhausted = !res.has_more;
       this.floor = this.exhausted ? 0 : res.lines[0].seq;
+      if (this.serverOnly() && !this.stopped) this._startCatchUp(res.last_seq);
     } catch (err) {
       this.error = err.message;
       this.exhausted = true;
@@ -294,9 +305,36 @@ export class ListSource {
   }
 
   offer(line) {
+    if (this.serverOnly()) {
+      this.lastOffered = Math.max(this.lastOffered, line.seq);
+      if (this.catchUp) this.catchUp.offer(line.seq);
+      return;
+    }
     if (!this.matches(line)) return;
     if (this.loading) this.pending.push(line);
     else this._merge([line]);
+  }
+
+  // This list is no longer shown: stop asking the server for it.
+  stop() {
+    this.stopped = true;
+    if (this.catchUp) this.catchUp.stop();
+  }
+
+  _startCatchUp(askedUpTo) {
+    this.catchUp = new ServerCatchUp({
+      read: (after) => this.api.logs({ ...this.params(), after, tail: LIST_PAGE }),
+      onLines: (lines) => {
+        this._merge(lines);
+        this.onAppended();
+      },
+      onError: (text) => {
+        this.error = text;
+        this.onAppended();
+      },
+    });
+    this.catchUp.askedUpTo(askedUpTo);
+    this.catchUp.offer(this.lastOffered); // lines that came while the list was loading
   }
 
   _merge(lines) {

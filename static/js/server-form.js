@@ -3,7 +3,9 @@
 // Without this module the page still works: tags are a comma-separated text field and
 // "Test connection" is a plain form post. With it, the real tags input stays the value that is
 // submitted (chips only edit it), and the test posts the same form data asking for JSON, so
-// typed secrets stay in the page. For tests the page exposes `window.livchatServerForm`.
+// typed secrets stay in the page. A field's error sits under that field (the server's, or the
+// test's) and goes away as soon as the field is changed: it described the old value.
+// For tests the page exposes `window.livchatServerForm`.
 
 import { setupTagChips } from "./chips.js";
 import { csrfToken } from "./common.js";
@@ -11,12 +13,65 @@ import { csrfToken } from "./common.js";
 const form = document.getElementById("server-form");
 if (form) {
   const tagChips = setupTagChips(form.querySelector("input[name=tags]"));
-  const hostKey = setupConnectionTest(form, () => tagChips.flush());
+  const fieldErrors = setupFieldErrors(form);
+  const hostKey = setupConnectionTest(form, () => tagChips.flush(), fieldErrors);
   window.livchatServerForm = { tags: () => tagChips.values(), lastTest: () => hostKey.last() };
 }
 
+// ---- errors under their fields ----------------------------------------------------------------
+function setupFieldErrors(form) {
+  const errorsOf = (name) => [...form.querySelectorAll(`.field-error[data-field="${name}"]`)];
+
+  function clear(name) {
+    for (const el of errorsOf(name)) el.remove();
+    const input = form.elements.namedItem(name);
+    if (input && input.removeAttribute) input.removeAttribute("aria-invalid");
+  }
+
+  // Where a field's message goes: after its widget (after the chip box for tags, after the
+  // label a checkbox sits in).
+  function anchorOf(name) {
+    const input = form.elements.namedItem(name);
+    if (!input || !input.tagName) return null;
+    if (input.type === "checkbox" && input.closest("label")) return input.closest("label");
+    const chips = input.nextElementSibling;
+    return chips && chips.classList.contains("chips") ? chips : input;
+  }
+
+  function show(errors) {
+    let placed = 0;
+    for (const [name, messages] of Object.entries(errors || {})) {
+      const anchor = anchorOf(name);
+      if (!anchor) continue;
+      clear(name);
+      let after = anchor;
+      for (const message of messages) {
+        const p = document.createElement("p");
+        p.className = "field-error";
+        p.dataset.field = name;
+        p.textContent = message;
+        after.after(p);
+        after = p;
+      }
+      form.elements.namedItem(name).setAttribute("aria-invalid", "true");
+      placed += 1;
+    }
+    return placed;
+  }
+
+  // Typing in a field (or a chip entry, or picking a file) retires what was said about it.
+  const retire = (event) => {
+    const target = event.target;
+    const name = target.classList.contains("chip-entry") ? "tags" : target.name;
+    if (name) clear(name);
+  };
+  form.addEventListener("input", retire);
+  form.addEventListener("change", retire);
+  return { show, clear };
+}
+
 // ---- test connection -----------------------------------------------------------------------
-function setupConnectionTest(form, beforeSend) {
+function setupConnectionTest(form, beforeSend, fieldErrors) {
   const button = document.getElementById("test-connection");
   const status = document.getElementById("test-status");
   const error = document.getElementById("test-error");
@@ -86,7 +141,10 @@ function setupConnectionTest(form, beforeSend) {
         render(data);
         status.textContent = "";
       } else {
-        error.textContent = data.error || "The test failed.";
+        // Field errors go under their fields; the line by the button says where to look.
+        const placed = fieldErrors.show(data.errors);
+        const onlyFields = placed && response.status === 400;
+        error.textContent = onlyFields ? "Fix the fields marked above, then test again." : data.error || "The test failed.";
         error.hidden = false;
         status.textContent = "";
       }

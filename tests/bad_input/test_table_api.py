@@ -147,12 +147,17 @@ ROWS = table(
     # level, stream, regex
     _row("level-unknown", _logs(level="LOUD"), 422, "level must be one of DEBUG, INFO"),
     _row("stream-unknown", _logs(stream="stdin"), 422, "stream must be one of stdout, stderr, system"),
-    _row("regex-invalid", _logs(q="(unclosed"), 400, "not a valid regular expression"),
-    _row("regex-trailing-backslash", _logs(q="\\"), 400, "not a valid regular expression"),
-    _row("regex-huge-repeat", _logs(q="a{99999999999}"), 400, "not a valid regular expression"),
+    _row("regex-invalid", _logs(q="(unclosed"), 400, "Not a valid regular expression"),
+    _row("regex-trailing-backslash", _logs(q="\\"), 400, "Not a valid regular expression"),
+    _row("regex-huge-repeat", _logs(q="a{99999999999}"), 400, "Not a valid regular expression"),
     _row("regex-catastrophic", _logs(q="(a|aa)+$"), 400, "took longer"),
     _row("regex-too-long", _logs(q="x" * 501), 422, "q"),
-    _row("regex-repeats-explode", _logs(q="(?:(?:(?:a{1000}){1000}){1000})"), 400, "q is too complex: its repeats"),
+    _row(
+        "regex-repeats-explode",
+        _logs(q="(?:(?:(?:a{1000}){1000}){1000})"),
+        400,
+        "Too complex a regular expression: its repeats",
+    ),
     # after
     _row("after-negative", _logs(after=-1), 422, "after"),
     _row("after-not-a-number", _logs(after="x"), 422, "after"),

@@ -25,20 +25,20 @@ ROWS = table(
     _row("negative-tail", "get_job", {"job_id": "{job}", "tail": -1}, "error", "greater than or equal to 0"),
     _row("tail-as-text", "get_job", {"job_id": "{job}", "tail": "all"}, "error", "valid integer"),
     _row("tiny-max-bytes", "get_job", {"job_id": "{job}", "max_bytes": 10}, "error", "greater than or equal to 2000"),
-    _row("bad-regex", "get_job", {"job_id": "{job}", "grep": "(oops"}, "error", "not a valid regular expression"),
+    _row("bad-regex", "get_job", {"job_id": "{job}", "grep": "(oops"}, "error", "Not a valid regular expression"),
     _row(
         "exploding-regex",
         "get_job",
         {"job_id": "{job}", "grep": "(?:(?:(?:a{1000}){1000}){1000})"},
         "error",
-        "q is too complex",
+        "Too complex a regular expression",
     ),
     _row(
         "exploding-pattern",
         "search_job_log",
         {"job_id": "{job}", "pattern": "(?:a{1000}){1000}"},
         "error",
-        "q is too complex",
+        "Too complex a regular expression",
     ),
     _row(
         "slow-regex",

@@ -161,3 +161,18 @@ def test_a_final_job_without_finished_at_is_judged_by_its_creation_time(log_dir)
     Job.objects.filter(pk=young.pk).update(finished_at=None)  # created just now
     report = cleanup_logs(max_age_hours=72)
     assert report.jobs == 1 and _rows(job) == 0 and _rows(young) == 2
+
+
+def test_a_playbook_jobs_results_file_goes_with_its_log(log_dir):
+    from jobs.runners.playbook import results
+
+    old = make_job(log_dir, status="succeeded", hours_ago=100, lines=2)
+    kept = make_job(log_dir, status="succeeded", hours_ago=1, lines=2)
+    for job in (old, kept):
+        results.path_for(job.job_id).write_text('{"k": "play"}\n')
+    orphan = log_dir / "playbook-0badf00d.results"
+    orphan.write_text('{"k": "play"}\n')
+    _age(orphan, 100)
+    cleanup_logs(max_age_hours=72)
+    assert not results.path_for(old.job_id).exists() and not orphan.exists()
+    assert results.path_for(kept.job_id).exists()

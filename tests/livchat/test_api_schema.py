@@ -153,6 +153,10 @@ expected-statuses = [{", ".join(f'"{s}"' for s in REJECTIONS)}]
 # data, not the schema: schema-valid ones that are not are refused with 422. First: the first
 # matching block wins.
 [[operations]]
+include-path-regex = "^/api/(logs/search|jobs/.+/diff)"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
+
+[[operations]]
 include-path-regex = "^/api/policies/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "422"]
 

@@ -143,12 +143,12 @@ def test_saving_without_a_confirmed_fingerprint_or_first_contact_choice_is_refus
         ({"private_key": "not a key at all"}, "The private key cannot be read"),
         ({"private_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE6T user@h"}, "This is a public key"),
         ({"host": "bad host!"}, "is not a valid host"),
-        ({"host": ""}, "This field is required"),
+        ({"host": ""}, "Give the host name or IP address"),
         ({"username": "{{x}}"}, "is not a valid user name"),
         ({"name": "add"}, "is reserved for a page of LivChat"),
-        ({"name": "bad name!"}, "valid “slug”"),
+        ({"name": "bad name!"}, "a name may hold letters, digits, - and _ only"),
         ({"tags": "[unclosed"}, "Tags are separated by commas"),
-        ({"port": "70000"}, "less than or equal to 65535"),
+        ({"port": "70000"}, "Port must be between 1 and 65535."),
     ],
 )
 def test_bad_input_is_a_400_with_a_message(client, admin, sshd, fields, message):

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef
 
-from jobs.models import JobStatus, JobType
+from automation.models import TemplateRun
+from jobs.models import Job, JobStatus, JobType
 from servers.models import Server
 
 MAX_SEARCH_LENGTH = 200
@@ -29,9 +32,32 @@ class RunCommandForm(forms.Form):
 
 
 class JobFilterForm(forms.Form):
+    """The job list's filters (web.views.shared.filtered_jobs applies them). They apply as they
+    change (static/js/job-filters.js); the Filter button is there for pages read without scripts."""
+
     status = forms.ChoiceField(required=False, label="Status", choices=[("", "any status"), *JobStatus.choices])
     type = forms.ChoiceField(required=False, label="Type", choices=[("", "any type"), *JobType.choices])
     server = forms.ChoiceField(required=False, label="Server")
+    template = forms.ChoiceField(required=False, label="Template")
+    user = forms.ChoiceField(required=False, label="User")
+    since = forms.DateField(
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Give the first day as a date (YYYY-MM-DD)."},
+    )
+    until = forms.DateField(
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Give the last day as a date (YYYY-MM-DD)."},
+    )
+    # The dashboard's "hide scheduled runs": a schedule every minute would fill a list otherwise.
+    scheduled = forms.ChoiceField(
+        required=False,
+        label="Scheduled runs",
+        choices=[("", "with scheduled runs"), ("hide", "without scheduled runs")],
+    )
     q = forms.CharField(
         required=False,
         label="Search",
@@ -40,37 +66,67 @@ class JobFilterForm(forms.Form):
         widget=forms.SearchInput(attrs={"placeholder": "command or playbook", "aria-label": "Search"}),
     )
 
+    FILTERS = ("status", "type", "server", "template", "user", "since", "until", "scheduled", "q")
+
     def __init__(self, *args, servers=None, **kwargs):
-        """`servers`: the servers to offer (the ones the user may use; all when None)."""
+        """`servers`: the servers to offer (the ones the user may use; all when None). The
+        templates and users offered are those of the jobs on them (what the list can show)."""
         super().__init__(*args, **kwargs)
-        names = (Server.objects.all() if servers is None else servers).order_by("name").values_list("name", flat=True)
+        usable = Server.objects.all() if servers is None else servers
+        names = usable.order_by("name").values_list("name", flat=True)
         self.fields["server"].choices = [("", "any server"), *((n, n) for n in names)]
-        for name in ("status", "type", "server"):
+        # Callables: read only when the form is drawn or such a filter is given, not for every
+        # live row the list fetches (GET /jobs/<id>/row/ builds this form too).
+        self.fields["template"].choices = lambda: [("", "any template"), *((n, n) for n in _template_names(usable))]
+        self.fields["user"].choices = lambda: [("", "anyone"), *((n, n) for n in _user_names())]
+        for name in ("status", "type", "server", "template", "user", "since", "until", "scheduled"):
             self.fields[name].widget.attrs["aria-label"] = self.fields[name].label
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The last day comes before the first day.")
+        return data
 
     def filters(self) -> dict:
         """The valid filters only; an invalid one is reported and ignored."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
-        return {key: data[key] for key in ("status", "type", "server", "q") if data.get(key)}
+        return {key: data[key] for key in self.FILTERS if data.get(key)}
 
     def error_text(self) -> list[str]:
         """Every error as a sentence a person reads: "Status: Select a valid choice…"."""
         return [f"{self.fields[name].label}: {error}" for name, errors in self.errors.items() for error in errors]
 
 
+def _template_names(usable) -> list[str]:
+    """The templates that launched a job on one of `usable` (the servers a user may use)."""
+    runs = TemplateRun.objects.filter(template__isnull=False, job__servers__in=usable)
+    return list(runs.order_by("template__name").values_list("template__name", flat=True).distinct())
+
+
+def _user_names() -> list[str]:
+    """The people who started jobs (one index probe per user, not a scan of the jobs)."""
+    user_model = get_user_model()
+    field = user_model.USERNAME_FIELD
+    started = Exists(Job.objects.filter(created_by=OuterRef("pk")))
+    return list(user_model.objects.filter(started).order_by(field).values_list(field, flat=True))
+
+
 class FleetRunForm(RunCommandForm):
     """The "Run on…" form: one command on servers picked by name and/or tag (jobs.services.resolve_targets).
     The command, timeout and working dir are RunCommandForm's fields; only their help differs."""
 
+    # data-chips: static/js/select-chips.js shows them as chips (no Ctrl-click to choose several).
     servers = forms.MultipleChoiceField(
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 8}),
-        help_text="Ctrl/⌘-click to choose several.",
+        widget=forms.SelectMultiple(attrs={"size": 8, "data-chips": "", "data-chips-noun": "a server"}),
+        help_text="One or several.",
     )
     tags = forms.MultipleChoiceField(
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 8}),
+        widget=forms.SelectMultiple(attrs={"size": 8, "data-chips": "", "data-chips-noun": "a tag"}),
         help_text="Every server with one of these tags.",
     )
     forks = forms.IntegerField(

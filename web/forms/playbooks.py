@@ -105,12 +105,13 @@ class PlaybookRunForm(RunPlaybookForm):
     servers = forms.ModelMultipleChoiceField(
         queryset=Server.objects.none(),
         to_field_name="name",
-        widget=forms.SelectMultiple(attrs={"size": 6}),
+        # data-chips: static/js/select-chips.js shows it as chips (no Ctrl-click to choose several).
+        widget=forms.SelectMultiple(attrs={"size": 6, "data-chips": "", "data-chips-noun": "a server"}),
         error_messages={
             "required": "Choose at least one server.",
             "invalid_choice": "Unknown server %(value)s.",
         },
-        help_text="Ctrl/⌘-click to choose several.",
+        help_text="One or several.",
     )
     field_order = ["playbook", "servers", "extra_vars", "check", "timeout"]
 

@@ -16,6 +16,7 @@ from servers.models import Server
 from servers.services import ServerInputError, check_private_key, fingerprints_of
 
 MAX_KEY_BYTES = 64 * 1024
+PORT_RANGE = "Port must be between 1 and 65535."
 KEY_PLACEHOLDER = "-----BEGIN OPENSSH PRIVATE KEY-----\n...\n-----END OPENSSH PRIVATE KEY-----"
 
 
@@ -24,12 +25,40 @@ def _text(attrs=None, **kw):
 
 
 class ServerForm(CheckedFields, forms.Form):
-    name = forms.SlugField(
-        max_length=100, widget=_text(), help_text="Letters, digits, - and _; used in URLs and commands."
+    # A plain CharField: the one rule (validators.check_server_name) says in words what a name may
+    # hold, where a SlugField would answer Django's "Enter a valid “slug”…" first.
+    name = forms.CharField(
+        max_length=validators.SERVER_NAME_MAX,
+        widget=_text(),
+        help_text="Letters, digits, - and _; used in URLs and commands.",
+        error_messages={
+            "required": "Give the server a name.",
+            "max_length": f"A server name has at most {validators.SERVER_NAME_MAX} characters.",
+        },
     )
-    host = forms.CharField(max_length=validators.HOST_MAX, widget=_text({"placeholder": "10.0.0.5 or web1.example"}))
-    port = forms.IntegerField(min_value=1, max_value=65535, initial=22)
-    username = forms.CharField(label="User", max_length=validators.USERNAME_MAX, initial="root", widget=_text())
+    host = forms.CharField(
+        max_length=validators.HOST_MAX,
+        widget=_text({"placeholder": "10.0.0.5 or web1.example"}),
+        error_messages={"required": "Give the host name or IP address."},
+    )
+    port = forms.IntegerField(
+        min_value=1,
+        max_value=65535,
+        initial=22,
+        error_messages={
+            "required": "Give the port (22 is SSH's).",
+            "min_value": PORT_RANGE,
+            "max_value": PORT_RANGE,
+            "invalid": "Port must be a whole number between 1 and 65535.",
+        },
+    )
+    username = forms.CharField(
+        label="User",
+        max_length=validators.USERNAME_MAX,
+        initial="root",
+        widget=_text(),
+        error_messages={"required": "Give the user to log in as (root, deploy...)."},
+    )
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     max_concurrent_jobs = forms.IntegerField(label="Jobs at once", min_value=1, max_value=1000, initial=4)
     tags = forms.CharField(
@@ -155,9 +184,11 @@ class ServerForm(CheckedFields, forms.Form):
             return  # a pinned key changes only through "Re-pin host key"
         if fingerprint:
             if data.get("probed_address") != self.address():
-                self.add_error(None, "You changed the host or port after testing: test the connection again.")
+                self.add_error("host", "You changed the host or port after testing: test the connection again.")
             elif fingerprints_of(public_key) != {fingerprint}:
-                self.add_error(None, "The host key of the test is unreadable: test the connection again.")
+                self.add_error(
+                    "confirm_fingerprint", "The host key of the test is unreadable: test the connection again."
+                )
             elif data.get("confirm_fingerprint"):
                 data["pin"] = (public_key, fingerprint)
                 return
@@ -170,7 +201,7 @@ class ServerForm(CheckedFields, forms.Form):
                 return
         if self.moved() and not data.get("pin_on_first_contact") and not self.errors:
             self.add_error(
-                None,
+                "pin_on_first_contact",
                 "Test the connection and confirm the host key fingerprint, or choose to trust the key "
                 "the host presents on the first connection.",
             )

@@ -43,7 +43,12 @@ class TemplateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "class": "mono", "spellcheck": "false"}),
         help_text='a JSON object, e.g. {"pkg": "nginx"}; prompt values are added to it',
     )
-    servers = forms.MultipleChoiceField(required=False, choices=(), widget=forms.SelectMultiple(attrs={"size": 6}))
+    # data-chips: static/js/select-chips.js shows it as chips (no Ctrl-click to choose several).
+    servers = forms.MultipleChoiceField(
+        required=False,
+        choices=(),
+        widget=forms.SelectMultiple(attrs={"size": 6, "data-chips": "", "data-chips-noun": "a server"}),
+    )
     tags = forms.CharField(required=False, max_length=4000, help_text="every server with one of these tags")
     timeout = forms.IntegerField(required=False, label="Timeout (seconds)", help_text="blank: the default")
     working_dir = forms.CharField(required=False, max_length=4096, strip=False, label="Working folder")

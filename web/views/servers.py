@@ -1,31 +1,38 @@
-"""The server pages. Reading and running: the list (`/servers/`) and the server page
-(`/servers/<name>/`: its pinned key, "run a command", "run a playbook", recent jobs). Changing:
-add (`/servers/add/`), edit with "Test connection" (`/servers/<name>/edit/`) and re-pin the
-host key (`/servers/<name>/repin/`), each needing the "manage servers" permission.
+"""The server pages. Reading and running: the list (`/servers/`, each server's last contact)
+and the server page (`/servers/<name>/`: its pinned key, "Test connection" (`test/`), "run a
+command", "run a playbook", recent jobs). Changing: add (`/servers/add/`), edit with "Test
+connection" (`/servers/<name>/edit/`), re-pin the host key (`/servers/<name>/repin/`) and delete
+(`/servers/<name>/delete/`), each needing the "manage servers" permission.
+
+The add/edit form itself (saving, "Test connection", "Save anyway") is web/views/server_form.py.
 
 Starting a job is jobs.services (a playbook: web.views.playbooks.start_playbook); saving,
-pinning and probing are servers.services and servers.probe.
+pinning, deleting and probing are servers.services, servers.checks and servers.probe.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from automation.models import JobTemplate
+from jobs.models import ACTIVE_STATUSES, JobStatus
 from jobs.runners.playbook.catalog import password_only
 from jobs.services import JobInputError, PolicyDenied, create_remote_exec_job
-from servers import probe, services
+from servers import checks, probe, services
 from servers.models import Server
-from servers.permissions import Action, NotPermitted, check, may, usable_servers
+from servers.permissions import Action, check, may, usable_servers
 from servers.ssh import SshError
 from web.decorators import permission_required
 from web.forms.jobs import RunCommandForm
 from web.forms.playbooks import RunPlaybookForm
-from web.forms.servers import RepinForm, ServerForm
+from web.forms.servers import RepinForm
 from web.views.playbooks import start_playbook
+from web.views.reachability import attach_reachability
+from web.views.server_form import server_form
 from web.views.shared import filtered_jobs, job_started, servers_with_activity
 
 SERVER_RECENT = 20
@@ -34,7 +41,7 @@ PLAYBOOK_PREFIX = "pb"  # the server page holds two forms that both have a `time
 
 @permission_required(Action.VIEW)
 def server_list(request):
-    context = {"servers": servers_with_activity(request.user), "nav": "servers"}
+    context = {"servers": attach_reachability(servers_with_activity(request.user)), "nav": "servers"}
     return render(request, "servers/list.html", context)
 
 
@@ -74,8 +81,24 @@ def server_detail(request, name: str):
         "recent_jobs": filtered_jobs(request.user, server=server.name)[:SERVER_RECENT],
         "recent_max": SERVER_RECENT,
         "can_run": may(request.user, Action.RUN, server=server),
+        "reach": attach_reachability([server])[0].reach,
     }
     return render(request, "servers/detail.html", context, status=status)
+
+
+@permission_required(Action.RUN)
+@require_POST
+def server_test(request, name: str):
+    """The server page's "Test connection": log in with what is stored and run `true`; the
+    outcome is recorded (the pages' "reached" / "unreachable since")."""
+    server = get_object_or_404(usable_servers(request.user, Server.objects.select_related("credential")), name=name)
+    check(request.user, Action.RUN, server=server)
+    ok, message = checks.check_saved_server(server=server, actor=request.user, via="web")
+    if ok:
+        messages.success(request, f"Test connection: {message}")
+    else:
+        messages.error(request, f"Test connection to {server.name} failed: {message}")
+    return redirect(reverse("jobs:server", args=[server.name]))
 
 
 # ---- add / edit / re-pin (the "manage servers" permission) ----------------------------------
@@ -85,123 +108,49 @@ def _server_or_404(request, name: str) -> Server:
     return server
 
 
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 @permission_required(Action.MANAGE_SERVERS)
 @require_http_methods(["GET", "POST"])
 def add(request):
-    return _server_form(request, server=None)
+    return server_form(request, server=None)
 
 
 @permission_required(Action.MANAGE_SERVERS)
 @require_http_methods(["GET", "POST"])
 def edit(request, name: str):
-    return _server_form(request, server=_server_or_404(request, name))
+    return server_form(request, server=_server_or_404(request, name))
 
 
-def _server_form(request, *, server: Server | None):
-    if request.method != "POST":
-        return _render_form(request, ServerForm(server=server), server=server)
-    testing = request.POST.get("action") == "test"
-    form = ServerForm(request.POST, request.FILES, server=server, testing=testing)
-    if testing:
-        return _test_connection(request, form, server=server)
-    if not form.is_valid():
-        return _render_form(request, form, server=server, status=400)
+@permission_required(Action.MANAGE_SERVERS)
+@require_http_methods(["GET", "POST"])
+def delete(request, name: str):
+    """Delete a server, after a page saying what happens to its jobs, templates and credential
+    (a POST without `confirm=yes` answers with that page)."""
+    server = _server_or_404(request, name)
+    context = {"nav": "servers", "server": server, **_deletion_impact(server)}
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        return render(request, "servers/confirm_delete.html", context)
     try:
-        saved = _save(request, form, server=server)
+        services.delete_server(server=server, actor=request.user, via="web")
     except services.ServerInputError as exc:
-        form.add_error(None, str(exc))
-        return _render_form(request, form, server=server, status=400)
-    except NotPermitted as exc:  # e.g. moving a server whose stored secrets may not follow
-        form.add_error(None, str(exc))
-        return _render_form(request, form, server=server, status=403)
-    except SshError as exc:  # the pin lost a race (moved or re-pinned meanwhile)
-        form.add_error(None, str(exc))
-        return _render_form(request, form, server=server, status=409)
-    verb = "Added" if server is None else "Saved"
-    pinned = f" Host key {saved.host_key_fingerprint} pinned." if saved.host_key else ""
-    if not saved.host_key:
-        pinned = " Its host key will be pinned on the first connection."
-    messages.success(request, f"{verb} server {saved.name}.{pinned}")
-    return redirect(reverse("jobs:server", args=[saved.name]))
+        return render(request, "servers/confirm_delete.html", {**context, "problem": str(exc)}, status=409)
+    jobs = context["jobs"]
+    logs = pluralize(jobs, "its log,their logs")
+    kept = f" Its {jobs} job{pluralize(jobs)} and {logs} stay, without a server." if jobs else ""
+    messages.success(request, f"Deleted server {name}.{kept}")
+    return redirect(reverse("jobs:servers"))
 
 
-def _save(request, form: ServerForm, *, server: Server | None) -> Server:
-    data = form.cleaned_data
-    pin = data["pin"]
-    fields = {**form.server_fields(), **form.secrets(), "actor": request.user, "via": "web"}
-    if pin is not None:
-        fields["host_key_fingerprint"] = pin[1]  # the first contact must present this key, whatever happens next
-    if server is None:
-        saved = services.create_server(name=data["name"], **fields)
-    else:
-        saved = services.update_server(server=server, **fields)
-    if pin is not None:
-        services.pin_confirmed_key(server=saved, public_key=pin[0], fingerprint=pin[1])
-        saved.refresh_from_db()
-    return saved
-
-
-def _test_connection(request, form: ServerForm, *, server: Server | None):
-    as_json = _wants_json(request)
-    if not form.is_valid():
-        if as_json:
-            errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-            first = next(iter(errors.values()))[0]
-            return JsonResponse({"ok": False, "error": first, "errors": errors}, status=400)
-        return _render_form(request, form, server=server, status=400)
-    data = form.cleaned_data
-    try:
-        report = probe.test_connection(
-            actor=request.user,
-            server=server,
-            host=data["host"],
-            port=data["port"],
-            username=data["username"],
-            typed=form.secrets(),
-            name=data.get("name") or "",
-            confirmed_fingerprint=data.get("host_key_fingerprint", "") if data.get("confirm_fingerprint") else "",
-        )
-    except NotPermitted as exc:
-        if as_json:
-            return JsonResponse({"ok": False, "error": str(exc)}, status=403)
-        return _render_form(request, form, server=server, test_error=str(exc), status=403)
-    except SshError as exc:
-        if as_json:
-            return JsonResponse({"ok": False, "error": str(exc)})
-        return _render_form(request, form, server=server, test_error=str(exc))
-    if as_json:
-        return JsonResponse(report.as_json())
-    return _render_form(request, _retested(form, report), server=server, report=report)
-
-
-def _retested(form: ServerForm, report: probe.ConnectionReport) -> ServerForm:
-    """The form again, holding the key just seen; confirmation stays only for that same key.
-    Secrets are not sent back: the page asks for them again."""
-    data = form.data.copy()
-    confirmed = data.get("host_key_fingerprint") == report.fingerprint and data.get("confirm_fingerprint")
-    data.update({"host_key": report.public_key, "host_key_fingerprint": report.fingerprint})
-    data["probed_address"] = report.address
-    for key in ("private_key", "passphrase", "password"):
-        data[key] = ""
-    if not confirmed:
-        data.pop("confirm_fingerprint", None)
-    return ServerForm(data, server=form.server, testing=True)
-
-
-def _render_form(request, form: ServerForm, *, server: Server | None, status: int = 200, **extra):
-    context = {
-        "nav": "servers",
-        "form": form,
-        "server": server,
-        "needs_pin_choice": server is None or not server.host_key,
-        "secrets_asked_again": "report" in extra or "test_error" in extra,
-        **extra,
+def _deletion_impact(server: Server) -> dict:
+    templates = list(JobTemplate.objects.filter(servers=server).order_by("name").values_list("name", flat=True))
+    credential = server.credential
+    shared = credential is not None and Server.objects.filter(credential=credential).exclude(pk=server.pk).exists()
+    return {
+        **services.deletion_impact(server=server),
+        "active": server.all_jobs.filter(status__in=[*ACTIVE_STATUSES, JobStatus.AWAITING_APPROVAL]).count(),
+        "templates": templates,
+        "credential": credential,
+        "credential_shared": shared,
     }
-    return render(request, "servers/form.html", context, status=status)
 
 
 @permission_required(Action.MANAGE_SERVERS)

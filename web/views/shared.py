@@ -5,9 +5,13 @@ every form that starts a job."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.shortcuts import redirect
+from django.utils import timezone
 
 from jobs.models import ACTIVE_STATUSES, ApprovalRequest, Job, JobStatus
 from servers.models import Server
@@ -20,19 +24,47 @@ def jobs_for(user):
 
 
 def filtered_jobs(
-    user, *, status: str | None = None, type: str | None = None, server: str | None = None, q: str | None = None
+    viewer,
+    /,
+    *,
+    status: str | None = None,
+    type: str | None = None,
+    server: str | None = None,
+    template: str | None = None,
+    user: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    scheduled: str | None = None,
+    q: str | None = None,
 ):
-    """The one place the job list's filters are applied: the list page and its live rows."""
-    qs = jobs_for(user)
+    """The one place the job list's filters are applied: the list page, its live rows, the
+    dashboard's recent jobs. `viewer` is who asks (positional only: `user` is the filter by who
+    started the job, the JobFilterForm field of that name). Days are the viewer's (the active
+    time zone), from the start of `since` to the end of `until`."""
+    qs = jobs_for(viewer)
     if status:
         qs = qs.filter(status=status)
     if type:
         qs = qs.filter(job_type=type)
     if server:
         qs = qs.filter(servers__name=server).distinct()
+    if template:
+        qs = qs.filter(params__template__name=template)
+    if user:
+        qs = qs.filter(**{f"created_by__{get_user_model().USERNAME_FIELD}": user})
+    if since:
+        qs = qs.filter(created_at__gte=_day_start(since))
+    if until:
+        qs = qs.filter(created_at__lt=_day_start(until + timedelta(days=1)))
+    if scheduled == "hide":
+        qs = qs.filter(scheduled_run__isnull=True)
     if q:
         qs = qs.filter(Q(params__command__icontains=q) | Q(params__playbook__icontains=q) | Q(job_id__icontains=q))
     return qs
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
 def servers_with_activity(user):

@@ -10,16 +10,20 @@ the confirmation page (template-page.js asks in a dialog instead and sends `conf
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from automation import access, launch, services
 from automation import schedules as schedule_rules
-from automation.models import DeliveryAttempt, JobTemplate, ScheduledRun, TemplateRun, TemplateSchedule
+from automation.models import DeliveryAttempt, JobTemplate, RunOutcome, ScheduledRun, TemplateRun, TemplateSchedule
 from jobs.models import Job
 from jobs.services import JobInputError
 from servers.permissions import Action, NotPermitted, may, visible_jobs
@@ -82,6 +86,7 @@ def _render_detail(request, template: JobTemplate, *, form=None, schedule_form=N
         .order_by("-created_at", "-id")[:50]
     )
     can_manage = may(request.user, Action.MANAGE_TEMPLATES)
+    schedules = list(template.schedules.all())
     if schedule_form is None and can_manage:
         schedule_form = ScheduleForm(prompts=prompts, viewer_zone=viewer_zone(request))
     context = {
@@ -90,14 +95,54 @@ def _render_detail(request, template: JobTemplate, *, form=None, schedule_form=N
         "form": form or LaunchForm(prompts=prompts),
         "schedule_form": schedule_form,
         "runs": runs,
-        "schedules": list(template.schedules.all()),
-        "scheduled_runs": ScheduledRun.objects.filter(schedule__template=template).select_related("job")[:20],
+        "schedules": schedules,
+        "scheduled_runs": scheduled_run_rows(schedules, template=template),
         "deliveries": DeliveryAttempt.objects.filter(template=template, job__in=visible).select_related("job")[:30],
         "targets_error": _targets_error(template),
         "can_run": may(request.user, Action.RUN),
         "can_manage": can_manage,
     }
     return render(request, "automation/detail.html", context, status=status)
+
+
+SCHEDULED_RUNS_SHOWN = 20
+STARTING_GRACE = timedelta(minutes=2)  # a claimed cron time whose job is being made
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One row of "Scheduled runs": `state` is next (not run yet), starting, launched, queued,
+    skipped or failed; `run` is the ScheduledRun (None for a next run not claimed yet)."""
+
+    at: datetime
+    state: str
+    text: str
+    run: ScheduledRun | None = None
+
+
+def scheduled_run_rows(schedules: list[TemplateSchedule], *, template: JobTemplate) -> list[RunRow]:
+    """The template's scheduled runs, newest first, under each enabled schedule's next run: a
+    cron time claimed ahead of its job (automation.schedules.fire claims it, then waits for it)
+    reads "next" until its job exists, never "Launched" without one."""
+    now = timezone.now()
+    runs = list(ScheduledRun.objects.filter(schedule__template=template).select_related("job")[:SCHEDULED_RUNS_SHOWN])
+    claimed = {(r.schedule_id, r.scheduled_for) for r in runs}
+    rows = [
+        RunRow(s.next_run_at, "next", "next")
+        for s in schedules
+        if s.enabled and s.next_run_at and (s.pk, s.next_run_at) not in claimed
+    ]
+    for r in runs:
+        if r.outcome == RunOutcome.LAUNCHED and r.job_id is None:
+            if r.scheduled_for > now:
+                rows.append(RunRow(r.scheduled_for, "next", "next", r))
+            elif now - r.scheduled_for < STARTING_GRACE:
+                rows.append(RunRow(r.scheduled_for, "starting", "starting…", r))
+            else:  # its job was deleted since (Job → ScheduledRun is SET_NULL)
+                rows.append(RunRow(r.scheduled_for, "launched", "Launched (its job was deleted since)", r))
+        else:
+            rows.append(RunRow(r.scheduled_for, r.outcome, r.get_outcome_display(), r))
+    return sorted(rows, key=lambda row: row.at, reverse=True)
 
 
 def _targets_error(template: JobTemplate) -> str:

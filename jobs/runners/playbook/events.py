@@ -10,6 +10,9 @@ prints ("ok: [web1]", "fatal: [web1]: FAILED! => {...}"). The detail rows are wh
 itself printed (its `msg`, stdout and stderr, one row per line), which the default output
 shows nowhere: DEBUG, like AWX's event detail, except a failed task's `msg` and stderr,
 which are ERROR so a failure reads the same on every surface.
+
+Beside the rows, each play, task and host result goes to the job's results file (results.py,
+secrets masked): the job page's plays → tasks → hosts outline and each result's JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import yaml
 
 from jobs.log.lines import MAX_LINE_BYTES, NUL_REPLACEMENT, split_text  # split_text: NUL and \r redraws
 from jobs.log.sink import JobSink
+from jobs.runners.playbook.results import ResultLog
 
 FIELD_MAX = 255  # host/task columns
 EVENT_MAX = 64
@@ -73,6 +77,8 @@ _RECAP_BAD = re.compile(r"\b(?:unreachable|failed)=[1-9]")
 class EventMapper:
     def __init__(self, *, sink: JobSink, tasks_expected: int = 0) -> None:
         self.sink = sink
+        # Plays, tasks and each host's result as JSON, for the job page's outline (results.py).
+        self.results = ResultLog(getattr(sink, "job_id", ""))
         self.tasks_expected = tasks_expected
         self.tasks_started = 0
         self.current_task = ""
@@ -103,6 +109,7 @@ class EventMapper:
         if name in DETAIL_EVENTS:
             failed = name in ERROR_EVENTS and not ignored
             self._write_details(data.get("res"), failed=failed, host=host, task=task, event=name[:EVENT_MAX])
+        self.results.add(name, data)
         return False  # the rows are the record: no per-event JSON file in the artifacts
 
     @property

@@ -147,7 +147,7 @@ def test_logs_regex(api, job):
     assert _seqs(_logs(api, job, q="line 15", stream="stdout")) == [16, 151]
     assert _seqs(_logs(api, job, q="boom|gone", level="ERROR")) == [153, 156]
     assert _seqs(_logs(api, job, q=r"^line [12]$", after=1, tail=1)) == [2]
-    assert "not a valid regular expression" in assert_error(_logs(api, job, q="(unclosed"), 400)
+    assert "Not a valid regular expression" in assert_error(_logs(api, job, q="(unclosed"), 400)
     assert_error(_logs(api, job, q="x" * 501), 422)
 
 

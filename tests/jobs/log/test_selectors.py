@@ -69,8 +69,8 @@ def test_regex_never_matches_across_line_boundaries(job):
     [
         ({"level": "LOUD"}, "level must be one of"),
         ({"stream": "stdin"}, "stream must be one of"),
-        ({"q": "("}, "not a valid regular expression"),
-        ({"q": "a" * 501}, "longer than 500"),
+        ({"q": "("}, "Not a valid regular expression"),
+        ({"q": "a" * 501}, "Too long a regular expression: more than 500"),
     ],
 )
 def test_bad_filters_are_refused_clearly(kwargs, message):

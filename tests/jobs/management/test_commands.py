@@ -346,7 +346,7 @@ def test_job_logs_filters_and_tail(server, run_job):
     assert code == 1 and [line.split(": ", 1)[1] for line in out.splitlines()] == ["alpha1", "alpha3"]
 
     for args, expected in [
-        (["--grep", "("], "--grep is not a valid regular expression"),
+        (["--grep", "("], "Not a valid regular expression"),
         (["--level", "LOUD"], "--level must be one of DEBUG, INFO"),
         (["--stream", "stdin"], "--stream must be one of stdout, stderr, system"),
         (["--tail", "0"], "--tail must be a whole number between 1 and 10000"),

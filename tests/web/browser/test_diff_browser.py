@@ -42,7 +42,9 @@ def test_the_diff_page(logged_in, width):
 
     page.goto(f"/jobs/{old.job_id}/diff/")
     expect(page.locator("#diff-problem")).to_contain_text("no earlier finished run")
-    page.goto(f"/jobs/{new.job_id}/diff/")
+    page.goto(f"/jobs/{new.job_id}/")
+    page.click("#compare-previous")
+    page.wait_for_url(f"**/jobs/{new.job_id}/diff/")
     expect(page.locator("#diff-summary")).to_contain_text("2 added, 2 removed, 58 unchanged")
     expect(page.locator(".diff-hunk")).to_have_count(2)
     expect(page.locator(".diff-fold").first).to_have_text("10 unchanged lines")

@@ -23,7 +23,15 @@ def test_run_on_two_servers_by_tag_rows_filter_and_grouping(logged_in, make_serv
     page.goto("/servers/")
     page.click("#run-on")
     page.wait_for_url("**/jobs/run/")
-    page.select_option("select[name=tags]", ["pgweb", "pgdown"])
+    # The tags picker is chips (no Ctrl-click): type a tag, Enter.
+    tags = page.locator("#id_tags-entry")
+    for tag in ("pgweb", "pgdown"):
+        tags.fill(tag)
+        tags.press("Enter")
+    assert page.locator("select[name=tags]").evaluate("s => [...s.selectedOptions].map(o => o.value)") == [
+        "pgdown",
+        "pgweb",
+    ]
     # Each host prints three numbered lines, slowly enough to interleave with the other one.
     page.fill("textarea[name=command]", "for i in 1 2 3; do echo out $i; sleep 0.3; done")
     page.click("#fleet-submit")

@@ -35,7 +35,7 @@ def test_create_with_prompt_editor_and_chips_then_launch_with_metacharacters(log
     # Tags: chips edit the hidden comma-separated field (the shared chips module).
     tags = page.locator("input[name=tags]")
     expect(tags).to_be_hidden()
-    entry = page.locator(".chip-entry")
+    entry = page.locator("#tags-field .chip-entry")  # the servers picker is chips too
     entry.fill("web")
     entry.press("Enter")
     entry.type("oops,")

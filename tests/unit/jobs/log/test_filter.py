@@ -55,8 +55,11 @@ def test_stream_keeps_that_stream_only():
     [
         ({"level": "loud"}, "level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."),
         ({"stream": "STDOUT"}, "stream must be one of stdout, stderr, system."),
-        ({"q": "x" * (MAX_PATTERN_LENGTH + 1)}, f"q is longer than {MAX_PATTERN_LENGTH} characters."),
-        ({"q": "deploy("}, "q is not a valid regular expression"),
+        (
+            {"q": "x" * (MAX_PATTERN_LENGTH + 1)},
+            f"Too long a regular expression: more than {MAX_PATTERN_LENGTH} characters.",
+        ),
+        ({"q": "deploy("}, "Not a valid regular expression"),
     ],
 )
 def test_a_bad_filter_says_how_to_fix_it(kwargs, message):
