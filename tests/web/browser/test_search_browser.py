@@ -33,9 +33,10 @@ def test_search_every_job_from_the_page(logged_in, width):
     jobs = [_job(server, [f"step {i}", f"E: No space left on device (run {i})", "done"]) for i in range(12)]
     _job(server, ["nothing to see"])
 
-    page.goto("/search/")
-    page.fill("#search-q", "No space left")
-    page.click("#search-go")
+    page.goto("/")
+    page.fill("#top-search", "No space left")  # the top bar's box on every page
+    page.press("#top-search", "Enter")
+    page.wait_for_url("**/search/?q=No+space+left")
     expect(page.locator("article.search-job")).to_have_count(12)
     first = page.locator("article.search-job").first
     expect(first).to_have_attribute("data-job-id", jobs[-1].job_id)  # newest first
