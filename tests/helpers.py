@@ -129,3 +129,45 @@ def admin_template_form(**fields) -> dict:
         "schedules-INITIAL_FORMS": "0",
     }
     return {**form, **fields}
+
+
+def stored_job(
+    servers,
+    lines: list[str] | list[tuple[str, str, str]],
+    *,
+    status: str = "succeeded",
+    params: dict | None = None,
+    user=None,
+    stream: str = "stdout",
+    level: str = "INFO",
+    host_lines: dict[str, list[str]] | None = None,
+):
+    """A finished (or `status`) remote_exec job whose lines went through the real sink (rows and
+    log file), without SSH. `lines`: messages, or (stream, level, message) tuples;
+    `host_lines`: a many-server job's lines by host."""
+    from jobs.log.sink import JobSink
+    from jobs.models import Job
+    from jobs.services import new_job_id
+
+    servers = servers if isinstance(servers, list | tuple) else [servers]
+    job = Job.objects.create(
+        job_id=new_job_id("remote_exec"),
+        job_type="remote_exec",
+        status="running",
+        server=servers[0],
+        created_by=user,
+        params=params if params is not None else {"command": "x"},
+    )
+    job.servers.set(servers)
+    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
+    for line in lines:
+        if isinstance(line, tuple):
+            sink.write_lines(line[0], [line[2]], level=line[1])
+    plain = [line for line in lines if not isinstance(line, tuple)]
+    if plain:
+        sink.write_lines(stream, plain, level=level)
+    for host, messages in (host_lines or {}).items():
+        sink.write_lines("stdout", messages, host=host)
+    sink.close()
+    Job.objects.filter(pk=job.pk).update(status=status)
+    return Job.objects.get(pk=job.pk)

@@ -10,30 +10,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from jobs.log import diff
-from jobs.log.sink import JobSink
-from jobs.models import Job
-from jobs.services import new_job_id
 from servers.models import Server
 from tests.api_helpers import assert_error, token_api
-from tests.helpers import make_user
+from tests.helpers import make_user, stored_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _run(servers, lines, *, command="deploy.sh", template=None, host_lines=None):
     params = {"command": command, **({"template": {"name": template, "id": 1, "values": {}}} if template else {})}
-    job = Job.objects.create(
-        job_id=new_job_id("remote_exec"), job_type="remote_exec", status="running", server=servers[0], params=params
-    )
-    job.servers.set(servers)
-    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
-    if lines:
-        sink.write_lines("stdout", lines)
-    for host, messages in (host_lines or {}).items():
-        sink.write_lines("stdout", messages, host=host)
-    sink.close()
-    Job.objects.filter(pk=job.pk).update(status="succeeded")
-    return Job.objects.get(pk=job.pk)
+    return stored_job(servers, lines, params=params, host_lines=host_lines)
 
 
 @pytest.fixture

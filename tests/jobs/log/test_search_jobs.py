@@ -12,26 +12,15 @@ from django.contrib.auth.models import Group
 from jobs.log import search_jobs
 from jobs.log.sink import JobSink
 from jobs.models import Job
-from jobs.services import new_job_id
 from servers.models import Server
 from tests.api_helpers import assert_error, token_api
-from tests.helpers import make_user
+from tests.helpers import make_user, stored_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _job(server: Server, lines: list[tuple[str, str, str]], *, status: str = "succeeded", user=None) -> Job:
-    job = Job.objects.create(
-        job_id=new_job_id("remote_exec"), job_type="remote_exec", status="running", server=server, created_by=user,
-        params={"command": "x"},
-    )  # fmt: skip
-    job.servers.set([server])
-    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
-    for stream, level, message in lines:
-        sink.write_lines(stream, [message], level=level)
-    sink.close()
-    Job.objects.filter(pk=job.pk).update(status=status)
-    return Job.objects.get(pk=job.pk)
+    return stored_job(server, lines, status=status, user=user)
 
 
 @pytest.fixture

@@ -8,22 +8,14 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from jobs.log.sink import JobSink
-from jobs.models import Job
-from jobs.services import new_job_id
 from servers.models import Server
+from tests.helpers import stored_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _job(server, messages, *, status="failed"):
-    job = Job.objects.create(job_id=new_job_id("remote_exec"), job_type="remote_exec", status="running", server=server)
-    job.servers.set([server])
-    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
-    sink.write_lines("stdout", messages)
-    sink.close()
-    Job.objects.filter(pk=job.pk).update(status=status)
-    return job
+    return stored_job(server, messages, status=status)
 
 
 def test_found_lines_print_and_exit_zero_nothing_found_exits_one(capsys):

@@ -6,24 +6,16 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from jobs.log.sink import JobSink
 from jobs.models import Job
-from jobs.services import new_job_id
 from servers.models import Server
-from tests.helpers import make_user
+from tests.helpers import make_user, stored_job
 from tests.mcp_helpers import call, size, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _job(server, messages):
-    job = Job.objects.create(job_id=new_job_id("remote_exec"), job_type="remote_exec", status="running", server=server)
-    job.servers.set([server])
-    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
-    sink.write_lines("stderr", messages, level="ERROR")
-    sink.close()
-    Job.objects.filter(pk=job.pk).update(status="failed")
-    return job
+    return stored_job(server, messages, status="failed", stream="stderr", level="ERROR")
 
 
 def test_an_agent_finds_earlier_failures_it_may_see_within_its_budget():

@@ -7,22 +7,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from jobs.log.sink import JobSink
-from jobs.models import Job
-from jobs.services import new_job_id
 from servers.models import Server
+from tests.helpers import stored_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _job(server, messages):
-    job = Job.objects.create(job_id=new_job_id("remote_exec"), job_type="remote_exec", status="running", server=server)
-    job.servers.set([server])
-    sink = JobSink(job_pk=job.pk, job_id=job.job_id).start()
-    sink.write_lines("stdout", messages)
-    sink.close()
-    Job.objects.filter(pk=job.pk).update(status="failed")
-    return job
+    return stored_job(server, messages, status="failed")
 
 
 @pytest.mark.parametrize("width", [1280, 400])
