@@ -136,7 +136,7 @@ def test_bad_input_is_a_400_or_422_saying_what_to_fix(corpus, params, message):
 def test_the_bytes_prefilter_never_misses_what_the_text_pattern_finds(pattern):
     import regex as engine
 
-    from jobs.log.search_jobs import _bytes_superset
+    from jobs.log.file_search import _bytes_superset
 
     texts = ["xéy", "café au lait", "١٢٣ digits", "AB\u2003word", "timeout after ٣ retries", "a.b", "plain", "z"]
     wider = _bytes_superset(pattern)
