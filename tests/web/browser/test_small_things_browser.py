@@ -76,10 +76,10 @@ def test_job_filters_apply_as_they_change(logged_in, operator, nowhere):
     expect(rows).to_have_count(2)
 
     page.goto("/jobs/")
-    page.locator("input[name=q]").press_sequentially("hostn", delay=30)
+    page.locator("#job-filters input[name=q]").press_sequentially("hostn", delay=30)
     page.wait_for_url("**/jobs/?q=hostn")
     expect(rows).to_have_count(1)
-    expect(page.locator("input[name=q]")).to_be_focused()  # typing goes on where it was
+    expect(page.locator("#job-filters input[name=q]")).to_be_focused()  # typing goes on where it was
     assert page.console_errors == []
 
 
