@@ -169,7 +169,7 @@ def _search_rows(qs, pattern: regex.Pattern, deadline: float) -> list[int]:
     return [
         seq
         for seq, message in qs.order_by("seq").values_list("seq", "message")
-        if search(pattern, visible(message), 0, deadline)
+        if search(pattern, visible(message) if "\x1b" in message else message, 0, deadline)
     ]
 
 
