@@ -14,6 +14,7 @@ from jobs.services import create_remote_exec_job, finish_job
 from servers.models import Server
 from tests.api_helpers import Api, assert_error, token_api
 from tests.helpers import make_user
+from tests.policy_helpers import house_policies, prod_and_dev_servers
 
 pytestmark = pytest.mark.django_db
 
@@ -22,25 +23,12 @@ HELD_KEYS = {"rule", "description", "approvers", "approvals_needed", "expires_at
 
 @pytest.fixture
 def fleet():
-    Server.objects.create(name="web1", host="127.0.0.1", username="u", tags=["prod"])
-    Server.objects.create(name="dev1", host="127.0.0.1", username="u", tags=["dev"])
+    prod_and_dev_servers()
 
 
 @pytest.fixture
 def rules():
-    create_policy(values={"name": "no-mkfs", "command_regex": r"\bmkfs", "decision": "deny", "description": "never"})
-    create_policy(
-        values={
-            "name": "prod-writes",
-            "description": "risky commands on prod",
-            "command_regex": r"\b(reboot|rm)\b",
-            "tags": ["prod"],
-            "decision": "approve",
-            "approvers": "Admins",
-        }
-    )
-    create_policy(values={"name": "deploys", "playbook": "ping.yml", "tags": ["prod"], "decision": "approve",
-                          "approvers": "Admins", "approvals": 2})  # fmt: skip
+    house_policies(playbook_rule="deploys")
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from automation.services import save_template
 from jobs.models import ApprovalRequest, Job, JobStatus
 from jobs.policy.edit import create_policy
 from jobs.services import create_playbook_job, create_remote_exec_job, finish_job
-from servers.models import Server
 from tests.helpers import make_user
+from tests.policy_helpers import house_policies, prod_and_dev_servers
 
 pytestmark = pytest.mark.django_db
 
@@ -38,27 +38,12 @@ def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def fleet():
-    return {
-        "web1": Server.objects.create(name="web1", host="127.0.0.1", username="u", tags=["prod"]),
-        "dev1": Server.objects.create(name="dev1", host="127.0.0.1", username="u", tags=["dev"]),
-    }
+    return prod_and_dev_servers()
 
 
 @pytest.fixture
 def rules():
-    create_policy(values={"name": "no-mkfs", "command_regex": r"\bmkfs", "decision": "deny", "description": "never"})
-    create_policy(
-        values={
-            "name": "prod-writes",
-            "description": "risky commands on prod",
-            "command_regex": r"\b(reboot|rm)\b",
-            "tags": ["prod"],
-            "decision": "approve",
-            "approvers": "Admins",
-        }
-    )
-    create_policy(values={"name": "pings", "playbook": "ping.yml", "tags": ["prod"], "decision": "approve",
-                          "approvers": "Admins", "approvals": 2})  # fmt: skip
+    house_policies(playbook_rule="pings")
 
 
 @pytest.fixture
